@@ -1,0 +1,55 @@
+"""One policy interface for every link adapter: baselines, teachers, students, a remote xApp.
+
+A policy maps a batch of UEs to MCS indices. It receives a :class:`DecisionBatch`:
+the encoded observations (what learned policies read), the raw reports (what
+rule-based policies read), the history rows the UEs occupy (so stateful policies such
+as OLLA keep per-UE state), and, only inside the simulator, privileged truth (the
+genie reads it; students never do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from linkadapt.reports import ReportBatch
+
+
+@dataclass(frozen=True)
+class DecisionBatch:
+    """Everything known when choosing the MCS for ``n`` UEs in one slot.
+
+    Attributes:
+        obs: float32 ``[n, OBS_DIM]`` from :mod:`linkadapt.features` (privileged
+            columns appended only when the producer was built with ``privileged=True``).
+        reports: the raw reports of this slot, length ``n``.
+        rows: int64 ``[n]`` history rows of these UEs (stable per UE across slots).
+        true_sinr_db: float ``[n]`` effective SINR (dB) the coming transmission will
+            see, per layer; ``None`` outside the simulator.
+        new_tx: bool ``[n]``, True where the decision starts a new transport block
+            (False: a HARQ retransmission reuses its MCS or nothing is sent).
+    """
+
+    obs: np.ndarray
+    reports: ReportBatch
+    rows: np.ndarray
+    true_sinr_db: np.ndarray | None = None
+    new_tx: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """``act`` returns int ``[n]`` MCS indices (0..n_mcs-1) for a batch."""
+
+    name: str
+
+    def act(self, batch: DecisionBatch) -> np.ndarray: ...
+
+    def reset(self, rows: np.ndarray) -> None:
+        """Forget per-UE state of ``rows`` (a UE dropped or re-attached)."""
+        ...

@@ -1,0 +1,154 @@
+"""The raw per-UE report: what a gNB knows about one UE in one slot.
+
+The simulator emits it, the gRPC/REST request carries it, the xApp's per-UE history
+stores it. It is columnar (struct of arrays): field ``f`` of a batch of ``n`` UEs is a
+numpy array of shape ``[n]``. One row = one UE of one cell in one slot.
+
+Semantics per row:
+
+- ``cqi`` / ``cqi_age_slots``: latest wideband CQI the UE reported (38.214 Table
+  5.2.2.1-2 or -3, 0..15) and how many slots ago it was measured. ``cqi_age_slots = -1``
+  means no CQI received yet (``cqi`` is then ignored).
+- ``harq_ack`` / ``harq_mcs``: HARQ feedback that reached the link adapter in this slot:
+  1 = ACK, 0 = NACK, -1 = no feedback this slot; ``harq_mcs`` is the MCS that
+  transmission was sent with (ignored when ``harq_ack == -1``).
+- ``rank`` / ``n_prb`` / ``n_symbols``: the allocation of the transmission about to be
+  decided (layers 1..8, PRBs 1..275, PDSCH symbols 1..14).
+- ``buffer_bytes``: bytes waiting in the UE's downlink buffer, -1 if unknown / full buffer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+MAX_CQI = 15
+MAX_LAYERS = 8
+MAX_PRB = 275
+MAX_SYMBOLS = 14
+
+# field name -> dtype of the columnar batch
+REPORT_DTYPES: dict[str, np.dtype] = {
+    "cell_id": np.dtype(np.int64),
+    "ue_id": np.dtype(np.int64),
+    "cqi": np.dtype(np.int16),
+    "cqi_age_slots": np.dtype(np.int32),
+    "harq_ack": np.dtype(np.int8),
+    "harq_mcs": np.dtype(np.int16),
+    "rank": np.dtype(np.int16),
+    "n_prb": np.dtype(np.int32),
+    "n_symbols": np.dtype(np.int16),
+    "buffer_bytes": np.dtype(np.int64),
+}
+
+
+class ReportError(ValueError):
+    """A report batch is malformed; ``field`` names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ReportBatch:
+    """Columnar reports of ``n`` UEs for one slot; every field has shape ``[n]``."""
+
+    cell_id: np.ndarray
+    ue_id: np.ndarray
+    cqi: np.ndarray
+    cqi_age_slots: np.ndarray
+    harq_ack: np.ndarray
+    harq_mcs: np.ndarray
+    rank: np.ndarray
+    n_prb: np.ndarray
+    n_symbols: np.ndarray
+    buffer_bytes: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ue_id.shape[0])
+
+    @classmethod
+    def from_arrays(cls, n_mcs: int = 28, **arrays: object) -> ReportBatch:
+        """Build and validate a batch from array-likes (lists, numpy arrays).
+
+        ``buffer_bytes`` defaults to -1 (unknown), ``cell_id`` to 0. Raises
+        :class:`ReportError` naming the first bad field.
+        """
+        arrays.setdefault("cell_id", None)
+        arrays.setdefault("buffer_bytes", None)
+        unknown = set(arrays) - set(REPORT_DTYPES)
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ReportError(name, "unknown field")
+        missing = [k for k in REPORT_DTYPES if k not in arrays]
+        if missing:
+            raise ReportError(missing[0], "missing field")
+        if arrays["ue_id"] is None:
+            raise ReportError("ue_id", "missing field")
+        n = np.asarray(arrays["ue_id"]).shape[0] if np.ndim(arrays["ue_id"]) == 1 else -1
+        if n < 0:
+            raise ReportError("ue_id", "must be a 1-D array")
+        defaults = {"cell_id": 0, "buffer_bytes": -1}
+        columns: dict[str, np.ndarray] = {}
+        for name, dtype in REPORT_DTYPES.items():
+            value = arrays[name]
+            if value is None:
+                value = np.full(n, defaults[name], dtype=dtype)
+            columns[name] = _as_column(name, value, dtype, n)
+        batch = cls(**columns)
+        batch.validate(n_mcs=n_mcs)
+        return batch
+
+    def validate(self, n_mcs: int = 28) -> None:
+        """Raise :class:`ReportError` for the first out-of-range field."""
+        n = len(self)
+        for f in fields(self):
+            col = getattr(self, f.name)
+            if col.ndim != 1 or col.shape[0] != n:
+                raise ReportError(f.name, f"length {col.shape[0]} != ue_id length {n}")
+        has_cqi = self.cqi_age_slots >= 0
+        _check_range("cqi", self.cqi[has_cqi], 0, MAX_CQI)
+        _check_range("cqi_age_slots", self.cqi_age_slots, -1, 1_000_000)
+        _check_range("harq_ack", self.harq_ack, -1, 1)
+        _check_range("harq_mcs", self.harq_mcs[self.harq_ack >= 0], 0, n_mcs - 1)
+        _check_range("rank", self.rank, 1, MAX_LAYERS)
+        _check_range("n_prb", self.n_prb, 1, MAX_PRB)
+        _check_range("n_symbols", self.n_symbols, 1, MAX_SYMBOLS)
+        _check_range("buffer_bytes", self.buffer_bytes, -1, np.iinfo(np.int64).max)
+        _check_range("cell_id", self.cell_id, 0, np.iinfo(np.int64).max)
+        _check_range("ue_id", self.ue_id, 0, np.iinfo(np.int64).max)
+
+    def take(self, index: np.ndarray) -> ReportBatch:
+        """Rows ``index`` of this batch (a boolean mask or integer indices)."""
+        return ReportBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _as_column(name: str, value: object, dtype: np.dtype, n: int) -> np.ndarray:
+    raw = np.asarray(value)
+    if raw.ndim != 1:
+        raise ReportError(name, "must be a 1-D array")
+    if raw.shape[0] != n:
+        raise ReportError(name, f"length {raw.shape[0]} != ue_id length {n}")
+    if raw.dtype.kind == "f":
+        if not np.all(np.isfinite(raw)):
+            raise ReportError(name, "NaN or infinite value")
+        if np.any(raw != np.round(raw)):
+            raise ReportError(name, "must be integers")
+    elif raw.dtype.kind not in "iub" and n > 0:
+        raise ReportError(name, f"must be integers, got {raw.dtype}")
+    info = np.iinfo(dtype)
+    if n and (raw.min() < info.min or raw.max() > info.max):
+        raise ReportError(name, f"value out of range for {dtype}")
+    return raw.astype(dtype, copy=False)
+
+
+def _check_range(name: str, col: np.ndarray, low: int, high: int) -> None:
+    if col.size and (col.min() < low or col.max() > high):
+        bad = col[(col < low) | (col > high)][0]
+        raise ReportError(name, f"value {bad} outside [{low}, {high}]")
