@@ -1,0 +1,156 @@
+"""Service configuration: pydantic-settings + the O-RAN xApp descriptor.
+
+Precedence (highest first): explicit CLI flags / constructor arguments > environment
+variables ``RAN_DISTILL_<NAME>`` > the ``controls`` object of the xApp descriptor JSON named
+by the environment variable ``CONFIG_FILE`` > defaults. Every setting has the same
+snake_case name in all three places (e.g. ``grpc_port``, env ``RAN_DISTILL_GRPC_PORT``,
+descriptor ``controls.grpc_port``). The deployment (Helm chart, descriptor) depends on
+these names: do not rename them.
+
+Invalid values raise :class:`ConfigError` with one line per problem, naming the setting
+and where it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "RAN_DISTILL_"
+CONFIG_FILE_ENV = "CONFIG_FILE"
+
+
+class ConfigError(ValueError):
+    """Configuration is invalid; the message lists every problem, one per line."""
+
+
+class Settings(BaseSettings):
+    """All xApp settings (see docs/service.md for the table)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        validate_default=True,
+        protected_namespaces=(),
+    )
+
+    model_dir: Path = Field(Path("models/default"), description="Model directory (model.onnx + manifest.json)")
+    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = ephemeral)")
+    http_port: int = Field(8080, ge=0, le=65535, description="HTTP port: REST, O-RAN health, metrics")
+    host: str = Field("0.0.0.0", description="Bind address for both servers")
+    ort_intra_op_threads: int = Field(1, ge=1, le=256, description="onnxruntime intra-op threads")
+    ort_inter_op_threads: int = Field(1, ge=1, le=256, description="onnxruntime inter-op threads")
+    max_batch_ues: int = Field(4096, ge=1, le=1_000_000, description="Max UEs in one request")
+    microbatch_max_ues: int = Field(8192, ge=1, le=1_000_000, description="Max UEs per inference call")
+    microbatch_max_wait_us: int = Field(200, ge=0, le=1_000_000, description="Max extra wait to coalesce requests (µs)")
+    ue_ttl_seconds: float = Field(60.0, gt=0, description="Idle UEs are forgotten after this")
+    max_tracked_ues: int = Field(100_000, ge=1, le=100_000_000, description="Hard cap on tracked UEs")
+    reload_poll_seconds: float = Field(5.0, ge=0, description="Model dir mtime poll period (0 disables)")
+    admin_token: str | None = Field(None, description="Bearer token for the reload endpoint (unset: always refused)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    olla_bler_target: float = Field(0.1, gt=0, lt=1, description="OLLA fallback BLER target")
+    olla_delta_up_db: float = Field(1.0, gt=0, le=10, description="OLLA fallback step on NACK (dB)")
+    mcs_table: int = Field(2, ge=1, le=2, description="38.214 MCS table served (1: 64QAM, 2: 256QAM)")
+    grpc_max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="gRPC max message size")
+    drain_seconds: float = Field(2.0, ge=0, description="On SIGTERM: not-ready period + in-flight grace")
+    kpi_window_slots: int = Field(2000, ge=1, description="Slots per live-KPI window (per cell)")
+    reference_scenario: str = Field("", description="Manifest scenario to compare live KPIs with ('' = first)")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_token(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, DescriptorControlsSource(settings_cls))
+
+
+class DescriptorControlsSource(PydanticBaseSettingsSource):
+    """Settings from the ``controls`` object of the O-RAN xApp descriptor (``CONFIG_FILE``)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.path = os.environ.get(CONFIG_FILE_ENV) or None
+        self.controls = load_descriptor_controls(self.path) if self.path else {}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.controls.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.controls)
+
+
+def load_descriptor_controls(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``controls`` from an xApp descriptor; unknown keys are an error (typo guard)."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{CONFIG_FILE_ENV}={p}: file not found") from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{CONFIG_FILE_ENV}={p}: not readable JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{CONFIG_FILE_ENV}={p}: top level must be a JSON object")
+    controls = doc.get("controls", {})
+    if not isinstance(controls, dict):
+        raise ConfigError(f"{CONFIG_FILE_ENV}={p}: 'controls' must be a JSON object")
+    unknown = sorted(set(controls) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(
+            f"{CONFIG_FILE_ENV}={p}: unknown controls key(s) {unknown}; "
+            f"known: {sorted(Settings.model_fields)}"
+        )
+    return controls
+
+
+def _origin(name: str, overrides: dict[str, Any]) -> str:
+    if name in overrides:
+        return "command line"
+    if f"{ENV_PREFIX}{name}".upper() in {k.upper() for k in os.environ}:
+        return f"env {ENV_PREFIX}{name.upper()}"
+    if os.environ.get(CONFIG_FILE_ENV):
+        return f"{CONFIG_FILE_ENV} controls"
+    return "default"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings`; ``overrides`` (CLI flags) win; ``None`` values are ignored.
+
+    Raises :class:`ConfigError` with one readable line per invalid setting.
+    """
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(explicit) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {unknown}")
+    try:
+        return Settings(**explicit)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "?"
+            lines.append(
+                f"{name}: {err['msg']} (got {err.get('input')!r}, from {_origin(name, explicit)})"
+            )
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

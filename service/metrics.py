@@ -1,0 +1,196 @@
+"""All Prometheus metrics of the xApp, in one registry per service instance.
+
+Conventions: prefix ``ran_distill_``, base units (seconds, bytes), ``_total`` counters,
+``_info`` for the model, latency buckets 10 µs … 100 ms, and never a UE id as a label
+(cells are bounded, UEs are not). Hot-path updates are one call per request, never per
+UE: per-UE quantities (the MCS histogram) are accumulated with numpy and exposed by a
+custom collector at scrape time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+PREFIX = "ran_distill"
+LATENCY_BUCKETS = (
+    10e-6, 20e-6, 50e-6, 100e-6, 200e-6, 500e-6,
+    1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 100e-3,
+)  # fmt: skip
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
+STAGES = ("queue_wait", "state_features", "inference", "total")
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class _CellMcsCollector:
+    """Per-cell histogram of decided MCS indices, accumulated with ``np.bincount``."""
+
+    def __init__(self, n_mcs: int) -> None:
+        self.n_mcs = n_mcs
+        self._counts: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def add(self, cell_id: int, mcs: np.ndarray) -> None:
+        counts = np.bincount(mcs, minlength=self.n_mcs)[: self.n_mcs]
+        with self._lock:
+            acc = self._counts.get(cell_id)
+            if acc is None:
+                self._counts[cell_id] = counts.astype(np.int64)
+            else:
+                acc += counts
+
+    def collect(self) -> Iterator[Metric]:
+        fam = HistogramMetricFamily(
+            f"{PREFIX}_cell_mcs",
+            "MCS index decided per UE and slot, per cell (le = highest MCS index in bucket)",
+            labels=["cell"],
+        )
+        with self._lock:
+            items = [(c, v.copy()) for c, v in sorted(self._counts.items())]
+        for cell, counts in items:
+            cum = np.cumsum(counts)
+            buckets = [(str(float(i)), float(cum[i])) for i in range(self.n_mcs)]
+            buckets.append(("+Inf", float(cum[-1])))
+            total = float(np.dot(counts, np.arange(self.n_mcs)))
+            fam.add_metric([str(cell)], buckets, total)
+        yield fam
+
+
+class ServiceMetrics:
+    """The xApp's metrics; create one per service instance (own registry)."""
+
+    def __init__(self, n_mcs: int = 28) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        p = PREFIX
+        self.decisions = Counter(
+            f"{p}_decisions", "UE MCS decisions by the policy that produced them", ["source"],
+            registry=r,
+        )
+        self.decisions_model = self.decisions.labels("model")
+        self.decisions_fallback = self.decisions.labels("fallback")
+        self.requests = Counter(
+            f"{p}_requests", "Requests received", ["protocol", "method"], registry=r
+        )
+        self.invalid_requests = Counter(
+            f"{p}_invalid_requests",
+            "Requests rejected, by protocol, reason and offending field",
+            ["protocol", "reason", "field"],
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            f"{p}_batch_size_ues", "UEs per decide request", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.microbatch_size = Histogram(
+            f"{p}_inference_batch_size_ues",
+            "UEs per onnxruntime call (after micro-batching)",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.microbatch_requests = Histogram(
+            f"{p}_inference_batch_requests",
+            "Requests coalesced per onnxruntime call",
+            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
+            registry=r,
+        )
+        latency = Histogram(
+            f"{p}_stage_latency_seconds",
+            "Server-side latency per decide request, by stage "
+            "(queue_wait: micro-batch wait; state_features: validation, history update, "
+            "encoding, OLLA; inference: onnxruntime; total: whole request)",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.latency = {stage: latency.labels(stage) for stage in STAGES}
+        self.tracked_ues = Gauge(f"{p}_tracked_ues", "UEs with per-UE state", registry=r)
+        self.tracked_ues_limit = Gauge(
+            f"{p}_tracked_ues_limit", "Hard cap on tracked UEs (max_tracked_ues)", registry=r
+        )
+        self.ue_capacity_rejections = Counter(
+            f"{p}_ue_capacity_rejections",
+            "Decide requests refused because the tracked-UE cap was reached",
+            registry=r,
+        )
+        self.ues_expired = Counter(f"{p}_ues_expired", "UEs forgotten after idle TTL", registry=r)
+        self.ues_released = Counter(f"{p}_ues_released", "UEs released by the gNB", registry=r)
+        self.model_info = Info(f"{p}_model", "Serving model (version '' = none)", registry=r)
+        self.model_parameters = Gauge(
+            f"{p}_model_parameters", "Parameter count of the serving model", registry=r
+        )
+        self.model_loaded = Gauge(
+            f"{p}_model_loaded", "1 when a validated model serves, 0 in fallback", registry=r
+        )
+        self.reloads = Counter(
+            f"{p}_model_reloads", "Model (re)load attempts by result", ["result"], registry=r
+        )
+        self.inference_errors = Counter(
+            f"{p}_inference_errors", "onnxruntime failures (decisions fell back)", registry=r
+        )
+        self.ready = Gauge(f"{p}_ready", "1 when ready to serve", registry=r)
+        # per-cell KPIs from outcome reports
+        self.cell_delivered_bytes = Counter(
+            f"{p}_cell_delivered_bytes", "Bytes delivered (outcome reports; bits / 8)", ["cell"],
+            registry=r,
+        )
+        self.cell_first_tx = Counter(
+            f"{p}_cell_first_transmissions", "First HARQ transmissions reported", ["cell"],
+            registry=r,
+        )
+        self.cell_first_tx_nack = Counter(
+            f"{p}_cell_first_transmission_nacks",
+            "First HARQ transmissions reported NACK",
+            ["cell"],
+            registry=r,
+        )
+        self.cell_throughput = Gauge(
+            f"{p}_cell_throughput_bytes_per_second",
+            "Cell throughput over the last KPI window (slots-based time)",
+            ["cell"],
+            registry=r,
+        )
+        self.cell_ue_throughput = Gauge(
+            f"{p}_cell_ue_throughput_bytes_per_second",
+            "Mean per-UE throughput over the last KPI window",
+            ["cell"],
+            registry=r,
+        )
+        self.cell_bler = Gauge(
+            f"{p}_cell_first_tx_bler_ratio",
+            "First-transmission BLER over the last KPI window",
+            ["cell"],
+            registry=r,
+        )
+        self.cell_throughput_deviation = Gauge(
+            f"{p}_cell_throughput_deviation_ratio",
+            "Live mean per-UE throughput / manifest reference - 1, per scenario",
+            ["cell", "scenario"],
+            registry=r,
+        )
+        self.cell_bler_deviation = Gauge(
+            f"{p}_cell_first_tx_bler_deviation_ratio",
+            "Live first-tx BLER minus the manifest reference BLER (absolute), per scenario",
+            ["cell", "scenario"],
+            registry=r,
+        )
+        self.cell_mcs = _CellMcsCollector(n_mcs)
+        r.register(self.cell_mcs)  # type: ignore[arg-type]
+        self.started = Gauge(f"{p}_start_time_seconds", "Unix time the service started", registry=r)
+        self.started.set(time.time())
+
+    def exposition(self) -> bytes:
+        """Text exposition format (what ``/metrics`` returns)."""
+        return generate_latest(self.registry)
