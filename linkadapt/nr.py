@@ -6,6 +6,8 @@ Code rates are given as ``R x 1024`` exactly as printed in the spec tables.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 # TS 38.214 Table 5.1.3.1-1 (64QAM): (Qm, R x 1024) for MCS 0..28.
@@ -214,3 +216,29 @@ def code_block_segmentation(
     b_prime = np.where(c == 1, b, b + 24 * c)
     k_prime = np.ceil(b_prime / c).astype(np.int64)
     return c, k_prime
+
+
+MAX_LAYERS = 8
+MAX_PRB = 275
+
+
+@cache
+def tbs_lookup(table: int = 2, n_symbols: int = 12, n_dmrs_re: int = 12
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precomputed (TBS, C, K') of every (MCS, layers, PRBs) for one slot format.
+
+    Returns three int64 arrays of shape ``[n_mcs, MAX_LAYERS + 1, MAX_PRB + 1]``,
+    indexed ``[mcs, n_layers, n_prb]`` (index 0 of layers/PRBs holds zeros), so the
+    simulator's hot loop does a gather instead of the §5.1.3.2 arithmetic.
+    """
+    t = mcs_table(table)
+    mcs = np.arange(t.shape[0])[:, None, None]
+    layers = np.arange(MAX_LAYERS + 1)[None, :, None]
+    prb = np.arange(MAX_PRB + 1)[None, None, :]
+    sizes = tbs(t[mcs, 0], t[mcs, 1], prb, n_symbols=n_symbols, n_dmrs_re=n_dmrs_re,
+                n_layers=layers)
+    c, k = code_block_segmentation(sizes, t[mcs, 1] / 1024.0)
+    c = np.where(sizes > 0, c, 0)
+    for arr in (sizes, c, k):
+        arr.setflags(write=False)
+    return sizes, c, k

@@ -30,6 +30,8 @@ class DecisionBatch:
             see, per layer; ``None`` outside the simulator.
         new_tx: bool ``[n]``, True where the decision starts a new transport block
             (False: a HARQ retransmission reuses its MCS or nothing is sent).
+        bler_offset_db: float ``[n]`` the link abstraction's threshold offset each UE's
+            channel uses; simulator only (the genie reads it to know the true BLER).
     """
 
     obs: np.ndarray
@@ -37,6 +39,7 @@ class DecisionBatch:
     rows: np.ndarray
     true_sinr_db: np.ndarray | None = None
     new_tx: np.ndarray | None = None
+    bler_offset_db: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])

@@ -1,0 +1,172 @@
+"""The feature encoder: per-UE report history → float32 observation (schema v1).
+
+It is the only encoder in the project: the simulator (training, evaluation) and the
+xApp (serving) both keep a :class:`FeatureHistory` and call :meth:`FeatureHistory.encode`,
+so the same reports always give the same observation. Rows are UE slots allocated by
+the caller (the simulator uses ``arange(n_ues)``; the xApp maps (cell, UE) to rows).
+
+Schema v1 (order = column order; every value is scaled to roughly [−1, 1]):
+
+==================  =========================================================
+name                meaning and scaling
+==================  =========================================================
+cqi                 latest CQI / 15 (0 when none yet)
+cqi_valid           1 if any CQI has been received
+cqi_age             slots since that CQI was measured, min(age, 40) / 40
+cqi_sinr_db         SINR implied by the CQI (link_map.sinr_from_cqi), dB / 30
+olla_offset_db      OLLA offset (Δ_up 1 dB, target 10 %) from all feedback, dB / 10
+olla_mcs            ILLA(cqi_sinr − olla_offset) / 27: what OLLA would send
+ack_rate_fast       EWMA of ACK (1) / NACK (0), α = 0.3, starts at 0.9
+ack_rate_slow       EWMA of ACK / NACK, α = 0.05, starts at 0.9
+harq_ack_0..7       last 8 feedbacks, newest first: +1 ACK, −1 NACK, 0 none
+harq_mcs_0..7       the MCS of those transmissions / 27 (0 when none)
+feedback_age        slots since the last feedback, min(age, 40) / 40
+rank                layers of the coming transmission / 8
+log_prb             log2(PRBs) / log2(275)
+n_symbols           PDSCH symbols / 14
+buffer              min(log10(1 + bytes) / 7, 1); 1 when unknown (full buffer)
+==================  =========================================================
+
+Privileged extension (appended only for privileged teachers, never for students):
+``true_sinr_db`` (effective SINR of the coming transmission, dB / 30) and
+``doppler_hz`` (maximum Doppler shift, Hz / 1000).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from linkadapt import link_map
+from linkadapt.olla import OuterLoop
+from linkadapt.reports import MAX_LAYERS, MAX_PRB, MAX_SYMBOLS, ReportBatch
+
+OBS_SCHEMA_VERSION = "1"
+HISTORY_LEN = 8
+AGE_CAP = 40
+MCS_SCALE = 27.0
+FAST_ALPHA, SLOW_ALPHA, ACK_RATE_PRIOR = 0.3, 0.05, 0.9
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "cqi", "cqi_valid", "cqi_age", "cqi_sinr_db", "olla_offset_db", "olla_mcs",
+    "ack_rate_fast", "ack_rate_slow",
+    *(f"harq_ack_{i}" for i in range(HISTORY_LEN)),
+    *(f"harq_mcs_{i}" for i in range(HISTORY_LEN)),
+    "feedback_age", "rank", "log_prb", "n_symbols", "buffer",
+)  # fmt: skip
+PRIVILEGED_NAMES: tuple[str, ...] = ("true_sinr_db", "doppler_hz")
+OBS_DIM = len(FEATURE_NAMES)
+PRIVILEGED_DIM = len(PRIVILEGED_NAMES)
+
+
+class FeatureHistory:
+    """Ring buffers of the last reports for ``capacity`` UE rows.
+
+    ``update`` folds one slot's reports into the rows' history; ``encode`` reads the
+    observation. Both are vectorized over rows; rows within one call must be unique.
+    """
+
+    def __init__(self, capacity: int, *, mcs_table: int = 2) -> None:
+        self.mcs_table = mcs_table
+        self.cqi_table = mcs_table
+        self.outer_loop = OuterLoop(0)
+        self._arrays: dict[str, np.ndarray] = {}
+        self.grow(capacity)
+
+    @property
+    def capacity(self) -> int:
+        return self.outer_loop.capacity
+
+    def grow(self, capacity: int) -> None:
+        """Extend to ``capacity`` rows; existing rows keep their history."""
+        old = self.capacity
+        if capacity <= old:
+            return
+        fresh = _empty_arrays(capacity - old)
+        self._arrays = {k: np.concatenate([self._arrays[k], v]) if self._arrays else v
+                        for k, v in fresh.items()}
+        self.outer_loop.grow(capacity)
+
+    def reset(self, rows: np.ndarray) -> None:
+        """Forget the history of ``rows`` (a new UE takes them)."""
+        fresh = _empty_arrays(len(rows))
+        for k, v in fresh.items():
+            self._arrays[k][rows] = v
+        self.outer_loop.reset(rows)
+
+    def update(self, rows: np.ndarray, reports: ReportBatch) -> None:
+        """Fold the reports of one slot into the history of ``rows`` (unique, len = batch)."""
+        a = self._arrays
+        a["cqi"][rows] = reports.cqi
+        a["cqi_age"][rows] = reports.cqi_age_slots
+        a["rank"][rows] = reports.rank
+        a["n_prb"][rows] = reports.n_prb
+        a["n_symbols"][rows] = reports.n_symbols
+        a["buffer"][rows] = reports.buffer_bytes
+        a["feedback_age"][rows] += 1
+
+        has_fb = reports.harq_ack >= 0
+        fb_rows = rows[has_fb]
+        ack = reports.harq_ack[has_fb]
+        a["feedback_age"][fb_rows] = 0
+        sign = np.where(ack == 1, 1, -1).astype(np.int8)
+        a["harq_ack"][fb_rows] = np.concatenate(
+            [sign[:, None], a["harq_ack"][fb_rows, :-1]], axis=1)
+        a["harq_mcs"][fb_rows] = np.concatenate(
+            [reports.harq_mcs[has_fb, None], a["harq_mcs"][fb_rows, :-1]], axis=1)
+        ackf = ack.astype(np.float32)
+        a["ack_fast"][fb_rows] += FAST_ALPHA * (ackf - a["ack_fast"][fb_rows])
+        a["ack_slow"][fb_rows] += SLOW_ALPHA * (ackf - a["ack_slow"][fb_rows])
+        self.outer_loop.update(fb_rows, ack)
+
+    def encode(self, rows: np.ndarray) -> np.ndarray:
+        """Observation of ``rows``: float32 ``[len(rows), OBS_DIM]`` in schema v1 order."""
+        a = self._arrays
+        n = len(rows)
+        out = np.empty((n, OBS_DIM), dtype=np.float32)
+        cqi = a["cqi"][rows]
+        age = a["cqi_age"][rows]
+        valid = age >= 0
+        cqi = np.where(valid, cqi, 0)
+        sinr = link_map.sinr_from_cqi(cqi, cqi_table=self.cqi_table)
+        offset = self.outer_loop.offset_db[rows]
+        out[:, 0] = cqi / 15.0
+        out[:, 1] = valid
+        out[:, 2] = np.minimum(np.where(valid, age, AGE_CAP), AGE_CAP) / AGE_CAP
+        out[:, 3] = np.where(valid, sinr, -10.0) / 30.0
+        out[:, 4] = offset / 10.0
+        out[:, 5] = link_map.illa_mcs(sinr - offset, table=self.mcs_table) * valid / MCS_SCALE
+        out[:, 6] = a["ack_fast"][rows]
+        out[:, 7] = a["ack_slow"][rows]
+        h = 8 + HISTORY_LEN
+        out[:, 8:h] = a["harq_ack"][rows]
+        out[:, h:h + HISTORY_LEN] = a["harq_mcs"][rows] / MCS_SCALE
+        c = h + HISTORY_LEN
+        out[:, c] = np.minimum(a["feedback_age"][rows], AGE_CAP) / AGE_CAP
+        out[:, c + 1] = a["rank"][rows] / MAX_LAYERS
+        out[:, c + 2] = np.log2(np.maximum(a["n_prb"][rows], 1)) / np.log2(MAX_PRB)
+        out[:, c + 3] = a["n_symbols"][rows] / MAX_SYMBOLS
+        buf = a["buffer"][rows]
+        out[:, c + 4] = np.where(buf < 0, 1.0, np.minimum(np.log10(1.0 + buf) / 7.0, 1.0))
+        return out
+
+
+def privileged_features(true_sinr_db: np.ndarray, doppler_hz: np.ndarray) -> np.ndarray:
+    """The privileged extension, float32 ``[n, PRIVILEGED_DIM]`` (teachers only)."""
+    return np.stack([np.asarray(true_sinr_db) / 30.0, np.asarray(doppler_hz) / 1000.0],
+                    axis=1).astype(np.float32)
+
+
+def _empty_arrays(n: int) -> dict[str, np.ndarray]:
+    return {
+        "cqi": np.zeros(n, np.int16),
+        "cqi_age": np.full(n, -1, np.int32),
+        "harq_ack": np.zeros((n, HISTORY_LEN), np.int8),
+        "harq_mcs": np.zeros((n, HISTORY_LEN), np.int16),
+        "ack_fast": np.full(n, ACK_RATE_PRIOR, np.float32),
+        "ack_slow": np.full(n, ACK_RATE_PRIOR, np.float32),
+        "feedback_age": np.full(n, AGE_CAP, np.int32),
+        "rank": np.ones(n, np.int16),
+        "n_prb": np.ones(n, np.int32),
+        "n_symbols": np.full(n, 12, np.int16),
+        "buffer": np.full(n, -1, np.int64),
+    }

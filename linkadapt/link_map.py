@@ -1,0 +1,67 @@
+"""Mappings between SINR, CQI and MCS used by the UE (CQI) and the gNB (ILLA).
+
+- CQI (38.214 §5.2.2.1): the UE reports the highest CQI whose (Qm, R) would be
+  received with BLER ≤ 10 % at its effective SINR. We evaluate that with the BLER
+  abstraction at the largest code-block size.
+- CQI → SINR: the gNB's estimate is the lower edge of the reported CQI's SINR interval
+  (the 10 %-BLER threshold of that CQI), the usual conservative choice.
+- ILLA (inner-loop link adaptation): the highest MCS whose predicted BLER at the
+  estimated SINR is ≤ the target.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from linkadapt import bler, nr
+
+CQI0_MARGIN_DB = 3.0  # CQI 0 means "below CQI 1": assume that far below CQI 1's threshold
+
+
+@cache
+def cqi_thresholds_db(cqi_table: int = 2, bler_target: float = 0.1) -> np.ndarray:
+    """``[16]`` SINR (dB) at which CQI 1..15 reach ``bler_target``; entry 0 is −inf."""
+    se = nr.cqi_spectral_efficiency(cqi_table)
+    mcs_table = cqi_table  # CQI table 1 ↔ MCS table 1 (64QAM), 2 ↔ 2 (256QAM)
+    th = bler.sinr_threshold_db(np.where(se > 0, se, 1.0), bler_target=bler_target,
+                                table=mcs_table)
+    th[0] = -np.inf
+    th.setflags(write=False)
+    return th
+
+
+@cache
+def illa_thresholds_db(table: int = 2, bler_target: float = 0.1) -> np.ndarray:
+    """``[n_mcs]`` SINR (dB) above which each MCS meets ``bler_target`` (increasing)."""
+    th = bler.mcs_thresholds_db(table=table, bler_target=bler_target)
+    th.setflags(write=False)
+    return th
+
+
+def cqi_from_sinr(sinr_db: np.ndarray, *, cqi_table: int = 2) -> np.ndarray:
+    """Highest CQI (0..15) whose 10 %-BLER threshold is ≤ ``sinr_db``; int16."""
+    return (np.searchsorted(cqi_thresholds_db(cqi_table), sinr_db, side="right") - 1).astype(
+        np.int16
+    )
+
+
+def sinr_from_cqi(cqi: np.ndarray, *, cqi_table: int = 2) -> np.ndarray:
+    """The gNB's SINR estimate (dB) for a reported CQI: the CQI's lower threshold."""
+    th = cqi_thresholds_db(cqi_table)
+    with_floor = np.concatenate([[th[1] - CQI0_MARGIN_DB], th[1:]])
+    return with_floor[np.asarray(cqi)]
+
+
+def illa_mcs(sinr_db: np.ndarray, *, table: int = 2, bler_target: float = 0.1) -> np.ndarray:
+    """Highest MCS whose predicted BLER at ``sinr_db`` is ≤ ``bler_target`` (≥ 0); int64."""
+    idx = np.searchsorted(illa_thresholds_db(table, bler_target), sinr_db, side="right") - 1
+    return np.maximum(idx, 0)
+
+
+def cqi_to_mcs(cqi: np.ndarray, *, table: int = 2) -> np.ndarray:
+    """Fixed CQI→MCS mapping: the highest MCS whose spectral efficiency ≤ the CQI's."""
+    cqi_se = nr.cqi_spectral_efficiency(nr.CQI_TABLE_FOR_MCS_TABLE[table])
+    mcs_se = nr.spectral_efficiency(table)
+    return np.maximum(np.searchsorted(mcs_se, cqi_se[np.asarray(cqi)], side="right") - 1, 0)
