@@ -1,0 +1,162 @@
+{{/*
+Chart name, truncated to the 63 characters of a DNS label.
+*/}}
+{{- define "ran-distill.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name: the release name, unless it already contains the chart name.
+*/}}
+{{- define "ran-distill.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ran-distill.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ran-distill.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Selector labels: stable across upgrades.
+*/}}
+{{- define "ran-distill.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ran-distill.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Common labels (app.kubernetes.io/* recommended labels).
+*/}}
+{{- define "ran-distill.labels" -}}
+helm.sh/chart: {{ include "ran-distill.chart" . }}
+{{ include "ran-distill.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/component: xapp
+app.kubernetes.io/part-of: near-rt-ric
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "ran-distill.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ran-distill.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Container image reference: registry/repository, then @digest or :tag (default appVersion).
+*/}}
+{{- define "ran-distill.image" -}}
+{{- $repo := .Values.image.repository }}
+{{- if .Values.image.registry }}
+{{- $repo = printf "%s/%s" .Values.image.registry .Values.image.repository }}
+{{- end }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repo .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repo (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
+{{- end }}
+
+{{/*
+onnxruntime intra-op threads: onnxruntime.intraOpThreads when set, else the ceiling of the
+CPU limit in cores ("500m" -> 1, "1500m" -> 2, "2" -> 2, 2.5 -> 3), else 1.
+*/}}
+{{- define "ran-distill.intraOpThreads" -}}
+{{- if .Values.onnxruntime.intraOpThreads }}
+{{- .Values.onnxruntime.intraOpThreads | int }}
+{{- else }}
+{{- $cpu := "" }}
+{{- with .Values.resources }}{{- with .limits }}{{- with .cpu }}{{- $cpu = toString . }}{{- end }}{{- end }}{{- end }}
+{{- if not $cpu }}
+{{- 1 }}
+{{- else if hasSuffix "m" $cpu }}
+{{- max 1 (div (add (trimSuffix "m" $cpu | int64) 999) 1000) }}
+{{- else }}
+{{- max 1 (ceil (float64 $cpu) | int64) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Directory the service loads its model from, for the chosen model.source.
+*/}}
+{{- define "ran-distill.modelDir" -}}
+{{- if eq .Values.model.source "baked" }}
+{{- .Values.model.bakedPath }}
+{{- else }}
+{{- .Values.model.mountPath }}
+{{- end }}
+{{- end }}
+
+{{- define "ran-distill.adminTokenSecretName" -}}
+{{- default (printf "%s-admin" (include "ran-distill.fullname" .)) .Values.adminToken.existingSecret }}
+{{- end }}
+
+{{- define "ran-distill.adminTokenSecretKey" -}}
+{{- if .Values.adminToken.existingSecret }}
+{{- .Values.adminToken.existingSecretKey }}
+{{- else }}
+{{- "admin-token" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The O-RAN SC xApp descriptor (xapp-descriptor/config-file.json) for this release: the
+container image, the ports, the probes and the controls the pod actually runs with.
+*/}}
+{{- define "ran-distill.descriptor" -}}
+{{- $controls := dict
+  "model_dir" (include "ran-distill.modelDir" .)
+  "grpc_port" (.Values.containerPorts.grpc | int)
+  "http_port" (.Values.containerPorts.http | int)
+  "ort_intra_op_threads" (include "ran-distill.intraOpThreads" . | int)
+  "ort_inter_op_threads" (.Values.onnxruntime.interOpThreads | int)
+}}
+{{- $controls = merge $controls (deepCopy .Values.controls) }}
+{{- $image := dict
+  "registry" (.Values.image.registry | default "")
+  "name" .Values.image.repository
+  "tag" (.Values.image.tag | default .Chart.AppVersion | toString)
+}}
+{{- $container := dict
+  "name" (include "ran-distill.name" .)
+  "image" $image
+  "command" (list "ran-distill" "serve")
+  "args" (list "--model" (include "ran-distill.modelDir" .) "--grpc-port" (toString .Values.containerPorts.grpc) "--http-port" (toString .Values.containerPorts.http))
+}}
+{{- $ports := list
+  (dict "name" "http" "container" (include "ran-distill.name" .) "port" (.Values.containerPorts.http | int) "description" "REST API (/v1/decisions, /v1/model), O-RAN health (/ric/v1/health/*) and Prometheus metrics (/ric/v1/metrics)")
+  (dict "name" "grpc" "container" (include "ran-distill.name" .) "port" (.Values.containerPorts.grpc | int) "description" "gRPC linkadapt.v1.LinkAdaptation (gNB-facing), grpc.health.v1 and server reflection")
+}}
+{{- $descriptor := dict
+  "name" (include "ran-distill.name" .)
+  "version" .Chart.AppVersion
+  "vendor" "ran-distill"
+  "moId" "SEP"
+  "containers" (list $container)
+  "messaging" (dict "ports" $ports)
+  "livenessProbe" (dict "httpGet" (dict "path" "/ric/v1/health/alive" "port" (.Values.containerPorts.http | int)) "initialDelaySeconds" 5 "periodSeconds" 10)
+  "readinessProbe" (dict "httpGet" (dict "path" "/ric/v1/health/ready" "port" (.Values.containerPorts.http | int)) "initialDelaySeconds" 2 "periodSeconds" 5)
+  "metrics" (dict "url" .Values.metrics.path "port" (.Values.containerPorts.http | int) "format" "prometheus" "namespace" (include "ran-distill.namespace" .))
+  "controls" $controls
+}}
+{{- toPrettyJson $descriptor }}
+{{- end }}
