@@ -1,0 +1,80 @@
+"""Periodic greedy evaluation during training (a fixed-seed env, no exploration)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.envs import decision_mask, make_vector_env
+from training.networks import is_recurrent
+
+
+@dataclass
+class GreedyEvalResult:
+    """Greedy performance on the evaluation env.
+
+    Attributes:
+        mean_return: mean undiscounted return of the episodes that ended (NaN if none).
+        episodes: number of such episodes.
+        reward_per_decision: mean reward over real decisions (env reward units).
+        throughput_mbps: mean ``info["throughput_mbps"]`` (NaN if the env has none).
+    """
+
+    mean_return: float
+    episodes: int
+    reward_per_decision: float
+    throughput_mbps: float
+
+
+def greedy_evaluate(net: nn.Module, env_name: str, *, num_envs: int, steps: int, seed: int,
+                    privileged: bool = False, episode_slots: int = 200) -> GreedyEvalResult:
+    """Run the greedy policy of ``net`` for ``steps`` vector steps on a fresh env seeded ``seed``.
+
+    The same seed at every evaluation makes successive points of the learning curve
+    comparable (same channel realizations / initial states).
+    """
+    env = make_vector_env(env_name, num_envs, seed, privileged=privileged,
+                          episode_slots=episode_slots)
+    obs, _ = env.reset(seed=seed)
+    recurrent = is_recurrent(net)
+    hidden = net.initial_state(num_envs) if recurrent else None
+    ep_ret = np.zeros(num_envs)
+    returns: list[float] = []
+    reward_sum, decisions, tput = 0.0, 0, []
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        for _ in range(steps):
+            x = torch.as_tensor(np.asarray(obs, np.float32))
+            if recurrent:
+                q, h_new = net.forward_seq(x.unsqueeze(1), hidden)
+                q = q.squeeze(1)
+            else:
+                q = net(x)
+            obs, reward, term, trunc, info = env.step(q.argmax(dim=1).numpy())
+            done = np.asarray(term, bool) | np.asarray(trunc, bool)
+            dec = decision_mask(info, num_envs)
+            if recurrent:
+                hidden[:, torch.as_tensor(dec)] = h_new[:, torch.as_tensor(dec)]
+                hidden[:, torch.as_tensor(done)] = 0.0
+            reward = np.asarray(reward, np.float64)
+            reward_sum += float(reward[dec].sum())
+            decisions += int(dec.sum())
+            ep_ret += reward
+            if done.any():
+                returns.extend(ep_ret[done].tolist())
+                ep_ret[done] = 0.0
+            if "throughput_mbps" in info:
+                tput.append(float(np.mean(info["throughput_mbps"])))
+    net.train(was_training)
+    env.close()
+    return GreedyEvalResult(
+        mean_return=float(np.mean(returns)) if returns else math.nan,
+        episodes=len(returns),
+        reward_per_decision=reward_sum / decisions if decisions else math.nan,
+        throughput_mbps=float(np.mean(tput)) if tput else math.nan,
+    )

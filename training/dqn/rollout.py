@@ -1,0 +1,138 @@
+"""Rollout workers: ε-greedy acting in a vector env, producing replay-ready transitions.
+
+A :class:`RolloutWorker` owns one vector env, a copy (or, in-process, the very object)
+of the online Q-network and a transition builder (n-step for feed-forward nets,
+sequences for the GRU). Backends (:mod:`training.dqn.backends`) drive one or many
+workers behind the same interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.dqn.config import DQNConfig
+from training.dqn.sequence import SequenceBuilder
+from training.dqn.transitions import NStepBuilder, final_observations
+from training.envs import decision_mask, env_dims, make_vector_env
+from training.networks import build_qnet, is_recurrent
+
+
+@dataclass
+class RolloutResult:
+    """What a worker produced since its last report.
+
+    Attributes:
+        transitions: a ``TransitionBatch`` (feed-forward) or ``SequenceBatch`` (GRU).
+        n_decisions: decisions taken (= transitions that will eventually be stored).
+        env_steps: vector-env steps taken.
+        reward_sum: sum of rewards over decisions (env reward units).
+        episode_returns: undiscounted returns of the sub-env episodes that ended.
+        throughput_mbps: mean of ``info["throughput_mbps"]`` over steps, NaN if absent.
+    """
+
+    transitions: object
+    n_decisions: int = 0
+    env_steps: int = 0
+    reward_sum: float = 0.0
+    episode_returns: list[float] = field(default_factory=list)
+    throughput_mbps: float = float("nan")
+
+
+def epsilon_greedy(q: torch.Tensor, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Greedy argmax of ``q`` ``[N, A]``, replaced by a uniform action with prob. ``epsilon``."""
+    greedy = q.argmax(dim=1).numpy()
+    if epsilon <= 0.0:
+        return greedy
+    explore = rng.random(greedy.shape[0]) < epsilon
+    random = rng.integers(0, q.shape[1], size=greedy.shape[0])
+    return np.where(explore, random, greedy).astype(np.int64)
+
+
+class RolloutWorker:
+    """Steps one vector env with an ε-greedy Q-network and builds transitions.
+
+    Args:
+        cfg: run configuration (env, num_envs, n_step, gamma, seq_len...).
+        worker_index: offsets the env seed so parallel workers see different worlds.
+        network: reuse this module (in-process backend); ``None`` builds a private copy.
+    """
+
+    def __init__(self, cfg: DQNConfig, worker_index: int = 0,
+                 network: nn.Module | None = None) -> None:
+        self.cfg = cfg
+        seed = cfg.seed + 10_007 * (worker_index + 1)
+        self.env = make_vector_env(cfg.env, cfg.num_envs, seed, privileged=cfg.privileged,
+                                   episode_slots=cfg.episode_slots)
+        self.obs_dim, self.n_actions = env_dims(self.env)
+        self.net = network if network is not None else build_qnet(cfg.arch, self.obs_dim,
+                                                                  self.n_actions)
+        self.recurrent = is_recurrent(self.net)
+        self.rng = np.random.default_rng(seed)
+        n = cfg.num_envs
+        if self.recurrent:
+            self.builder: NStepBuilder | SequenceBuilder = SequenceBuilder(
+                n, self.obs_dim, self.net.hidden_size, cfg.seq_len, cfg.burn_in)
+            self.hidden = self.net.initial_state(n)
+        else:
+            self.builder = NStepBuilder(n, self.obs_dim, cfg.n_step, cfg.gamma)
+        self.obs, _ = self.env.reset(seed=seed)
+        self.obs = np.asarray(self.obs, np.float32)
+        self.episode_return = np.zeros(n, np.float64)
+
+    def set_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
+        self.net.load_state_dict(state_dict)
+
+    def _act(self, epsilon: float) -> tuple[np.ndarray, torch.Tensor | None]:
+        with torch.no_grad():
+            obs = torch.as_tensor(self.obs)
+            if self.recurrent:
+                q, h_new = self.net.forward_seq(obs.unsqueeze(1), self.hidden)
+                return epsilon_greedy(q.squeeze(1), epsilon, self.rng), h_new
+            return epsilon_greedy(self.net(obs), epsilon, self.rng), None
+
+    def collect(self, n_steps: int, epsilon: float) -> RolloutResult:
+        """Take ``n_steps`` vector-env steps with exploration rate ``epsilon``."""
+        parts = []
+        result = RolloutResult(transitions=None)
+        tput: list[float] = []
+        for _ in range(n_steps):
+            action, h_new = self._act(epsilon)
+            next_obs, reward, term, trunc, info = self.env.step(action)
+            next_obs = np.asarray(next_obs, np.float32)
+            reward = np.asarray(reward, np.float64)
+            term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)
+            done = term | trunc
+            decision = decision_mask(info, self.cfg.num_envs)
+            final = final_observations(info, next_obs, done)
+            if self.recurrent:
+                parts.append(self.builder.add(self.obs, action, reward, term, trunc, final,
+                                              decision, self.hidden))
+                # The GRU state advances on real decisions only (as in serving), and a
+                # new episode starts from zero.
+                dec_t = torch.as_tensor(decision)
+                self.hidden[:, dec_t] = h_new[:, dec_t]
+                self.hidden[:, torch.as_tensor(done)] = 0.0
+            else:
+                parts.append(self.builder.add(self.obs, action, reward, term, trunc, final,
+                                              decision))
+            result.n_decisions += int(decision.sum())
+            result.reward_sum += float(reward[decision].sum())
+            self.episode_return += reward
+            if done.any():
+                result.episode_returns.extend(self.episode_return[done].tolist())
+                self.episode_return[done] = 0.0
+            if "throughput_mbps" in info:
+                tput.append(float(np.mean(info["throughput_mbps"])))
+            self.obs = next_obs
+            result.env_steps += 1
+        result.transitions = type(parts[0]).concat(parts, self.obs_dim) if parts else None
+        if tput:
+            result.throughput_mbps = float(np.mean(tput))
+        return result
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,67 @@
+"""Vector-env factory: our link-adaptation simulator or any Gymnasium id, same interface.
+
+Both come back as a ``gymnasium.vector.VectorEnv`` with SAME_STEP autoreset (the obs
+returned on a done step is already the next episode's; ``info["final_obs"]`` holds the
+last one), float32 observations ``[num_envs, obs_dim]`` and a ``Discrete`` action per
+sub-env.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+
+def is_gym_id(name: str) -> bool:
+    """Gymnasium ids carry a version suffix (``CartPole-v1``); scenario names do not."""
+    return "-v" in name and name.rsplit("-v", 1)[1].isdigit()
+
+
+def make_vector_env(
+    name: str,
+    num_envs: int,
+    seed: int,
+    *,
+    privileged: bool = False,
+    episode_slots: int = 200,
+) -> gym.vector.VectorEnv:
+    """Build ``num_envs`` sub-envs of scenario/Gymnasium id ``name`` and reset them with ``seed``.
+
+    A simulator scenario gives one natively batched env (each sub-env is one UE; in the
+    ``randomized`` scenario every reset re-samples the scenario parameters). A Gymnasium
+    id gives a synchronous vector env.
+    """
+    if is_gym_id(name):
+        if privileged:
+            raise ValueError("--privileged only applies to simulator scenarios")
+        env = gym.make_vec(
+            name,
+            num_envs=num_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        )
+    else:
+        from linkadapt.envs import LinkAdaptVectorEnv
+
+        env = LinkAdaptVectorEnv(
+            scenario=name, num_envs=num_envs, seed=seed, privileged=privileged,
+            episode_slots=episode_slots,
+        )
+    env.action_space.seed(seed)
+    return env
+
+
+def env_dims(env: gym.vector.VectorEnv) -> tuple[int, int]:
+    """(obs_dim, n_actions) of a vector env with flat Box obs and Discrete actions."""
+    obs_space, act_space = env.single_observation_space, env.single_action_space
+    if not isinstance(act_space, gym.spaces.Discrete):
+        raise TypeError(f"DQN needs a Discrete action space, got {act_space}")
+    return int(np.prod(obs_space.shape)), int(act_space.n)
+
+
+def decision_mask(info: dict, num_envs: int) -> np.ndarray:
+    """Rows whose action was a real decision: ``info["new_tx"]`` if present, else all."""
+    mask = info.get("new_tx")
+    if mask is None:
+        return np.ones(num_envs, bool)
+    return np.asarray(mask, bool)
