@@ -68,7 +68,7 @@ class DQNLearner:
         loss = (w * per_sample).mean()
         self._step(loss)
         q, y = q.detach(), y.detach()
-        return UpdateStats(float(loss), float(q.mean()), (q - y).abs().numpy())
+        return UpdateStats(float(loss.detach()), float(q.mean()), (q - y).abs().numpy())
 
     def _step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)

@@ -223,4 +223,5 @@ class RecurrentDQNLearner(DQNLearner):
         loss = (per * mask).sum() / mask.sum().clamp(min=1)
         self._step(loss)
         td = ((q - y).abs() * mask).detach().sum(1) / mask.sum(1).clamp(min=1)
-        return UpdateStats(float(loss), float(q[mask].mean()) if mask.any() else 0.0, td.numpy())
+        q_mean = float(q[mask].detach().mean()) if mask.any() else 0.0
+        return UpdateStats(float(loss.detach()), q_mean, td.numpy())

@@ -1,0 +1,152 @@
+"""ONNX export of feed-forward Q-networks, with the manifest the xApp verifies on load.
+
+Format (documented in ``docs/model-format.md``): ``model.onnx`` with one input ``obs``
+float32 ``[batch, obs_dim]`` (dynamic batch) and one output ``q_values`` float32
+``[batch, n_actions]``; the action is ``argmax(q_values)`` = MCS index. Beside it,
+``manifest.json`` carries the observation schema, sizes and golden input/output rows
+the serving side replays to prove that it reproduces training exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODEL_FORMAT = "ran-distill-qnet"
+MODEL_FORMAT_VERSION = 1
+ONNX_OPSET = 17
+GOLDEN_ATOL = 1e-4  # |q_onnx - q_torch| bound; float32 reassociation stays far below it
+
+
+def _schema_info(obs_dim: int) -> dict[str, Any]:
+    """Observation schema fields for the manifest (None for non-simulator tasks)."""
+    from linkadapt import features
+
+    if obs_dim == features.OBS_DIM:
+        return {"obs_schema_version": features.OBS_SCHEMA_VERSION, "privileged": False,
+                "feature_names": list(features.FEATURE_NAMES)}
+    if obs_dim == features.OBS_DIM + features.PRIVILEGED_DIM:
+        return {"obs_schema_version": features.OBS_SCHEMA_VERSION, "privileged": True,
+                "feature_names": list(features.FEATURE_NAMES) + list(features.PRIVILEGED_NAMES)}
+    return {"obs_schema_version": None, "privileged": False, "feature_names": None}
+
+
+def golden_observations(obs_dim: int, n: int = 8, seed: int = 0) -> np.ndarray:
+    """Deterministic synthetic observations float32 ``[n, obs_dim]`` in [-1, 1]
+    (our features are scaled to about that range)."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1.0, 1.0, size=(n, obs_dim)).astype(np.float32)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_qnet(module, out_dir: str | Path, *, golden_obs: np.ndarray | None = None,
+                n_golden: int = 8, seed: int = 0, arch: str | None = None,
+                extra: dict[str, Any] | None = None) -> Path:
+    """Export a feed-forward Q-network to ``out_dir/model.onnx`` + ``out_dir/manifest.json``.
+
+    Args:
+        module: torch module mapping ``[B, obs_dim]`` → ``[B, n_actions]`` and exposing
+            ``obs_dim`` / ``n_actions`` attributes (every :mod:`training.networks` MLP).
+        out_dir: created if missing; existing ``model.onnx`` / ``manifest.json`` replaced.
+        golden_obs: float32 ``[k, obs_dim]`` rows to record with their outputs
+            (default: ``n_golden`` synthetic rows, :func:`golden_observations`).
+        seed: seed of the synthetic golden rows.
+        arch: architecture name to record.
+        extra: more manifest keys (e.g. the training manifest's provenance).
+
+    Returns the ``model.onnx`` path. Raises ``ValueError`` for recurrent networks (their
+    state interface is not part of this format) and ``RuntimeError`` when onnxruntime
+    does not reproduce torch's outputs on the golden rows.
+    """
+    import onnxruntime as ort
+    import torch
+
+    from training.networks import is_recurrent, parameter_count
+
+    if is_recurrent(module):
+        raise ValueError("recurrent Q-networks cannot be exported to the stateless ONNX format")
+    obs_dim, n_actions = int(module.obs_dim), int(module.n_actions)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = out / "model.onnx"
+    module = module.eval()
+    dummy = torch.zeros(1, obs_dim)
+    torch.onnx.export(
+        module, (dummy,), str(onnx_path), dynamo=False, input_names=["obs"],
+        output_names=["q_values"], dynamic_axes={"obs": {0: "batch"}, "q_values": {0: "batch"}},
+        opset_version=ONNX_OPSET, do_constant_folding=True,
+    )
+    golden = golden_observations(obs_dim, n_golden, seed) if golden_obs is None else \
+        np.ascontiguousarray(golden_obs, np.float32)
+    if golden.ndim != 2 or golden.shape[1] != obs_dim:
+        raise ValueError(f"golden_obs must be [k, {obs_dim}], got {golden.shape}")
+    with torch.no_grad():
+        q_torch = module(torch.as_tensor(golden)).numpy()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = 1, 1
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    q_onnx = sess.run(["q_values"], {"obs": golden})[0]
+    err = float(np.abs(q_onnx - q_torch).max(initial=0.0))
+    if err > GOLDEN_ATOL or not np.array_equal(q_onnx.argmax(1), q_torch.argmax(1)):
+        raise RuntimeError(f"ONNX export mismatch: max |Δq| = {err:.3g}")
+    n_params = parameter_count(module)
+    manifest: dict[str, Any] = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        **_schema_info(obs_dim),
+        "obs_dim": obs_dim,
+        "n_actions": n_actions,
+        "mcs_table": 2,
+        "input": {"name": "obs", "dtype": "float32", "shape": ["batch", obs_dim]},
+        "output": {"name": "q_values", "dtype": "float32", "shape": ["batch", n_actions]},
+        "action": "mcs = argmax(q_values, axis=1) (ties: lowest index)",
+        "arch": arch,
+        "parameter_count": n_params,
+        "weight_bits_fp32": 32 * n_params,
+        "onnx_opset": ONNX_OPSET,
+        "model_sha256": sha256_file(onnx_path),
+        "golden": {
+            "obs": golden.tolist(),
+            "q_values": q_torch.astype(np.float32).tolist(),
+            "mcs": q_torch.argmax(1).astype(int).tolist(),
+            "atol": GOLDEN_ATOL,
+        },
+    }
+    if extra:
+        manifest.update({k: v for k, v in extra.items() if k not in manifest})
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return onnx_path
+
+
+def verify_export(out_dir: str | Path) -> float:
+    """Re-run the golden rows of ``out_dir/manifest.json`` through ``model.onnx``.
+
+    Returns the max |Δq|; raises ``AssertionError`` on a hash, shape, value or argmax
+    mismatch. This is what a consumer of the format should do on load.
+    """
+    import onnxruntime as ort
+
+    d = Path(out_dir)
+    man = json.loads((d / "manifest.json").read_text())
+    assert man["format"] == MODEL_FORMAT, man["format"]
+    assert sha256_file(d / "model.onnx") == man["model_sha256"], "model.onnx hash mismatch"
+    sess = ort.InferenceSession(str(d / "model.onnx"), providers=["CPUExecutionProvider"])
+    obs = np.asarray(man["golden"]["obs"], np.float32)
+    q = sess.run([man["output"]["name"]], {man["input"]["name"]: obs})[0]
+    expect = np.asarray(man["golden"]["q_values"], np.float32)
+    assert q.shape == expect.shape == (obs.shape[0], man["n_actions"])
+    err = float(np.abs(q - expect).max(initial=0.0))
+    assert err <= man["golden"]["atol"], f"max |Δq| {err}"
+    assert q.argmax(1).tolist() == man["golden"]["mcs"], "argmax mismatch"
+    return err

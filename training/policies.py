@@ -1,0 +1,196 @@
+"""Policy loaders: baselines, torch Q-networks and ONNX models as ``linkadapt.policy.Policy``.
+
+A policy *spec* (what ``ran-distill evaluate --policy`` accepts) is one of:
+
+- a baseline name: ``olla``, ``illa``, ``genie``, ``fixed`` (from :mod:`linkadapt.baselines`);
+- a teacher run / model directory with ``model.pt`` and ``manifest.json`` (or
+  ``config.json``): a torch Q-network, greedy argmax;
+- a directory containing ``model.onnx`` (or the ``.onnx`` file itself): an onnxruntime
+  Q-network, greedy argmax (see ``docs/model-format.md``).
+
+:func:`resolve_policy` returns a *factory* ``Callable[[int], Policy]`` taking the number
+of UE rows, which is what :func:`linkadapt.evaluation.evaluate` expects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from linkadapt.policy import DecisionBatch, Policy
+
+PolicyFactory = Callable[[int], Policy]
+BASELINE_NAMES = ("olla", "illa", "genie", "fixed")
+
+
+def _net_input(obs: np.ndarray, obs_dim: int) -> np.ndarray:
+    """The columns a network reads: privileged columns beyond ``obs_dim`` are dropped,
+    missing ones are an error (a privileged teacher cannot run on student obs)."""
+    obs = np.asarray(obs, np.float32)
+    if obs.ndim != 2 or obs.shape[1] < obs_dim:
+        raise ValueError(f"policy needs obs [n, {obs_dim}], got {obs.shape}")
+    return np.ascontiguousarray(obs[:, :obs_dim])
+
+
+class TorchQPolicy:
+    """Greedy argmax over a torch Q-network's outputs.
+
+    For a recurrent (GRU) network the hidden state lives per history row: ``act``
+    advances it for the rows of the batch (only where ``batch.new_tx`` is True when
+    given, matching how it was trained: the state moves on real decisions), and
+    ``reset(rows)`` clears it.
+    """
+
+    def __init__(self, net, name: str = "teacher") -> None:
+        import torch
+
+        from training.networks import is_recurrent
+
+        self._torch = torch
+        self.net = net.eval()
+        self.name = name
+        self.obs_dim = int(net.obs_dim)
+        self.recurrent = is_recurrent(net)
+        self._hidden = np.zeros((0, getattr(net, "hidden_size", 0)), np.float32)
+
+    def _ensure_rows(self, max_row: int) -> None:
+        if max_row >= self._hidden.shape[0]:
+            grown = np.zeros((max(max_row + 1, 2 * self._hidden.shape[0]),
+                              self._hidden.shape[1]), np.float32)
+            grown[: self._hidden.shape[0]] = self._hidden
+            self._hidden = grown
+
+    def q_values(self, obs: np.ndarray, rows: np.ndarray | None = None,
+                 commit: np.ndarray | None = None) -> np.ndarray:
+        """Q-values float32 ``[n, n_actions]`` for ``obs`` ``[n, >= obs_dim]``.
+
+        For a GRU, ``rows`` select the hidden states; ``commit`` (bool ``[n]``, default
+        all) says which rows keep their advanced state.
+        """
+        torch = self._torch
+        x = torch.as_tensor(_net_input(obs, self.obs_dim))
+        with torch.no_grad():
+            if not self.recurrent:
+                return self.net(x).numpy()
+            rows = np.arange(x.shape[0]) if rows is None else np.asarray(rows, np.int64)
+            if rows.size:
+                self._ensure_rows(int(rows.max()))
+            h0 = torch.as_tensor(self._hidden[rows]).unsqueeze(0)
+            q, h = self.net.forward_seq(x.unsqueeze(1), h0)
+            keep = np.ones(rows.size, bool) if commit is None else np.asarray(commit, bool)
+            self._hidden[rows[keep]] = h[0].numpy()[keep]
+            return q.squeeze(1).numpy()
+
+    def act(self, batch: DecisionBatch) -> np.ndarray:
+        """MCS indices int64 ``[n]``: argmax of the Q-values."""
+        q = self.q_values(batch.obs, batch.rows, batch.new_tx)
+        return q.argmax(axis=1).astype(np.int64)
+
+    def reset(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, np.int64)
+        rows = rows[rows < self._hidden.shape[0]]
+        self._hidden[rows] = 0.0
+
+
+class OnnxQPolicy:
+    """Greedy argmax over an ONNX Q-network (input ``obs``, output ``q_values``)."""
+
+    def __init__(self, model_path: str | Path, name: str = "onnx", threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        # Explicit thread counts: the default (all cores) oversubscribes shared machines.
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(model_path), opts,
+                                            providers=["CPUExecutionProvider"])
+        self.name = name
+        self.obs_dim = int(self.session.get_inputs()[0].shape[1])
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Q-values float32 ``[n, n_actions]``."""
+        return self.session.run(["q_values"], {"obs": _net_input(obs, self.obs_dim)})[0]
+
+    def act(self, batch: DecisionBatch) -> np.ndarray:
+        if len(batch) == 0:
+            return np.zeros(0, np.int64)
+        return self.q_values(batch.obs).argmax(axis=1).astype(np.int64)
+
+    def reset(self, rows: np.ndarray) -> None:
+        """Stateless."""
+
+
+def load_torch_qnet(model_dir: str | Path):
+    """Rebuild the Q-network of a run/model directory and load ``model.pt`` (weights only).
+
+    The architecture and dimensions come from ``manifest.json`` (or ``config.json`` of
+    an unfinished run plus the current observation size).
+    """
+    import torch
+
+    from training.networks import build_qnet
+
+    d = Path(model_dir)
+    meta = _read_meta(d)
+    net = build_qnet(meta["arch"], int(meta["obs_dim"]), int(meta["n_actions"]))
+    state = torch.load(d / "model.pt", weights_only=True, map_location="cpu")
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def _read_meta(d: Path) -> dict:
+    manifest = d / "manifest.json"
+    if manifest.exists():
+        return json.loads(manifest.read_text())
+    cfg = json.loads((d / "config.json").read_text())
+    from training.dqn.config import DQNConfig
+    from training.dqn.trainer import probe_dims
+
+    obs_dim, n_actions = probe_dims(DQNConfig.from_dict(cfg))
+    return {"arch": cfg["arch"], "obs_dim": obs_dim, "n_actions": n_actions}
+
+
+def _onnx_file(p: Path) -> Path | None:
+    if p.is_file() and p.suffix == ".onnx":
+        return p
+    if p.is_dir() and (p / "model.onnx").exists():
+        return p / "model.onnx"
+    return None
+
+
+def policy_name(spec: str) -> str:
+    """A short display name: the baseline name or the directory / file stem."""
+    if spec in BASELINE_NAMES:
+        return spec
+    p = Path(spec)
+    return p.stem if p.is_file() else p.name
+
+
+def resolve_policy(spec: str, *, prefer: str = "torch") -> PolicyFactory:
+    """A factory ``n_ues -> Policy`` for a baseline name, a torch model dir or an ONNX model.
+
+    Args:
+        spec: see the module docstring.
+        prefer: when a directory has both ``model.pt`` and ``model.onnx``, which to use.
+    """
+    if spec in BASELINE_NAMES:
+        from linkadapt.baselines import make_baseline
+
+        return lambda n_ues: make_baseline(spec, n_ues)
+    p = Path(spec)
+    if not p.exists():
+        raise ValueError(f"policy {spec!r} is neither a baseline {BASELINE_NAMES} nor a path")
+    name = policy_name(spec)
+    onnx_path = _onnx_file(p)
+    has_torch = p.is_dir() and (p / "model.pt").exists()
+    if has_torch and (prefer == "torch" or onnx_path is None):
+        net = load_torch_qnet(p)
+        # Each evaluation gets its own policy object (GRU state is per run) but the same
+        # immutable weights.
+        return lambda n_ues: TorchQPolicy(net, name)
+    if onnx_path is not None:
+        return lambda n_ues: OnnxQPolicy(onnx_path, name)
+    raise ValueError(f"{spec!r}: expected model.pt (+manifest.json) or model.onnx")
