@@ -132,7 +132,7 @@ def copy_build_context(dest: Path) -> list[str]:
 
 def render(values: dict[str, Any] | None = None, *, name: str = "ran-distill",
            namespace: str = "ricxapp") -> dict[str, Any]:
-    """Render the chart offline; returns {"docs": [manifest dicts], "notes": str, "files": {...}}."""
+    """Render the chart offline: {"docs": [manifests], "notes": NOTES.txt, "files": raw}."""
     import helm_python
 
     with helm_python.Chart.load(CHART) as chart:
@@ -167,6 +167,7 @@ def strip_source(doc: dict[str, Any]) -> dict[str, Any]:
 
 # prometheus-operator's ServiceMonitor is a CRD, absent from kubernetes-validate's schemas:
 # check the fields the chart sets against their monitoring.coreos.com/v1 definitions.
+_DURATION = "^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
 SERVICE_MONITOR_SCHEMA = {
     "type": "object",
     "required": ["apiVersion", "kind", "metadata", "spec"],
@@ -200,7 +201,9 @@ SERVICE_MONITOR_SCHEMA = {
                     "type": "object",
                     "additionalProperties": False,
                     "properties": {
-                        "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "matchLabels": {
+                            "type": "object", "additionalProperties": {"type": "string"}
+                        },
                         "matchExpressions": {"type": "array"},
                     },
                 },
@@ -214,8 +217,8 @@ SERVICE_MONITOR_SCHEMA = {
                             "port": {"type": "string"},
                             "path": {"type": "string", "pattern": "^/"},
                             "scheme": {"enum": ["http", "https"]},
-                            "interval": {"type": "string", "pattern": "^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
-                            "scrapeTimeout": {"type": "string", "pattern": "^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
+                            "interval": {"type": "string", "pattern": _DURATION},
+                            "scrapeTimeout": {"type": "string", "pattern": _DURATION},
                             "honorLabels": {"type": "boolean"},
                             "metricRelabelings": {"type": "array"},
                             "relabelings": {"type": "array"},
