@@ -43,27 +43,49 @@ class Settings(BaseSettings):
         protected_namespaces=(),
     )
 
-    model_dir: Path = Field(Path("models/default"), description="Model directory (model.onnx + manifest.json)")
+    model_dir: Path = Field(
+        Path("models/default"), description="Model directory (model.onnx + manifest.json)"
+    )
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = ephemeral)")
-    http_port: int = Field(8080, ge=0, le=65535, description="HTTP port: REST, O-RAN health, metrics")
+    http_port: int = Field(
+        8080, ge=0, le=65535, description="HTTP port: REST, O-RAN health, metrics"
+    )
     host: str = Field("0.0.0.0", description="Bind address for both servers")
     ort_intra_op_threads: int = Field(1, ge=1, le=256, description="onnxruntime intra-op threads")
     ort_inter_op_threads: int = Field(1, ge=1, le=256, description="onnxruntime inter-op threads")
     max_batch_ues: int = Field(4096, ge=1, le=1_000_000, description="Max UEs in one request")
-    microbatch_max_ues: int = Field(8192, ge=1, le=1_000_000, description="Max UEs per inference call")
-    microbatch_max_wait_us: int = Field(200, ge=0, le=1_000_000, description="Max extra wait to coalesce requests (µs)")
+    microbatch_max_ues: int = Field(
+        8192, ge=1, le=1_000_000, description="Max UEs per inference call"
+    )
+    microbatch_max_wait_us: int = Field(
+        200, ge=0, le=1_000_000, description="Max extra wait to coalesce requests (µs)"
+    )
     ue_ttl_seconds: float = Field(60.0, gt=0, description="Idle UEs are forgotten after this")
-    max_tracked_ues: int = Field(100_000, ge=1, le=100_000_000, description="Hard cap on tracked UEs")
-    reload_poll_seconds: float = Field(5.0, ge=0, description="Model dir mtime poll period (0 disables)")
-    admin_token: str | None = Field(None, description="Bearer token for the reload endpoint (unset: always refused)")
+    max_tracked_ues: int = Field(
+        100_000, ge=1, le=100_000_000, description="Hard cap on tracked UEs"
+    )
+    reload_poll_seconds: float = Field(
+        5.0, ge=0, description="Model dir mtime poll period (0 disables)"
+    )
+    admin_token: str | None = Field(
+        None, description="Bearer token for the reload endpoint (unset: always refused)"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     olla_bler_target: float = Field(0.1, gt=0, lt=1, description="OLLA fallback BLER target")
     olla_delta_up_db: float = Field(1.0, gt=0, le=10, description="OLLA fallback step on NACK (dB)")
-    mcs_table: int = Field(2, ge=1, le=2, description="38.214 MCS table served (1: 64QAM, 2: 256QAM)")
-    grpc_max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="gRPC max message size")
-    drain_seconds: float = Field(2.0, ge=0, description="On SIGTERM: not-ready period + in-flight grace")
+    mcs_table: int = Field(
+        2, ge=1, le=2, description="38.214 MCS table served (1: 64QAM, 2: 256QAM)"
+    )
+    grpc_max_message_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="gRPC max message size"
+    )
+    drain_seconds: float = Field(
+        2.0, ge=0, description="On SIGTERM: not-ready period + in-flight grace"
+    )
     kpi_window_slots: int = Field(2000, ge=1, description="Slots per live-KPI window (per cell)")
-    reference_scenario: str = Field("", description="Manifest scenario to compare live KPIs with ('' = first)")
+    reference_scenario: str = Field(
+        "", description="Manifest scenario to compare live KPIs with ('' = first)"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import HistogramMetricFamily, Metric
@@ -33,6 +34,9 @@ LATENCY_BUCKETS = (
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
 STAGES = ("queue_wait", "state_features", "inference", "total")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# `_created` series double the exposition and carry no information for this service.
+disable_created_metrics()
 
 
 class _CellMcsCollector:
@@ -77,7 +81,9 @@ class ServiceMetrics:
         r = self.registry
         p = PREFIX
         self.decisions = Counter(
-            f"{p}_decisions", "UE MCS decisions by the policy that produced them", ["source"],
+            f"{p}_decisions",
+            "UE MCS decisions by the policy that produced them",
+            ["source"],
             registry=r,
         )
         self.decisions_model = self.decisions.labels("model")
@@ -143,11 +149,15 @@ class ServiceMetrics:
         self.ready = Gauge(f"{p}_ready", "1 when ready to serve", registry=r)
         # per-cell KPIs from outcome reports
         self.cell_delivered_bytes = Counter(
-            f"{p}_cell_delivered_bytes", "Bytes delivered (outcome reports; bits / 8)", ["cell"],
+            f"{p}_cell_delivered_bytes",
+            "Bytes delivered (outcome reports; bits / 8)",
+            ["cell"],
             registry=r,
         )
         self.cell_first_tx = Counter(
-            f"{p}_cell_first_transmissions", "First HARQ transmissions reported", ["cell"],
+            f"{p}_cell_first_transmissions",
+            "First HARQ transmissions reported",
+            ["cell"],
             registry=r,
         )
         self.cell_first_tx_nack = Counter(

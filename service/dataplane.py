@@ -1,0 +1,569 @@
+"""The data plane: one implementation behind both the gRPC and the REST adapters.
+
+``decide`` = validate the whole batch (nothing is touched before it passes) → map
+(cell, UE) to history rows (:mod:`service.state`) → queue for the micro-batcher. The
+micro-batcher coalesces the requests that arrive together (same event-loop iteration,
+bounded by ``microbatch_max_ues`` and ``microbatch_max_wait_us``) and, per coalesced
+group, folds all reports into the shared :class:`linkadapt.features.FeatureHistory`,
+encodes the observations with the linkadapt encoder, steps the OLLA fallback (so it is
+always warm), runs the ONNX student once, and splits the decisions back per request.
+Each decision says whether the model or the fallback produced it.
+
+Errors are :class:`RequestError` with a transport-neutral ``code`` that the adapters map
+to gRPC status codes / HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from linkadapt.policy import DecisionBatch
+from linkadapt.reports import REPORT_DTYPES, ReportBatch, ReportError
+from service.config import Settings
+from service.metrics import ServiceMetrics
+from service.registry import ModelRegistry, n_mcs_for_table
+from service.state import CapacityError, UeStateTable, UnknownUeError
+
+log = logging.getLogger("service.dataplane")
+
+SOURCE_MODEL = 1  # == linkadapt.v1.DECISION_SOURCE_MODEL
+SOURCE_FALLBACK = 2  # == linkadapt.v1.DECISION_SOURCE_FALLBACK
+SOURCE_NAMES = {SOURCE_MODEL: "MODEL", SOURCE_FALLBACK: "FALLBACK"}
+
+INVALID_ARGUMENT = "invalid_argument"
+RESOURCE_EXHAUSTED = "resource_exhausted"
+UNAVAILABLE = "unavailable"
+UNAUTHENTICATED = "unauthenticated"
+PERMISSION_DENIED = "permission_denied"
+
+# columns of a decide request besides cell_id (which is per request)
+DECIDE_COLUMNS = tuple(k for k in REPORT_DTYPES if k != "cell_id")
+OPTIONAL_COLUMNS = ("buffer_bytes",)
+OUTCOME_COLUMNS = ("ue_id", "delivered_bits", "first_tx_ack", "mcs")
+DEFAULT_SLOT_US = 500
+
+
+class RequestError(Exception):
+    """A request was refused; ``code`` is one of the module constants, ``field`` names the
+    offending request field, ``reason`` is the metric label."""
+
+    def __init__(self, code: str, field: str, message: str, reason: str | None = None) -> None:
+        super().__init__(f"{field}: {message}")
+        self.code = code
+        self.field = field
+        self.message = message
+        self.reason = reason or code
+
+
+@dataclass
+class DecideResult:
+    """Decisions for one request, in request order."""
+
+    cell_id: int
+    slot: int
+    mcs: np.ndarray  # int32 [n]
+    source: np.ndarray  # uint8 [n], SOURCE_*
+    model_version: str
+    queue_wait: float = 0.0
+    state_features: float = 0.0
+    inference: float = 0.0
+
+
+@dataclass
+class _Item:
+    cell_id: int
+    slot: int
+    reports: ReportBatch
+    rows: np.ndarray
+    seq: int
+    fut: asyncio.Future[DecideResult]
+    t_submit: float
+
+
+@dataclass
+class _CellKpi:
+    start_slot: int = -1
+    last_slot: int = -1
+    bits: int = 0
+    first_tx: int = 0
+    nacks: int = 0
+    slot_us: int = DEFAULT_SLOT_US
+    ues: list[np.ndarray] = field(default_factory=list)
+
+
+def as_int_column(name: str, value: Any) -> np.ndarray:
+    """A JSON/protobuf value as a 1-D numpy array; :class:`ReportError` naming ``name``."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ReportError(name, f"not a 1-D array of integers ({exc})") from None
+    if arr.ndim != 1:
+        raise ReportError(name, "must be a 1-D array of integers")
+    if arr.size and arr.dtype.kind not in "iuf":
+        if arr.dtype.kind == "b":
+            raise ReportError(name, "must be integers, got booleans")
+        raise ReportError(name, f"must be integers, got {arr.dtype}")
+    return arr
+
+
+class DataPlane:
+    """Model registry + per-UE state + micro-batched inference + KPIs."""
+
+    def __init__(self, settings: Settings, metrics: ServiceMetrics | None = None) -> None:
+        self.settings = settings
+        self.n_mcs = n_mcs_for_table(settings.mcs_table)
+        self.metrics = metrics or ServiceMetrics(self.n_mcs)
+        self.registry = ModelRegistry(
+            settings.model_dir,
+            mcs_table=settings.mcs_table,
+            intra_op_threads=settings.ort_intra_op_threads,
+            inter_op_threads=settings.ort_inter_op_threads,
+            warmup_max=settings.microbatch_max_ues,
+            metrics=self.metrics,
+        )
+        self.state = UeStateTable(
+            max_tracked=settings.max_tracked_ues,
+            ttl_seconds=settings.ue_ttl_seconds,
+            mcs_table=settings.mcs_table,
+            olla_bler_target=settings.olla_bler_target,
+            olla_delta_up_db=settings.olla_delta_up_db,
+            initial_capacity=min(settings.max_tracked_ues, 4096),
+        )
+        self.metrics.tracked_ues_limit.set(settings.max_tracked_ues)
+        self.started = False
+        self.draining = False
+        self.in_flight = 0
+        self._pending: deque[_Item] = deque()
+        self._pending_ues = 0
+        self._scheduled = False
+        self._first_t = 0.0
+        self._seen = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kpi: dict[int, _CellKpi] = {}
+        self._max_ues = settings.microbatch_max_ues
+        self._max_wait = settings.microbatch_max_wait_us * 1e-6
+        m = self.metrics
+        self._lat_queue = m.latency["queue_wait"]
+        self._lat_state = m.latency["state_features"]
+        self._lat_inf = m.latency["inference"]
+        self._lat_total = m.latency["total"]
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def ready(self) -> bool:
+        """Serving: started (model loaded or fallback confirmed, warmed up), not draining."""
+        return self.started and not self.draining
+
+    async def start(self) -> None:
+        """Load the model (in a worker thread), warm up, start background tasks."""
+        self._loop = asyncio.get_running_loop()
+        await self._loop.run_in_executor(None, self.registry.reload)
+        self._warm_up()
+        self._tasks.append(asyncio.create_task(self._ttl_loop(), name="ttl-sweep"))
+        if self.settings.reload_poll_seconds > 0:
+            self._tasks.append(asyncio.create_task(self._poll_loop(), name="model-poll"))
+        self.started = True
+        self.metrics.ready.set(1)
+        log.info("data plane ready", extra={"model": self.registry.info()["version"] or None})
+
+    def begin_drain(self) -> None:
+        """Stop reporting ready (SIGTERM); requests in flight still complete."""
+        self.draining = True
+        self.metrics.ready.set(0)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no decide request is in flight (bounded); True if idle."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return self.in_flight == 0
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+        self.started = False
+        self.metrics.ready.set(0)
+
+    def _warm_up(self) -> None:
+        """Exercise the encoder/OLLA path on a scratch table (first-call costs off the hot path)."""
+        scratch = UeStateTable(
+            max_tracked=64, ttl_seconds=1.0, mcs_table=self.settings.mcs_table, initial_capacity=64
+        )
+        n = 64
+        batch = ReportBatch.from_arrays(
+            n_mcs=self.n_mcs,
+            ue_id=np.arange(n), cqi=np.full(n, 9), cqi_age_slots=np.full(n, 2),
+            harq_ack=np.ones(n, np.int8), harq_mcs=np.full(n, 10), rank=np.ones(n),
+            n_prb=np.full(n, 50), n_symbols=np.full(n, 12),
+        )  # fmt: skip
+        rows, _ = scratch.admit(0, batch.ue_id, time.monotonic())
+        scratch.history.update(rows, batch)
+        obs = scratch.history.encode(rows)
+        scratch.olla.act(DecisionBatch(obs=obs, reports=batch, rows=rows))
+
+    async def _ttl_loop(self) -> None:
+        period = min(1.0, self.settings.ue_ttl_seconds / 2)
+        while True:
+            await asyncio.sleep(period)
+            self.expire_idle()
+
+    def expire_idle(self) -> int:
+        n = self.state.expire(time.monotonic())
+        if n:
+            self.metrics.ues_expired.inc(n)
+            log.info("expired idle UEs", extra={"count": n})
+        self.metrics.tracked_ues.set(self.state.n_tracked)
+        return n
+
+    async def _poll_loop(self) -> None:
+        assert self._loop is not None
+        while True:
+            await asyncio.sleep(self.settings.reload_poll_seconds)
+            try:
+                if self.registry.changed():
+                    log.info("model files changed, reloading")
+                    await self._loop.run_in_executor(None, self.registry.reload)
+            except Exception:  # never let the poller die
+                log.exception("model poll failed")
+
+    async def reload_model(self) -> tuple[bool, str]:
+        """Admin reload of the configured directory (in a worker thread)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.registry.reload)
+
+    # ------------------------------------------------------------------ decide
+    def validate_decide(
+        self, cell_id: int, slot: int, mcs_table: int, columns: dict[str, Any]
+    ) -> ReportBatch:
+        """Whole-batch validation; raises :class:`RequestError` naming the field."""
+        if not isinstance(cell_id, int) or isinstance(cell_id, bool) or cell_id < 0:
+            raise RequestError(
+                INVALID_ARGUMENT, "cell_id", f"must be an integer >= 0, got {cell_id!r}"
+            )
+        if not isinstance(slot, int) or isinstance(slot, bool) or slot < 0:
+            raise RequestError(INVALID_ARGUMENT, "slot", f"must be an integer >= 0, got {slot!r}")
+        if mcs_table not in (0, self.settings.mcs_table):
+            if mcs_table in (1, 2):
+                msg = (
+                    f"MCS table {mcs_table} is not served (serving table {self.settings.mcs_table})"
+                )
+            else:
+                msg = f"unknown MCS table {mcs_table!r} (38.214 tables 1 or 2)"
+            raise RequestError(INVALID_ARGUMENT, "mcs_table", msg)
+        ue = columns.get("ue_id")
+        n = len(ue) if ue is not None and hasattr(ue, "__len__") else 0
+        if n > self.settings.max_batch_ues:
+            raise RequestError(
+                INVALID_ARGUMENT,
+                "ue_id",
+                f"batch of {n} UEs exceeds max_batch_ues={self.settings.max_batch_ues}",
+                "batch_too_large",
+            )
+        try:
+            cols = {}
+            for k in DECIDE_COLUMNS:
+                v = columns.get(k)
+                cols[k] = None if v is None else as_int_column(k, v)
+            for k in OPTIONAL_COLUMNS:
+                v = cols[k]
+                if v is not None and v.shape[0] == 0 and n > 0:
+                    cols[k] = None
+            batch = ReportBatch.from_arrays(
+                n_mcs=self.n_mcs, cell_id=np.full(n, cell_id, dtype=np.int64), **cols
+            )
+        except ReportError as exc:
+            raise RequestError(INVALID_ARGUMENT, exc.field, exc.message) from None
+        if n > 1:
+            s = np.sort(batch.ue_id)
+            dup = s[1:] == s[:-1]
+            if dup.any():
+                raise RequestError(
+                    INVALID_ARGUMENT, "ue_id", f"duplicate UE id {int(s[1:][dup][0])}"
+                )
+        return batch
+
+    async def decide(
+        self, cell_id: int, slot: int, mcs_table: int, columns: dict[str, Any]
+    ) -> DecideResult:
+        """Validate, admit and queue one request; await its decisions."""
+        batch = self.validate_decide(cell_id, slot, mcs_table, columns)
+        n = len(batch)
+        self.metrics.batch_size.observe(n)
+        if n == 0:
+            return DecideResult(
+                cell_id, slot, np.zeros(0, np.int32), np.zeros(0, np.uint8), self._version()
+            )
+        now = time.perf_counter()
+        try:
+            rows, seq = self.state.admit(cell_id, batch.ue_id, time.monotonic())
+        except CapacityError as exc:
+            self.metrics.ue_capacity_rejections.inc()
+            raise RequestError(RESOURCE_EXHAUSTED, "ue_id", str(exc), "ue_capacity") from None
+        loop = self._loop or asyncio.get_running_loop()
+        fut: asyncio.Future[DecideResult] = loop.create_future()
+        self._pending.append(_Item(cell_id, slot, batch, rows, seq, fut, now))
+        self._pending_ues += n
+        self.in_flight += 1
+        try:
+            if self._pending_ues >= self._max_ues:
+                self._flush()
+            elif not self._scheduled:
+                self._scheduled = True
+                self._first_t = now
+                self._seen = len(self._pending)
+                loop.call_soon(self._tick)
+            return await fut
+        finally:
+            self.in_flight -= 1
+
+    def observe_total(self, seconds: float) -> None:
+        """Adapters report the whole request time (parse → serialize)."""
+        self._lat_total.observe(seconds)
+
+    def _version(self) -> str:
+        m = self.registry.current
+        return m.version if m else ""
+
+    def _tick(self) -> None:
+        # Coalesce while new requests keep arriving, up to max wait / max UEs; flush
+        # immediately when an event-loop iteration brought nothing new.
+        if (
+            self._pending_ues < self._max_ues
+            and len(self._pending) > self._seen
+            and time.perf_counter() - self._first_t < self._max_wait
+        ):
+            self._seen = len(self._pending)
+            assert self._loop is not None
+            self._loop.call_soon(self._tick)
+            return
+        self._scheduled = False
+        self._flush()
+
+    def _flush(self) -> None:
+        while self._pending:
+            group: list[_Item] = []
+            ues = 0
+            marked: list[np.ndarray] = []
+            mark = np.zeros(self.state.capacity, dtype=bool)
+            while self._pending:
+                item = self._pending[0]
+                n = item.rows.shape[0]
+                if group and (ues + n > self._max_ues or mark[item.rows].any()):
+                    break
+                self._pending.popleft()
+                mark[item.rows] = True
+                marked.append(item.rows)
+                group.append(item)
+                ues += n
+            self._pending_ues -= ues
+            try:
+                self._run_group(group)
+            except Exception as exc:  # a bug, not bad input: fail only this group
+                log.exception("decision group failed")
+                for it in group:
+                    if not it.fut.done():
+                        it.fut.set_exception(
+                            RequestError("internal", "request", f"internal error: {exc}")
+                        )
+            self.state.flushed(group[-1].seq)
+
+    def _run_group(self, group: list[_Item]) -> None:
+        t0 = time.perf_counter()
+        if len(group) == 1:
+            reports, rows = group[0].reports, group[0].rows
+        else:
+            rows = np.concatenate([it.rows for it in group])
+            parts = [it.reports.as_dict() for it in group]
+            reports = ReportBatch(
+                **{k: np.concatenate([p[k] for p in parts]) for k in REPORT_DTYPES}
+            )
+        st = self.state
+        st.history.update(rows, reports)
+        obs = st.history.encode(rows)
+        fallback = st.olla.act(DecisionBatch(obs=obs, reports=reports, rows=rows))
+        t1 = time.perf_counter()
+        model = self.registry.current
+        n = rows.shape[0]
+        source = np.full(n, SOURCE_FALLBACK, dtype=np.uint8)
+        mcs = np.asarray(fallback, dtype=np.int32)
+        version = ""
+        if model is not None:
+            try:
+                q = model.infer(obs)
+                ok = np.isfinite(q).all(axis=1)
+                best = np.argmax(q, axis=1).astype(np.int32)
+                mcs = np.where(ok, best, mcs)
+                source[ok] = SOURCE_MODEL
+                version = model.version
+                if not ok.all():
+                    self.metrics.inference_errors.inc()
+            except Exception:
+                self.metrics.inference_errors.inc()
+                log.exception("inference failed, OLLA fallback for the batch")
+        t2 = time.perf_counter()
+        m = self.metrics
+        m.microbatch_size.observe(n)
+        m.microbatch_requests.observe(len(group))
+        n_model = int(np.count_nonzero(source == SOURCE_MODEL))
+        if n_model:
+            m.decisions_model.inc(n_model)
+        if n - n_model:
+            m.decisions_fallback.inc(n - n_model)
+        off = 0
+        for it in group:
+            k = it.rows.shape[0]
+            res = DecideResult(
+                it.cell_id, it.slot, mcs[off : off + k], source[off : off + k], version,
+                t0 - it.t_submit, t1 - t0, t2 - t1,
+            )  # fmt: skip
+            off += k
+            self._lat_queue.observe(res.queue_wait)
+            self._lat_state.observe(res.state_features)
+            self._lat_inf.observe(res.inference)
+            m.cell_mcs.add(it.cell_id, res.mcs)
+            if not it.fut.done():
+                it.fut.set_result(res)
+        m.tracked_ues.set(st.n_tracked)
+
+    # ------------------------------------------------------------------ release / outcomes
+    def release(self, cell_id: Any, ue_ids: Any) -> int:
+        """Forget UEs; unknown cell/UE → INVALID_ARGUMENT naming the field, nothing changed."""
+        if not isinstance(cell_id, int) or isinstance(cell_id, bool) or cell_id < 0:
+            raise RequestError(
+                INVALID_ARGUMENT, "cell_id", f"must be an integer >= 0, got {cell_id!r}"
+            )
+        try:
+            ues = as_int_column("ue_id", ue_ids)
+            if ues.dtype.kind == "f" and (
+                not np.all(np.isfinite(ues)) or np.any(ues != np.round(ues))
+            ):
+                raise ReportError("ue_id", "must be integers")
+            ues = ues.astype(np.int64)
+        except ReportError as exc:
+            raise RequestError(INVALID_ARGUMENT, exc.field, exc.message) from None
+        if ues.size == 0:
+            raise RequestError(INVALID_ARGUMENT, "ue_id", "no UE ids given")
+        try:
+            n = self.state.release(cell_id, ues)
+        except UnknownUeError as exc:
+            raise RequestError(INVALID_ARGUMENT, exc.field, exc.message, "unknown_ue") from None
+        self.metrics.ues_released.inc(n)
+        self.metrics.tracked_ues.set(self.state.n_tracked)
+        return n
+
+    def report_outcome(
+        self, cell_id: Any, slot: Any, columns: dict[str, Any], slot_us: int = 0
+    ) -> int:
+        """Fold one slot's delivered bits / first-tx ACKs into the per-cell KPIs."""
+        if not isinstance(cell_id, int) or isinstance(cell_id, bool) or cell_id < 0:
+            raise RequestError(
+                INVALID_ARGUMENT, "cell_id", f"must be an integer >= 0, got {cell_id!r}"
+            )
+        if not isinstance(slot, int) or isinstance(slot, bool) or slot < 0:
+            raise RequestError(INVALID_ARGUMENT, "slot", f"must be an integer >= 0, got {slot!r}")
+        if not isinstance(slot_us, int) or isinstance(slot_us, bool) or not 0 <= slot_us <= 1000:
+            raise RequestError(
+                INVALID_ARGUMENT,
+                "slot_duration_us",
+                f"must be 0 (default 500) .. 1000, got {slot_us!r}",
+            )
+        try:
+            cols = {}
+            for name in OUTCOME_COLUMNS:
+                v = columns.get(name)
+                if v is None or (name == "mcs" and len(v) == 0):
+                    if name == "mcs":
+                        continue
+                    raise ReportError(name, "missing field")
+                arr = as_int_column(name, v)
+                if arr.dtype.kind == "f" and (
+                    not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr))
+                ):
+                    raise ReportError(name, "NaN, infinite or non-integer value")
+                cols[name] = arr.astype(np.int64)
+            n = cols["ue_id"].shape[0]
+            for name, arr in cols.items():
+                if arr.shape[0] != n:
+                    raise ReportError(name, f"length {arr.shape[0]} != ue_id length {n}")
+            ranges = {"ue_id": (0, None), "delivered_bits": (0, None), "first_tx_ack": (-1, 1),
+                      "mcs": (0, self.n_mcs - 1)}  # fmt: skip
+            for name, arr in cols.items():
+                lo, hi = ranges[name]
+                if arr.size and (arr.min() < lo or (hi is not None and arr.max() > hi)):
+                    raise ReportError(
+                        name, f"value outside [{lo}, {hi if hi is not None else 'inf'}]"
+                    )
+        except ReportError as exc:
+            raise RequestError(INVALID_ARGUMENT, exc.field, exc.message) from None
+        self._fold_kpis(cell_id, slot, cols, slot_us or DEFAULT_SLOT_US)
+        return n
+
+    def _fold_kpis(
+        self, cell_id: int, slot: int, cols: dict[str, np.ndarray], slot_us: int
+    ) -> None:
+        m = self.metrics
+        label = str(cell_id)
+        bits = int(cols["delivered_bits"].sum())
+        ack = cols["first_tx_ack"]
+        first = int(np.count_nonzero(ack >= 0))
+        nacks = int(np.count_nonzero(ack == 0))
+        m.cell_delivered_bytes.labels(label).inc(bits / 8)
+        m.cell_first_tx.labels(label).inc(first)
+        m.cell_first_tx_nack.labels(label).inc(nacks)
+        k = self._kpi.setdefault(cell_id, _CellKpi())
+        if k.start_slot < 0:
+            k.start_slot = slot
+        k.start_slot = min(k.start_slot, slot)
+        k.last_slot = max(k.last_slot, slot)
+        k.bits += bits
+        k.first_tx += first
+        k.nacks += nacks
+        k.slot_us = slot_us
+        k.ues.append(cols["ue_id"])
+        span = k.last_slot - k.start_slot + 1
+        if span >= self.settings.kpi_window_slots:
+            self._publish_kpis(cell_id, k, span)
+            self._kpi[cell_id] = _CellKpi()
+
+    def _publish_kpis(self, cell_id: int, k: _CellKpi, span: int) -> None:
+        m = self.metrics
+        label = str(cell_id)
+        seconds = span * k.slot_us * 1e-6
+        cell_bps = k.bits / seconds
+        n_ues = max(1, int(np.unique(np.concatenate(k.ues)).size))
+        ue_bps = cell_bps / n_ues
+        m.cell_throughput.labels(label).set(cell_bps / 8)
+        m.cell_ue_throughput.labels(label).set(ue_bps / 8)
+        bler = k.nacks / k.first_tx if k.first_tx else None
+        if bler is not None:
+            m.cell_bler.labels(label).set(bler)
+        model = self.registry.current
+        if model is None or not model.reference_kpis:
+            return
+        scenario = self.settings.reference_scenario or next(iter(model.reference_kpis))
+        ref = model.reference_kpis.get(scenario)
+        if not ref:
+            return
+        ref_tput = ref.get("throughput_mbps")
+        if ref_tput:
+            m.cell_throughput_deviation.labels(label, scenario).set(ue_bps / 1e6 / ref_tput - 1.0)
+        ref_bler = ref.get("bler", ref.get("first_tx_bler"))
+        if ref_bler is not None and bler is not None:
+            m.cell_bler_deviation.labels(label, scenario).set(bler - ref_bler)
+
+    # ------------------------------------------------------------------ model
+    def model_info(self) -> dict[str, Any]:
+        return self.registry.info()

@@ -1,0 +1,358 @@
+"""Model registry: load, validate and hot-swap the served ONNX student.
+
+A model directory holds ``model.onnx`` and ``manifest.json``. A candidate is accepted
+only when
+
+1. the manifest parses and matches the encoder: ``obs_schema_version ==
+   linkadapt.features.OBS_SCHEMA_VERSION``, ``obs_dim == OBS_DIM``, ``n_actions`` == the
+   served MCS table's size (28 for table 2);
+2. onnxruntime loads it with one 2-D float input ``[batch, obs_dim]`` and a
+   ``[batch, n_actions]`` output;
+3. the manifest's golden inputs reproduce its golden outputs (and argmax actions);
+4. a warm-up at several batch sizes succeeds.
+
+Only then does :meth:`ModelRegistry.reload` swap it in (one reference assignment, so a
+request sees either the old or the new model, never a mix). A failed (re)load keeps the
+previous model serving and is reported by :meth:`ModelRegistry.status`, the log and
+``ran_distill_model_reloads_total{result="failure"}``. Hot reload: :meth:`poll` compares
+the files' (mtime, size, inode) with the loaded ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from linkadapt import features
+
+log = logging.getLogger("service.registry")
+
+MODEL_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"
+WARMUP_SIZES = (1, 64, 1024)
+
+
+class ModelError(ValueError):
+    """A model directory was rejected; the message says why."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A validated, warmed-up model ready to serve."""
+
+    version: str
+    path: str
+    manifest: dict[str, Any]
+    session: ort.InferenceSession
+    input_name: str
+    output_name: str
+    obs_dim: int
+    n_actions: int
+    parameters: int
+    loaded_at: float
+    fingerprint: tuple[Any, ...]
+    reference_kpis: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def infer(self, obs: np.ndarray) -> np.ndarray:
+        """Raw model output (Q-values / logits), float32 ``[n, n_actions]``."""
+        return self.session.run([self.output_name], {self.input_name: obs})[0]
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy MCS indices, int32 ``[n]``."""
+        return np.argmax(self.infer(obs), axis=1).astype(np.int32)
+
+
+def n_mcs_for_table(mcs_table: int) -> int:
+    """Number of MCS indices (actions) of a 38.214 PDSCH MCS table."""
+    return {1: 29, 2: 28}[mcs_table]
+
+
+def fingerprint(model_dir: Path) -> tuple[Any, ...]:
+    """(inode, size, mtime_ns) of both files; changes when either is replaced or edited."""
+    out: list[Any] = []
+    for name in (MODEL_FILE, MANIFEST_FILE):
+        try:
+            st = os.stat(model_dir / name)  # follows symlinks (ConfigMap ..data swaps)
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except FileNotFoundError:
+            out.append(None)
+    return tuple(out)
+
+
+def _require(manifest: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in manifest:
+        raise ModelError(f"manifest: missing '{key}'")
+    value = manifest[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ModelError(f"manifest: '{key}' has wrong type {type(value).__name__}")
+    return value
+
+
+def _golden(
+    manifest: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, float]:
+    """(inputs, expected outputs or None, expected actions or None, atol) from the manifest."""
+    g = manifest.get("golden")
+    if not isinstance(g, dict):
+        raise ModelError("manifest: missing 'golden' object with golden inputs")
+    try:
+        inputs = np.asarray(g["inputs"], dtype=np.float32)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"manifest: golden.inputs unreadable ({exc})") from exc
+    outputs = np.asarray(g["outputs"], dtype=np.float32) if "outputs" in g else None
+    actions = np.asarray(g["actions"], dtype=np.int64) if "actions" in g else None
+    if outputs is None and actions is None:
+        raise ModelError("manifest: golden needs 'outputs' and/or 'actions'")
+    atol = float(g.get("atol", 1e-4))
+    return inputs, outputs, actions, atol
+
+
+def load_model(
+    model_dir: Path,
+    *,
+    mcs_table: int = 2,
+    intra_op_threads: int = 1,
+    inter_op_threads: int = 1,
+    warmup_max: int = 1024,
+) -> LoadedModel:
+    """Load and fully validate a model directory; raise :class:`ModelError` if unusable."""
+    model_dir = Path(model_dir)
+    fp = fingerprint(model_dir)
+    manifest_path = model_dir / MANIFEST_FILE
+    model_path = model_dir / MODEL_FILE
+    if not model_dir.is_dir():
+        raise ModelError(f"{model_dir}: not a directory")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        model_bytes = model_path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ModelError(f"{model_dir}: missing {Path(exc.filename).name}") from exc
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{manifest_path}: invalid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{manifest_path}: top level must be an object")
+
+    schema = str(_require(manifest, "obs_schema_version", (str, int)))
+    if schema != str(features.OBS_SCHEMA_VERSION):
+        raise ModelError(
+            f"manifest: obs_schema_version {schema!r} != encoder's {features.OBS_SCHEMA_VERSION!r}"
+        )
+    obs_dim = _require(manifest, "obs_dim", int)
+    if obs_dim != features.OBS_DIM:
+        raise ModelError(f"manifest: obs_dim {obs_dim} != encoder's OBS_DIM {features.OBS_DIM}")
+    n_actions = _require(manifest, "n_actions", int)
+    want_actions = n_mcs_for_table(mcs_table)
+    if n_actions != want_actions:
+        raise ModelError(
+            f"manifest: n_actions {n_actions} != {want_actions} (MCS table {mcs_table})"
+        )
+    parameters = int(manifest.get("parameters", manifest.get("parameter_count", 0)))
+    golden_in, golden_out, golden_actions, atol = _golden(manifest)
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = intra_op_threads
+    opts.inter_op_num_threads = inter_op_threads
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several unrelated types
+        raise ModelError(f"{model_path}: onnxruntime cannot load it ({exc})") from exc
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) < 1:
+        raise ModelError(f"{model_path}: need exactly 1 input and >= 1 output")
+    inp, out = inputs[0], outputs[0]
+    if inp.type != "tensor(float)" or len(inp.shape) != 2 or inp.shape[1] != obs_dim:
+        raise ModelError(
+            f"{model_path}: input {inp.name} {inp.type} {inp.shape} != float [N, {obs_dim}]"
+        )
+    if len(out.shape) != 2 or out.shape[1] != n_actions:
+        raise ModelError(f"{model_path}: output {out.name} {out.shape} != [N, {n_actions}]")
+
+    version = str(manifest.get("version") or manifest.get("name") or "model")
+    digest = hashlib.sha256(model_bytes).hexdigest()[:12]
+    model = LoadedModel(
+        version=f"{version}+{digest}",
+        path=str(model_dir),
+        manifest=manifest,
+        session=session,
+        input_name=inp.name,
+        output_name=out.name,
+        obs_dim=obs_dim,
+        n_actions=n_actions,
+        parameters=parameters,
+        loaded_at=time.time(),
+        fingerprint=fp,
+        reference_kpis=_reference_kpis(manifest),
+    )
+    if golden_in.ndim != 2 or golden_in.shape[1] != obs_dim or golden_in.shape[0] == 0:
+        raise ModelError(f"manifest: golden.inputs shape {golden_in.shape} != [n>0, {obs_dim}]")
+    try:
+        got = model.infer(golden_in)
+    except Exception as exc:
+        raise ModelError(f"golden inputs: inference failed ({exc})") from exc
+    if golden_out is not None:
+        if golden_out.shape != got.shape:
+            raise ModelError(f"golden outputs shape {golden_out.shape} != model's {got.shape}")
+        err = float(np.max(np.abs(got - golden_out)))
+        if not np.allclose(got, golden_out, atol=atol, rtol=1e-3):
+            raise ModelError(f"golden outputs differ from the model's (max abs error {err:.3g})")
+    if golden_actions is not None:
+        acts = np.argmax(got, axis=1)
+        if golden_actions.shape != acts.shape or np.any(acts != golden_actions):
+            raise ModelError("golden actions differ from the model's argmax")
+    try:
+        for n in sorted({min(s, warmup_max) for s in (*WARMUP_SIZES, warmup_max)}):
+            model.infer(np.zeros((n, obs_dim), dtype=np.float32))
+    except Exception as exc:
+        raise ModelError(f"warm-up failed ({exc})") from exc
+    return model
+
+
+def _reference_kpis(manifest: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """``{scenario: {kpi: value}}`` from the manifest (numbers only; tolerant of layout)."""
+    raw = manifest.get("reference_kpis") or {}
+    out: dict[str, dict[str, float]] = {}
+    if isinstance(raw, dict):
+        for scenario, kpis in raw.items():
+            if isinstance(kpis, dict):
+                nums = {
+                    k: float(v)
+                    for k, v in kpis.items()
+                    if isinstance(v, int | float) and not isinstance(v, bool)
+                }
+                if nums:
+                    out[str(scenario)] = nums
+    return out
+
+
+@dataclass
+class ReloadStatus:
+    """Outcome of the last load attempt (``result`` is "", "ok" or "failed")."""
+
+    result: str = ""
+    error: str = ""
+    at: float = 0.0
+
+
+class ModelRegistry:
+    """Holds the serving model; loads, validates and swaps candidates.
+
+    ``current`` is read lock-free by the data plane (a single attribute read); loads
+    run in worker threads and are serialized by a lock.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        mcs_table: int = 2,
+        intra_op_threads: int = 1,
+        inter_op_threads: int = 1,
+        warmup_max: int = 1024,
+        metrics: Any = None,
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.mcs_table = mcs_table
+        self.intra_op_threads = intra_op_threads
+        self.inter_op_threads = inter_op_threads
+        self.warmup_max = warmup_max
+        self.metrics = metrics
+        self.current: LoadedModel | None = None
+        self.status = ReloadStatus()
+        self._lock = threading.Lock()
+        self._last_seen: tuple[Any, ...] | None = None
+        self._publish()
+
+    def reload(self) -> tuple[bool, str]:
+        """Load the configured directory; swap on success. Returns (ok, error)."""
+        with self._lock:
+            self._last_seen = fingerprint(self.model_dir)
+            try:
+                model = load_model(
+                    self.model_dir,
+                    mcs_table=self.mcs_table,
+                    intra_op_threads=self.intra_op_threads,
+                    inter_op_threads=self.inter_op_threads,
+                    warmup_max=self.warmup_max,
+                )
+            except ModelError as exc:
+                self.status = ReloadStatus("failed", str(exc), time.time())
+                if self.metrics is not None:
+                    self.metrics.reloads.labels("failure").inc()
+                keep = self.current.version if self.current else "none (OLLA fallback)"
+                log.error(
+                    "model load rejected",
+                    extra={"model_dir": str(self.model_dir), "error": str(exc), "serving": keep},
+                )
+                self._publish()
+                return False, str(exc)
+            previous = self.current
+            self.current = model  # the atomic swap
+            self.status = ReloadStatus("ok", "", time.time())
+            if self.metrics is not None:
+                self.metrics.reloads.labels("success").inc()
+            log.info(
+                "model loaded",
+                extra={
+                    "model_dir": str(self.model_dir),
+                    "version": model.version,
+                    "previous": previous.version if previous else None,
+                    "parameters": model.parameters,
+                },
+            )
+            self._publish()
+            return True, ""
+
+    def changed(self) -> bool:
+        """True when the files differ from those seen at the last load attempt."""
+        return fingerprint(self.model_dir) != self._last_seen
+
+    def poll(self) -> bool | None:
+        """Reload if the files changed; returns the reload result or None if unchanged."""
+        if not self.changed():
+            return None
+        ok, _ = self.reload()
+        return ok
+
+    def info(self) -> dict[str, Any]:
+        """The model + last reload outcome (what GetModel / GET /v1/model return)."""
+        m = self.current
+        return {
+            "loaded": m is not None,
+            "version": m.version if m else "",
+            "path": m.path if m else str(self.model_dir),
+            "obs_schema_version": str(m.manifest.get("obs_schema_version")) if m else "",
+            "obs_dim": m.obs_dim if m else 0,
+            "n_actions": m.n_actions if m else 0,
+            "parameters": m.parameters if m else 0,
+            "loaded_at_unix": m.loaded_at if m else 0.0,
+            "last_reload_result": self.status.result,
+            "last_reload_error": self.status.error,
+            "last_reload_at_unix": self.status.at,
+        }
+
+    def _publish(self) -> None:
+        if self.metrics is None:
+            return
+        m = self.current
+        self.metrics.model_loaded.set(1 if m else 0)
+        self.metrics.model_parameters.set(m.parameters if m else 0)
+        self.metrics.model_info.info(
+            {
+                "version": m.version if m else "",
+                "obs_schema_version": str(m.manifest.get("obs_schema_version")) if m else "",
+                "path": m.path if m else "",
+            }
+        )

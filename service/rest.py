@@ -1,0 +1,327 @@
+"""REST adapter (FastAPI): the same data plane as gRPC, same columnar JSON as the proto.
+
+Hot path (``POST /v1/decisions``) reads the raw body with orjson and hands the lists to
+the data plane (numpy conversion, whole-batch validation); no pydantic model per UE or
+per request is built. The pydantic classes below exist only to document the OpenAPI
+schema (request bodies are attached with ``openapi_extra``).
+
+JSON conventions: field names are the proto field names (snake_case), int64 values are
+JSON numbers, decision sources are the proto enum names (``DECISION_SOURCE_MODEL`` /
+``DECISION_SOURCE_FALLBACK``). Errors use FastAPI's validation-error shape
+``{"detail": [{"loc": ["body", field], "msg": ..., "type": reason}], "field": field}``:
+422 invalid input (naming the field), 429 tracked-UE cap reached, 401/403 admin auth.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from service.dataplane import (
+    INVALID_ARGUMENT,
+    PERMISSION_DENIED,
+    RESOURCE_EXHAUSTED,
+    UNAUTHENTICATED,
+    UNAVAILABLE,
+    DataPlane,
+    RequestError,
+)
+from service.metrics import CONTENT_TYPE
+
+HTTP_STATUS = {
+    INVALID_ARGUMENT: 422,
+    RESOURCE_EXHAUSTED: 429,
+    UNAVAILABLE: 503,
+    UNAUTHENTICATED: 401,
+    PERMISSION_DENIED: 403,
+}
+SOURCE_JSON = np.array(
+    ["DECISION_SOURCE_UNSPECIFIED", "DECISION_SOURCE_MODEL", "DECISION_SOURCE_FALLBACK"]
+)
+JSON = "application/json"
+
+
+# ---------------------------------------------------------------- OpenAPI documentation models
+class DecideRequestJson(BaseModel):
+    """Reports of many UEs of one cell for one slot (parallel arrays, index i = one UE)."""
+
+    cell_id: int = Field(0, ge=0, description="Cell id")
+    slot: int = Field(0, ge=0, description="Slot number")
+    mcs_table: int = Field(0, ge=0, le=2, description="0 = server default, else 1 or 2")
+    ue_id: list[int] = Field(description="UE ids (unique within the request)")
+    cqi: list[int] = Field(description="Latest CQI 0..15 (ignored where cqi_age_slots = -1)")
+    cqi_age_slots: list[int] = Field(description="CQI age in slots, -1 = no CQI yet")
+    harq_ack: list[int] = Field(description="1 ACK, 0 NACK, -1 no feedback this slot")
+    harq_mcs: list[int] = Field(description="MCS of the acknowledged transmission")
+    rank: list[int] = Field(description="Layers 1..8")
+    n_prb: list[int] = Field(description="PRBs 1..275")
+    n_symbols: list[int] = Field(description="PDSCH symbols 1..14")
+    buffer_bytes: list[int] | None = Field(None, description="DL buffer bytes, -1 = unknown")
+
+
+class DecideResponseJson(BaseModel):
+    cell_id: int
+    slot: int
+    mcs: list[int] = Field(description="MCS index per UE, request order")
+    source: list[str] = Field(description="DECISION_SOURCE_MODEL or DECISION_SOURCE_FALLBACK")
+    model_version: str
+
+
+class ErrorItem(BaseModel):
+    loc: list[str]
+    msg: str
+    type: str
+
+
+class ErrorJson(BaseModel):
+    """Refusal naming the offending field."""
+
+    detail: list[ErrorItem]
+    field: str
+
+
+class OutcomeJson(BaseModel):
+    cell_id: int = Field(0, ge=0)
+    slot: int = Field(0, ge=0)
+    ue_id: list[int]
+    delivered_bits: list[int]
+    first_tx_ack: list[int] = Field(description="1 ACK, 0 NACK, -1 not a first transmission")
+    mcs: list[int] | None = None
+    slot_duration_us: int = Field(0, ge=0, le=1000, description="0 = 500 µs")
+
+
+class OutcomeAckJson(BaseModel):
+    accepted: int
+
+
+class ReleaseJson(BaseModel):
+    cell_id: int = Field(0, ge=0)
+    ue_id: list[int]
+
+
+class ReleaseAckJson(BaseModel):
+    released: int
+
+
+class ModelInfoJson(BaseModel):
+    loaded: bool
+    version: str
+    path: str
+    obs_schema_version: str
+    obs_dim: int
+    n_actions: int
+    parameters: int
+    loaded_at_unix: float
+    last_reload_result: str
+    last_reload_error: str
+    last_reload_at_unix: float
+
+
+class ReloadJson(BaseModel):
+    ok: bool
+    error: str
+    model: ModelInfoJson
+
+
+class HealthJson(BaseModel):
+    status: str
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {
+        "requestBody": {"required": True, "content": {JSON: {"schema": schema}}},
+    }
+
+
+def _err(desc: str) -> dict[str, Any]:
+    return {"model": ErrorJson, "description": desc}
+
+
+# ---------------------------------------------------------------- helpers
+def _json(doc: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type=JSON)
+
+
+def _error(exc: RequestError, dp: DataPlane | None = None) -> Response:
+    if dp is not None:
+        dp.metrics.invalid_requests.labels("rest", exc.reason, exc.field).inc()
+    doc = {
+        "detail": [{"loc": ["body", exc.field], "msg": exc.message, "type": exc.reason}],
+        "field": exc.field,
+    }
+    return _json(doc, HTTP_STATUS.get(exc.code, 500))
+
+
+async def _read_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(
+            INVALID_ARGUMENT, "body", f"malformed JSON ({exc})", "malformed"
+        ) from None
+    if not isinstance(doc, dict):
+        raise RequestError(INVALID_ARGUMENT, "body", "must be a JSON object", "malformed")
+    return doc
+
+
+def _int_field(doc: dict[str, Any], name: str, default: int = 0) -> int:
+    v = doc.get(name, default)
+    if v is None:
+        return default
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise RequestError(INVALID_ARGUMENT, name, f"must be an integer, got {v!r}")
+    return v
+
+
+def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastAPI:
+    """The FastAPI application bound to ``dp``."""
+    app = FastAPI(
+        title="ran-distill link-adaptation xApp",
+        version="1.0.0",
+        description="REST face of linkadapt.v1.LinkAdaptation (see proto/). "
+        "Errors name the offending field.",
+    )
+    m = dp.metrics
+    req_decide = m.requests.labels("rest", "decisions")
+    req_outcome = m.requests.labels("rest", "outcomes")
+    req_release = m.requests.labels("rest", "release")
+
+    @app.post(
+        "/v1/decisions",
+        summary="MCS decisions for the UEs of one cell for one slot",
+        openapi_extra=_body(DecideRequestJson),
+        response_model=DecideResponseJson,
+        responses={
+            422: _err("Invalid input (field named in `field`)"),
+            429: _err("Tracked-UE cap (max_tracked_ues) reached"),
+        },
+    )
+    async def decisions(request: Request) -> Response:
+        t0 = time.perf_counter()
+        req_decide.inc()
+        try:
+            doc = await _read_object(request)
+            res = await dp.decide(
+                _int_field(doc, "cell_id"), _int_field(doc, "slot"), _int_field(doc, "mcs_table"),
+                doc,
+            )  # fmt: skip
+        except RequestError as exc:
+            return _error(exc, dp)
+        body = orjson.dumps(
+            {
+                "cell_id": res.cell_id,
+                "slot": res.slot,
+                "mcs": res.mcs,
+                "source": SOURCE_JSON[res.source].tolist(),
+                "model_version": res.model_version,
+            },
+            option=orjson.OPT_SERIALIZE_NUMPY,
+        )
+        dp.observe_total(time.perf_counter() - t0)
+        return Response(body, media_type=JSON)
+
+    @app.post(
+        "/v1/outcomes",
+        summary="Delivered bits / first-transmission ACKs for live KPIs",
+        openapi_extra=_body(OutcomeJson),
+        response_model=OutcomeAckJson,
+        responses={422: _err("Invalid input (field named in `field`)")},
+    )
+    async def outcomes(request: Request) -> Response:
+        req_outcome.inc()
+        try:
+            doc = await _read_object(request)
+            cols = {k: doc.get(k) for k in ("ue_id", "delivered_bits", "first_tx_ack", "mcs")}
+            n = dp.report_outcome(
+                _int_field(doc, "cell_id"), _int_field(doc, "slot"), cols,
+                _int_field(doc, "slot_duration_us"),
+            )  # fmt: skip
+        except RequestError as exc:
+            return _error(exc, dp)
+        return _json({"accepted": n})
+
+    @app.post(
+        "/v1/ues/release",
+        summary="Forget UEs that left the cell",
+        openapi_extra=_body(ReleaseJson),
+        response_model=ReleaseAckJson,
+        responses={422: _err("Invalid input, unknown cell or UE (field named in `field`)")},
+    )
+    async def release(request: Request) -> Response:
+        req_release.inc()
+        try:
+            doc = await _read_object(request)
+            ues = doc.get("ue_id")
+            if ues is None:
+                raise RequestError(INVALID_ARGUMENT, "ue_id", "missing field")
+            n = dp.release(_int_field(doc, "cell_id"), ues)
+        except RequestError as exc:
+            return _error(exc, dp)
+        return _json({"released": n})
+
+    @app.get("/v1/model", summary="The serving model and the last reload outcome",
+             response_model=ModelInfoJson)  # fmt: skip
+    async def get_model() -> Response:
+        return _json(dp.model_info())
+
+    @app.post(
+        "/v1/model/reload",
+        summary="Admin: reload the configured model directory now",
+        response_model=ReloadJson,
+        responses={
+            401: _err("Missing or wrong bearer token"),
+            403: _err("No admin_token configured: reload over the API is disabled"),
+        },
+    )
+    async def reload(request: Request) -> Response:
+        if not admin_token:
+            return _error(
+                RequestError(PERMISSION_DENIED, "authorization", "admin_token not configured",
+                             "unauthorized"), dp,
+            )  # fmt: skip
+        auth = request.headers.get("authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else ""
+        if not token or not hmac.compare_digest(token.encode(), admin_token.encode()):
+            resp = _error(
+                RequestError(UNAUTHENTICATED, "authorization", "missing or wrong bearer token",
+                             "unauthorized"), dp,
+            )  # fmt: skip
+            resp.headers["WWW-Authenticate"] = "Bearer"
+            return resp
+        ok, error = await dp.reload_model()
+        return _json({"ok": ok, "error": error, "model": dp.model_info()})
+
+    @app.get("/ric/v1/health/alive", summary="O-RAN liveness", response_model=HealthJson)
+    async def alive() -> Response:
+        return _json({"status": "alive"})
+
+    @app.get(
+        "/ric/v1/health/ready",
+        summary="O-RAN readiness (503 while starting or draining)",
+        response_model=HealthJson,
+        responses={503: {"model": HealthJson, "description": "Not ready"}},
+    )
+    async def ready() -> Response:
+        if dp.ready:
+            return _json({"status": "ready"})
+        return _json({"status": "draining" if dp.draining else "starting"}, 503)
+
+    metrics_doc = {200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}},
+                         "description": "Prometheus text exposition"}}  # fmt: skip
+
+    async def metrics() -> Response:
+        return Response(dp.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    for path in ("/ric/v1/metrics", "/metrics"):
+        app.add_api_route(path, metrics, methods=["GET"], summary="Prometheus metrics",
+                          response_class=Response, responses=metrics_doc)  # fmt: skip
+    return app

@@ -1,0 +1,207 @@
+"""Per-UE state: rows of the shared :class:`linkadapt.features.FeatureHistory` (and of the
+OLLA fallback) keyed by (cell, UE), with idle-TTL expiry and a hard cap.
+
+The (cell, UE) → row map is one sorted ``int64`` array of UE ids per cell plus the rows in
+the same order, so a request (one cell, many UEs) maps its ids with a single
+``np.searchsorted``; no Python loop per UE. Rows are recycled through a free stack.
+
+Safety with the micro-batcher: a request's rows are looked up (and new UEs admitted)
+when it arrives, but its reports are folded into the history when its micro-batch is
+flushed. A row freed by a release or TTL expiry in between must not be handed to a new
+UE before every request admitted earlier has been flushed, so freed rows wait in a
+quarantine tagged with the admission sequence number and return to the free stack only
+once :meth:`UeStateTable.flushed` reports that sequence flushed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from linkadapt.baselines import OllaPolicy
+from linkadapt.features import FeatureHistory
+
+
+class CapacityError(RuntimeError):
+    """Admitting the request's new UEs would exceed ``max_tracked_ues``."""
+
+
+class UnknownUeError(LookupError):
+    """Release named a cell or UE that is not tracked; ``field`` is cell_id or ue_id."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass
+class _CellIndex:
+    ues: np.ndarray  # sorted int64 UE ids
+    rows: np.ndarray  # int64 rows, same order
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+class UeStateTable:
+    """Rows for (cell, UE) pairs; owns the feature history and the OLLA fallback state."""
+
+    def __init__(
+        self,
+        *,
+        max_tracked: int,
+        ttl_seconds: float,
+        mcs_table: int = 2,
+        olla_bler_target: float = 0.1,
+        olla_delta_up_db: float = 1.0,
+        initial_capacity: int = 1024,
+    ) -> None:
+        self.max_tracked = max_tracked
+        self.ttl_seconds = ttl_seconds
+        cap = max(1, min(initial_capacity, max_tracked))
+        self.history = FeatureHistory(cap, mcs_table=mcs_table)
+        self.olla = OllaPolicy(
+            cap, bler_target=olla_bler_target, delta_up_db=olla_delta_up_db, mcs_table=mcs_table
+        )
+        self.capacity = cap
+        self.row_cell = np.full(cap, -1, dtype=np.int64)
+        self.row_ue = np.full(cap, -1, dtype=np.int64)
+        self.last_seen = np.zeros(cap, dtype=np.float64)
+        self.in_use = np.zeros(cap, dtype=bool)
+        self._free = list(range(cap - 1, -1, -1))  # stack; pop() gives low rows first
+        self._quarantine: deque[tuple[int, np.ndarray]] = deque()
+        self.cells: dict[int, _CellIndex] = {}
+        self.n_tracked = 0
+        self.seq = 0  # admissions so far
+        self.flushed_seq = 0  # admissions whose reports were folded in
+
+    # ------------------------------------------------------------------ lookup / admit
+    def lookup(self, cell_id: int, ue_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``ue_ids`` (-1 where unknown) and the boolean "known" mask. No mutation."""
+        idx = self.cells.get(cell_id)
+        if idx is None or idx.ues.size == 0:
+            return np.full(ue_ids.shape[0], -1, dtype=np.int64), np.zeros(ue_ids.shape[0], bool)
+        pos = np.searchsorted(idx.ues, ue_ids)
+        pos_c = np.minimum(pos, idx.ues.size - 1)
+        known = idx.ues[pos_c] == ue_ids
+        rows = np.where(known, idx.rows[pos_c], -1)
+        return rows, known
+
+    def admit(self, cell_id: int, ue_ids: np.ndarray, now: float) -> tuple[np.ndarray, int]:
+        """Rows for unique ``ue_ids`` of one cell, allocating (and resetting) new UEs.
+
+        Returns (rows, admission sequence number). Raises :class:`CapacityError` without
+        changing anything when the new UEs do not fit under ``max_tracked``.
+        """
+        rows, known = self.lookup(cell_id, ue_ids)
+        n_new = int(ue_ids.shape[0] - np.count_nonzero(known))
+        if n_new:
+            if self.n_tracked + n_new > self.max_tracked:
+                self.expire(now)
+                if self.n_tracked + n_new > self.max_tracked:
+                    raise CapacityError(
+                        f"{n_new} new UEs exceed max_tracked_ues={self.max_tracked} "
+                        f"({self.n_tracked} tracked)"
+                    )
+            new_rows = self._allocate(n_new)
+            new_mask = ~known
+            rows[new_mask] = new_rows
+            new_ues = ue_ids[new_mask]
+            self.history.reset(new_rows)
+            self.olla.reset(new_rows)
+            self.row_cell[new_rows] = cell_id
+            self.row_ue[new_rows] = new_ues
+            self.in_use[new_rows] = True
+            self.n_tracked += n_new
+            self._index_insert(cell_id, new_ues, new_rows)
+        self.last_seen[rows] = now
+        self.seq += 1
+        return rows, self.seq
+
+    def flushed(self, seq: int) -> None:
+        """Every admission up to ``seq`` has been folded into the history."""
+        if seq > self.flushed_seq:
+            self.flushed_seq = seq
+        q = self._quarantine
+        while q and q[0][0] <= self.flushed_seq:
+            self._free.extend(q.popleft()[1][::-1].tolist())
+
+    # ------------------------------------------------------------------ removal
+    def release(self, cell_id: int, ue_ids: np.ndarray) -> int:
+        """Forget UEs of one cell; unknown cell/UE raises :class:`UnknownUeError` first."""
+        idx = self.cells.get(cell_id)
+        if idx is None:
+            raise UnknownUeError("cell_id", f"cell {cell_id} has no tracked UEs")
+        rows, known = self.lookup(cell_id, ue_ids)
+        if not known.all():
+            bad = ue_ids[~known][0]
+            raise UnknownUeError("ue_id", f"UE {bad} is not tracked in cell {cell_id}")
+        if np.unique(ue_ids).size != ue_ids.size:
+            raise UnknownUeError("ue_id", "duplicate UE id")
+        self._remove(rows)
+        return int(rows.size)
+
+    def expire(self, now: float) -> int:
+        """Forget UEs idle for more than ``ttl_seconds``; returns how many."""
+        stale = np.flatnonzero(self.in_use & (self.last_seen < now - self.ttl_seconds))
+        if stale.size:
+            self._remove(stale)
+        return int(stale.size)
+
+    def _remove(self, rows: np.ndarray) -> None:
+        cells = self.row_cell[rows]
+        for cell in np.unique(cells).tolist():
+            idx = self.cells[cell]
+            gone = self.row_ue[rows[cells == cell]]
+            keep = ~np.isin(idx.ues, gone)
+            if keep.any():
+                self.cells[cell] = _CellIndex(idx.ues[keep], idx.rows[keep])
+            else:
+                del self.cells[cell]
+        self.in_use[rows] = False
+        self.row_cell[rows] = -1
+        self.row_ue[rows] = -1
+        self.n_tracked -= int(rows.size)
+        if self.flushed_seq >= self.seq:
+            self._free.extend(rows[::-1].tolist())
+        else:
+            self._quarantine.append((self.seq, rows.copy()))
+
+    # ------------------------------------------------------------------ internals
+    def _allocate(self, n: int) -> np.ndarray:
+        if len(self._free) < n:
+            quarantined = sum(r.size for _, r in self._quarantine)
+            need = self.n_tracked + quarantined + n
+            new_cap = min(max(need, 2 * self.capacity), self.max_tracked + quarantined)
+            self._grow(max(new_cap, need))
+        taken = self._free[-n:]
+        del self._free[-n:]
+        return np.asarray(taken[::-1], dtype=np.int64)
+
+    def _grow(self, capacity: int) -> None:
+        old = self.capacity
+        if capacity <= old:
+            return
+        extra = capacity - old
+        self.history.grow(capacity)
+        self.olla.grow(capacity)
+        self.row_cell = np.concatenate([self.row_cell, np.full(extra, -1, np.int64)])
+        self.row_ue = np.concatenate([self.row_ue, np.full(extra, -1, np.int64)])
+        self.last_seen = np.concatenate([self.last_seen, np.zeros(extra)])
+        self.in_use = np.concatenate([self.in_use, np.zeros(extra, bool)])
+        self._free = list(range(capacity - 1, old - 1, -1)) + self._free
+        self.capacity = capacity
+
+    def _index_insert(self, cell_id: int, ues: np.ndarray, rows: np.ndarray) -> None:
+        idx = self.cells.get(cell_id)
+        if idx is None:
+            order = np.argsort(ues, kind="stable")
+            self.cells[cell_id] = _CellIndex(ues[order].astype(np.int64), rows[order])
+            return
+        all_ues = np.concatenate([idx.ues, ues])
+        all_rows = np.concatenate([idx.rows, rows])
+        order = np.argsort(all_ues, kind="stable")
+        self.cells[cell_id] = _CellIndex(all_ues[order], all_rows[order])
