@@ -72,10 +72,14 @@ def test_installs_only_the_base_dependencies(dockerfile: str) -> None:
     run = " ".join(a for k, a in build if k == "RUN")
     assert "pip wheel --no-deps" in run
     installs = [i.strip() for i in re.findall(r"pip install ([^&]+)", run)]
-    assert installs == ["/wheels/ran_distill-*.whl"]  # a bare wheel: no [extras], no torch
+    # a bare wheel: no [extras], no torch (tests/deploy/test_deploy_image_venv.py runs this)
+    assert installs == ["--no-compile /wheels/ran_distill-*.whl"]
+    assert "pip uninstall --yes pip setuptools wheel" in run
+    assert "-name __pycache__ -o -name tests" in run
     assert "[" not in run and "torch" not in run.replace('"import torch"', "")
-    assert '! /opt/venv/bin/python -c "import torch"' in run  # the build fails if torch sneaks in
-    assert '! /opt/venv/bin/python -c "import training"' in run
+    # the build fails if torch or the training code sneaks in (-I: not from /src)
+    assert '! /opt/venv/bin/python -I -c "import torch"' in run
+    assert '! /opt/venv/bin/python -I -c "import training"' in run
 
 
 def test_runtime_contract(dockerfile: str) -> None:
