@@ -276,6 +276,8 @@ class DataPlane:
             cols = {}
             for k in DECIDE_COLUMNS:
                 v = columns.get(k)
+                if v is None and k not in OPTIONAL_COLUMNS:
+                    raise ReportError(k, "missing field")
                 cols[k] = None if v is None else as_int_column(k, v)
             for k in OPTIONAL_COLUMNS:
                 v = cols[k]

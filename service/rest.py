@@ -15,6 +15,7 @@ JSON numbers, decision sources are the proto enum names (``DECISION_SOURCE_MODEL
 from __future__ import annotations
 
 import hmac
+import json
 import time
 from typing import Any
 
@@ -165,9 +166,14 @@ async def _read_object(request: Request) -> dict[str, Any]:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise RequestError(
-            INVALID_ARGUMENT, "body", f"malformed JSON ({exc})", "malformed"
-        ) from None
+        # Error path only: the stdlib parser accepts NaN/Infinity literals, so such a
+        # value is reported against its field ("NaN or infinite value") instead of "body".
+        try:
+            doc = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise RequestError(
+                INVALID_ARGUMENT, "body", f"malformed JSON ({exc})", "malformed"
+            ) from None
     if not isinstance(doc, dict):
         raise RequestError(INVALID_ARGUMENT, "body", "must be a JSON object", "malformed")
     return doc

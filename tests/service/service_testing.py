@@ -1,4 +1,4 @@
-"""Tiny ONNX students for the service tests and benchmarks, built without torch.
+"""Service test helpers: tiny ONNX students built without torch, a real server on loopback.
 
 ``make_mlp`` writes a Gemm/Relu MLP with random weights using the ``onnx`` helper API;
 ``write_model_dir`` adds a manifest whose golden outputs come from an independent numpy
@@ -113,3 +113,103 @@ def write_model_dir(
     (path / "model.onnx").write_bytes(make_mlp(weights))
     (path / "manifest.json").write_text(json.dumps(manifest))
     return path
+
+
+# ---------------------------------------------------------------- a real server on loopback
+class ServerThread:
+    """The full xApp (gRPC + REST) on 127.0.0.1 ephemeral ports, in a background thread
+    with its own event loop; tests reach into ``app.dataplane`` through :meth:`call`."""
+
+    def __init__(self, **settings: Any) -> None:
+        import asyncio
+        import threading
+
+        from service.app import XApp
+        from service.config import load_settings
+
+        defaults: dict[str, Any] = {
+            "host": "127.0.0.1", "grpc_port": 0, "http_port": 0, "drain_seconds": 0.0,
+            "reload_poll_seconds": 0, "log_level": "WARNING",
+        }  # fmt: skip
+        defaults.update(settings)
+        self.settings = load_settings(**defaults)
+        self.loop = asyncio.new_event_loop()
+        self.app = XApp(self.settings)
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True, name="xapp-test")
+        self.thread.start()
+        if not self._started.wait(30):
+            raise RuntimeError("server did not start within 30 s")
+        if self._error is not None:
+            raise self._error
+        self.grpc_target = f"127.0.0.1:{self.app.grpc_port}"
+        self.http_base = f"http://127.0.0.1:{self.app.http_port}"
+
+    def _run(self) -> None:
+        import asyncio
+
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.app.start())
+        except BaseException as exc:  # surfaced to the constructor
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        self.loop.run_forever()
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` on the server's loop thread (safe access to its state)."""
+        import asyncio
+
+        async def _wrap() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(_wrap(), self.loop).result(30)
+
+    def run(self, coro: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(60)
+
+    def stop(self) -> None:
+        if not self.loop.is_running():
+            return
+        self.run(self.app.shutdown())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+
+
+def random_reports(rng: np.random.Generator, ue_ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Valid random report columns for ``ue_ids`` (one slot)."""
+    n = ue_ids.shape[0]
+    age = rng.integers(-1, 30, n)
+    ack = rng.integers(-1, 2, n)
+    return {
+        "ue_id": ue_ids.astype(np.int64),
+        "cqi": rng.integers(0, 16, n),
+        "cqi_age_slots": age,
+        "harq_ack": ack,
+        "harq_mcs": rng.integers(0, 28, n),
+        "rank": rng.integers(1, 5, n),
+        "n_prb": rng.integers(1, 276, n),
+        "n_symbols": rng.integers(1, 15, n),
+        "buffer_bytes": np.where(rng.random(n) < 0.5, -1, rng.integers(0, 10**6, n)),
+    }
+
+
+def json_request(cell_id: int, slot: int, cols: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The REST body for report columns."""
+    doc: dict[str, Any] = {"cell_id": cell_id, "slot": slot}
+    doc.update({k: np.asarray(v).tolist() for k, v in cols.items()})
+    return doc
+
+
+def grpc_request(cell_id: int, slot: int, cols: dict[str, np.ndarray]) -> Any:
+    """The protobuf ``DecideRequest`` for report columns."""
+    from service.proto_gen import link_adaptation_pb2 as pb
+
+    return pb.DecideRequest(
+        cell_id=cell_id, slot=slot, **{k: np.asarray(v).tolist() for k, v in cols.items()}
+    )
