@@ -150,3 +150,42 @@ def verify_export(out_dir: str | Path) -> float:
     assert err <= man["golden"]["atol"], f"max |Δq| {err}"
     assert q.argmax(1).tolist() == man["golden"]["mcs"], "argmax mismatch"
     return err
+
+
+def simulator_golden_obs(scenario: str, n: int = 8, seed: int = 0, warmup_steps: int = 50,
+                         privileged: bool = False) -> np.ndarray:
+    """Realistic golden rows: observations of ``n`` UEs of ``scenario`` after
+    ``warmup_steps`` slots of random MCS choices (so HARQ history columns are filled)."""
+    from training.envs import make_vector_env
+
+    env = make_vector_env(scenario, n, seed, privileged=privileged)
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(warmup_steps):
+        obs, *_ = env.step(rng.integers(0, env.single_action_space.n, size=n))
+    env.close()
+    return np.asarray(obs, np.float32)
+
+
+def export_from_run(model_dir: str | Path, out_dir: str | Path, *,
+                    golden_scenario: str | None = "mimo", n_golden: int = 8) -> Path:
+    """Export the Q-network of a training run directory (``model.pt`` + manifest/config).
+
+    Golden rows come from ``golden_scenario`` (simulator observations) when the model
+    reads simulator observations, else synthetic rows. Provenance (training command,
+    seed, source weights hash) is copied from the run's ``manifest.json``.
+    """
+    from training.policies import _read_meta, load_torch_qnet
+
+    src = Path(model_dir)
+    net = load_torch_qnet(src)
+    meta = _read_meta(src)
+    schema = _schema_info(int(net.obs_dim))
+    golden = None
+    if golden_scenario and schema["obs_schema_version"] is not None:
+        golden = simulator_golden_obs(golden_scenario, n_golden, privileged=schema["privileged"])
+    extra = {"source": {k: meta.get(k) for k in
+                        ("kind", "env", "seed", "command", "transitions", "weights", "kpis")
+                        if k in meta}}
+    return export_qnet(net, out_dir, golden_obs=golden, n_golden=n_golden,
+                       arch=meta.get("arch"), extra=extra)

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from training.dqn.config import DQNConfig
-from training.dqn.sequence import SequenceBuilder
-from training.dqn.transitions import NStepBuilder, final_observations
+from training.dqn.sequence import SequenceBatch, SequenceBuilder
+from training.dqn.transitions import NStepBuilder, TransitionBatch, final_observations
 from training.envs import decision_mask, env_dims, make_vector_env
 from training.networks import build_qnet, is_recurrent
 
@@ -129,7 +129,10 @@ class RolloutWorker:
                 tput.append(float(np.mean(info["throughput_mbps"])))
             self.obs = next_obs
             result.env_steps += 1
-        result.transitions = type(parts[0]).concat(parts, self.obs_dim) if parts else None
+        if self.recurrent:
+            result.transitions = SequenceBatch.concat(parts, self.obs_dim)
+        else:
+            result.transitions = TransitionBatch.concat(parts, self.obs_dim)
         if tput:
             result.throughput_mbps = float(np.mean(tput))
         return result
