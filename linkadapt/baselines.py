@@ -79,7 +79,9 @@ class GeniePolicy:
     """Genie oracle: knows the coming transmission's true effective SINR and BLER model.
 
     Picks argmax_m TBS(m)·(1 − TBLER(m)): the expected bits delivered by the first
-    transmission. The ceiling every learned policy is measured against.
+    transmission, with TBLER from the EESM effective SINR of the per-subband, per-layer
+    SINRs ``true_sinr_db [n, subbands]`` at each MCS's β. The ceiling every learned
+    policy is measured against.
     """
 
     name = "genie"
@@ -95,13 +97,17 @@ class GeniePolicy:
             raise ValueError("the genie needs true_sinr_db (simulator only)")
         r = batch.reports
         offset = 0.0 if batch.bler_offset_db is None else batch.bler_offset_db[:, None]
-        expected = np.zeros((len(batch), nr.n_mcs(self.mcs_table)))
+        n_mcs = nr.n_mcs(self.mcs_table)
+        betas = bler.eesm_beta(np.arange(n_mcs), table=self.mcs_table)
+        sinr_sb = np.asarray(batch.true_sinr_db).reshape(len(batch), -1)
+        eff = bler.effective_sinr_db(sinr_sb[:, None, :], betas[None, :])  # [n, n_mcs]
+        expected = np.zeros((len(batch), n_mcs))
         for n_symbols in np.unique(r.n_symbols):
             sel = r.n_symbols == n_symbols
             sizes, n_cb, k_cb = nr.tbs_lookup(self.mcs_table, int(n_symbols))
             tb = sizes[:, r.rank[sel], r.n_prb[sel]].T  # [n_sel, n_mcs]
             cb_bler = bler.code_block_bler(
-                batch.true_sinr_db[sel, None], np.arange(tb.shape[1]), table=self.mcs_table,
+                eff[sel], np.arange(n_mcs), table=self.mcs_table,
                 cb_bits=k_cb[:, r.rank[sel], r.n_prb[sel]].T,
                 offset_db=offset if np.isscalar(offset) else offset[sel])
             tbler = bler.transport_block_bler(cb_bler, n_cb[:, r.rank[sel], r.n_prb[sel]].T)

@@ -107,10 +107,13 @@ def effective_sinr_db(sinr_db: np.ndarray, beta: np.ndarray | float, axis: int =
 
     ``beta`` broadcasts against ``sinr_db`` with ``axis`` removed.
     """
-    lin = np.power(10.0, np.asarray(sinr_db) / 10.0)
+    lin = np.power(10.0, np.asarray(sinr_db, dtype=np.float64) / 10.0)
     beta = np.expand_dims(np.asarray(beta, dtype=np.float64), axis)
-    eff = -np.squeeze(beta, axis) * np.log(np.mean(np.exp(-lin / beta), axis=axis))
-    return 10.0 * np.log10(np.maximum(eff, 1e-12))
+    # factor out the weakest subband so exp() cannot underflow to 0 at high SINR
+    floor = np.min(lin, axis=axis, keepdims=True)
+    eff = floor - beta * np.log(np.mean(np.exp(-(lin - floor) / beta), axis=axis,
+                                        keepdims=True))
+    return 10.0 * np.log10(np.maximum(np.squeeze(eff, axis), 1e-12))
 
 
 def chase_combine_db(*sinr_db: np.ndarray | float) -> np.ndarray:

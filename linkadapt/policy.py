@@ -26,8 +26,8 @@ class DecisionBatch:
             columns appended only when the producer was built with ``privileged=True``).
         reports: the raw reports of this slot, length ``n``.
         rows: int64 ``[n]`` history rows of these UEs (stable per UE across slots).
-        true_sinr_db: float ``[n]`` effective SINR (dB) the coming transmission will
-            see, per layer; ``None`` outside the simulator.
+        true_sinr_db: float ``[n, subbands]`` per-layer SINR (dB) per subband that the
+            coming transmission will see; ``None`` outside the simulator.
         new_tx: bool ``[n]``, True where the decision starts a new transport block
             (False: a HARQ retransmission reuses its MCS or nothing is sent).
         bler_offset_db: float ``[n]`` the link abstraction's threshold offset each UE's

@@ -1,0 +1,206 @@
+"""Channel: TR 38.901 path loss and shadowing, AR(1) Rayleigh fading, interference, MIMO rank.
+
+Large-scale terms are fixed per drop (UEs move < 40 m in a 2000-slot episode at
+120 km/h); fast fading evolves per slot:
+
+    h[t+1] = ρ·h[t] + √(1 − ρ²)·w,  w ~ CN(0, 1),  ρ = J0(2π f_D T),  f_D = v·f_c / c
+
+per UE and subband. Inter-cell interference: each of the two strongest neighbours
+transmits in a slot with probability ``interference_load`` (the flash-light effect that
+makes CQI stale), the others contribute their mean ``load × power``. Each strong
+neighbour keeps its state (off, or on with a random beam gain) for a geometric number of
+slots with mean ``INTERFERENCE_DWELL_SLOTS``, so the interference a CQI saw is partly
+still there when the CQI is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import j0
+
+from linkadapt.sim.scenario import SPEED_OF_LIGHT, ScenarioConfig
+
+BOLTZMANN_DBM_HZ = -174.0
+N_STRONG_INTERFERERS = 2
+INTERFERENCE_DWELL_SLOTS = 20.0
+BEAM_SIGMA_DB = 3.0
+
+
+def hex_sites(n_cells: int, isd_m: float) -> np.ndarray:
+    """``[n_cells, 2]`` site positions (m) on a hexagonal grid, spiralling out from 0."""
+    sites = [(0.0, 0.0)]
+    ring = 1
+    directions = [(1, 0), (0, 1), (-1, 1), (-1, 0), (0, -1), (1, -1)]
+    while len(sites) < n_cells:
+        q, r = -ring, ring  # start of the ring in axial coordinates
+        for dq, dr in directions:
+            for _ in range(ring):
+                sites.append((isd_m * (q + r / 2.0), isd_m * r * np.sqrt(3) / 2.0))
+                q, r = q + dq, r + dr
+        ring += 1
+    return np.asarray(sites[:n_cells])
+
+
+def path_loss_db(env: str, d2d: np.ndarray, fc_ghz: float, los: np.ndarray) -> np.ndarray:
+    """TR 38.901 Table 7.4.1-1 path loss (dB) for UMa (h_BS 25 m) or UMi (10 m), h_UT 1.5 m."""
+    h_bs, h_ut = (25.0, 1.5) if env == "UMa" else (10.0, 1.5)
+    d3d = np.sqrt(d2d**2 + (h_bs - h_ut) ** 2)
+    d_bp = 4.0 * (h_bs - 1.0) * (h_ut - 1.0) * fc_ghz * 1e9 / SPEED_OF_LIGHT
+    lf = 20.0 * np.log10(fc_ghz)
+    if env == "UMa":
+        pl1 = 28.0 + 22.0 * np.log10(d3d) + lf
+        pl2 = 28.0 + 40.0 * np.log10(d3d) + lf - 9.0 * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)
+        nlos = 13.54 + 39.08 * np.log10(d3d) + lf - 0.6 * (h_ut - 1.5)
+    else:
+        pl1 = 32.4 + 21.0 * np.log10(d3d) + lf
+        pl2 = 32.4 + 40.0 * np.log10(d3d) + lf - 9.5 * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)
+        nlos = 22.4 + 35.3 * np.log10(d3d) + 21.3 * np.log10(fc_ghz) - 0.3 * (h_ut - 1.5)
+    pl_los = np.where(d2d <= d_bp, pl1, pl2)
+    return np.where(los, pl_los, np.maximum(pl_los, nlos))
+
+
+def los_probability(env: str, d2d: np.ndarray) -> np.ndarray:
+    """TR 38.901 Table 7.4.2-1 LOS probability (outdoor UE, h_UT ≤ 13 m)."""
+    d1 = 63.0 if env == "UMa" else 36.0
+    d = np.maximum(d2d, 1e-3)
+    return np.where(d2d <= 18.0, 1.0, 18.0 / d + np.exp(-d / d1) * (1.0 - 18.0 / d))
+
+
+def shadowing_std_db(env: str, los: np.ndarray) -> np.ndarray:
+    """TR 38.901 Table 7.4.1-1 shadow-fading σ (dB)."""
+    return np.where(los, 4.0, 6.0 if env == "UMa" else 7.82)
+
+
+@dataclass
+class LargeScale:
+    """Per-UE large-scale state of one drop (powers in mW)."""
+
+    cell: np.ndarray  # int [n] serving cell
+    signal_mw: np.ndarray  # [n] received signal power incl. BS antenna gain
+    strong_interf_mw: np.ndarray  # [n, 2] two strongest neighbours
+    background_interf_mw: np.ndarray  # [n] all other neighbours, full load
+    noise_mw: float
+
+
+def drop_ues(cfg: ScenarioConfig, n_ues: int, rng: np.random.Generator) -> LargeScale:
+    """Drop ``n_ues`` uniformly in disks around their cells (UE i serves cell i mod M)."""
+    sites = hex_sites(cfg.n_cells, np.sqrt(3.0) * cfg.cell_radius_m)
+    cell = np.arange(n_ues) % cfg.n_cells
+    min_d = 35.0 if cfg.environment == "UMa" else 10.0
+    radius = np.sqrt(rng.uniform((min_d / cfg.cell_radius_m) ** 2, 1.0, n_ues))
+    angle = rng.uniform(0.0, 2.0 * np.pi, n_ues)
+    pos = sites[cell] + cfg.cell_radius_m * radius[:, None] * np.stack(
+        [np.cos(angle), np.sin(angle)], axis=1)
+    d2d = np.maximum(np.linalg.norm(pos[:, None, :] - sites[None, :, :], axis=2), min_d)
+    los = rng.random(d2d.shape) < los_probability(cfg.environment, d2d)
+    shadow = rng.standard_normal(d2d.shape) * shadowing_std_db(cfg.environment, los)
+    rx_dbm = (cfg.tx_power_dbm + cfg.bs_antenna_gain_dbi
+              - path_loss_db(cfg.environment, d2d, cfg.carrier_ghz, los) - shadow)
+    rx_mw = np.power(10.0, rx_dbm / 10.0)
+    signal = rx_mw[np.arange(n_ues), cell]
+    rx_mw[np.arange(n_ues), cell] = 0.0
+    order = np.sort(rx_mw, axis=1)[:, ::-1]
+    strong = np.zeros((n_ues, N_STRONG_INTERFERERS))
+    k = min(N_STRONG_INTERFERERS, cfg.n_cells - 1)
+    strong[:, :k] = order[:, :k]
+    bandwidth_hz = cfg.n_prb * 12 * cfg.scs_khz * 1e3
+    noise_dbm = BOLTZMANN_DBM_HZ + 10.0 * np.log10(bandwidth_hz) + cfg.noise_figure_db
+    return LargeScale(cell=cell, signal_mw=signal, strong_interf_mw=strong,
+                      background_interf_mw=order[:, k:].sum(axis=1),
+                      noise_mw=float(10.0 ** (noise_dbm / 10.0)))
+
+
+def fading_correlation(speed_kmh: np.ndarray, cfg: ScenarioConfig) -> np.ndarray:
+    """AR(1) coefficient ρ = J0(2π f_D T) per UE; also returns nothing else."""
+    doppler_hz = speed_kmh / 3.6 * cfg.carrier_ghz * 1e9 / SPEED_OF_LIGHT
+    return j0(2.0 * np.pi * doppler_hz * cfg.slot_seconds)
+
+
+def doppler_hz(speed_kmh: np.ndarray, cfg: ScenarioConfig) -> np.ndarray:
+    """Maximum Doppler shift f_D = v·f_c / c (Hz)."""
+    return speed_kmh / 3.6 * cfg.carrier_ghz * 1e9 / SPEED_OF_LIGHT
+
+
+class RayleighFading:
+    """Per-UE, per-subband AR(1) complex Gaussian gains with unit mean power (float32)."""
+
+    def __init__(self, rho: np.ndarray, subbands: int, rng: np.random.Generator) -> None:
+        n = rho.shape[0]
+        self.rng = rng
+        self.rho = rho.astype(np.float32)[:, None]
+        self.innov = np.sqrt(1.0 - self.rho**2).astype(np.float32)
+        self.h = self._cn((n, subbands))
+
+    def _cn(self, shape: tuple[int, int]) -> np.ndarray:
+        z = self.rng.standard_normal((2, *shape), dtype=np.float32) * np.float32(np.sqrt(0.5))
+        return z[0] + 1j * z[1]
+
+    def step(self) -> np.ndarray:
+        """Advance one slot; return the power gains |h|² ``[n, subbands]``."""
+        self.h *= self.rho
+        self.h += self.innov * self._cn(self.h.shape)
+        return self.h.real**2 + self.h.imag**2
+
+
+MAX_DIVERSITY = 16
+
+
+def diversity_order(rank: np.ndarray, n_tx: int, n_rx: int) -> np.ndarray:
+    """Spatial diversity per layer, L = clip(n_tx·n_rx / rank², 1, 16)."""
+    r = np.asarray(rank, dtype=np.float64)
+    return np.clip(n_tx * n_rx / r**2, 1.0, MAX_DIVERSITY)
+
+
+def diversity_gain(power: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Variance-matched diversity: 1 + (|h|² − 1)/√L (mean 1, variance 1/L, ≥ 1 − 1/√L).
+
+    Same mean and variance as the average of L Rayleigh branches, for the cost of one.
+    L = 1 keeps plain Rayleigh.
+    """
+    return 1.0 + (power - 1.0) / np.sqrt(order)[:, None]
+
+
+def layer_sinr_gain_db(rank: np.ndarray, n_tx: int) -> np.ndarray:
+    """Per-layer SINR change for ``rank`` layers with ``n_tx`` gNB ports (dB).
+
+    Precoding gain 10·log10(n_tx / rank), power split over layers −10·log10(rank), and an
+    inter-layer interference loss of 1 dB per extra layer (imperfect orthogonality).
+    """
+    r = np.asarray(rank, dtype=np.float64)
+    return 10.0 * np.log10(n_tx / r) - 10.0 * np.log10(r) - 1.0 * (r - 1.0)
+
+
+def best_rank(sinr_db: np.ndarray, max_rank: int, n_tx: int) -> np.ndarray:
+    """Rank indicator: the layer count maximizing r·log2(1 + SINR_layer(r)) (int16)."""
+    ranks = np.arange(1, max_rank + 1)
+    layer_db = sinr_db[:, None] + layer_sinr_gain_db(ranks, n_tx)[None, :]
+    capacity = ranks[None, :] * np.log2(1.0 + np.power(10.0, layer_db / 10.0))
+    return (np.argmax(capacity, axis=1) + 1).astype(np.int16)
+
+
+class InterferenceActivity:
+    """Per-UE gain of each strong interferer: its activity times its beam towards the UE.
+
+    Every slot, with probability 1 / dwell, an interferer re-draws its state: off with
+    probability 1 − load, otherwise on with a lognormal beam gain (σ = ``BEAM_SIGMA_DB``,
+    unit mean) — a neighbour serving another UE points another beam.
+    """
+
+    def __init__(self, n_ues: int, load: float, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.load = load
+        self.gain = self._draw((n_ues, N_STRONG_INTERFERERS))
+
+    def _draw(self, shape: tuple[int, ...]) -> np.ndarray:
+        on = self.rng.random(shape) < self.load
+        sigma = BEAM_SIGMA_DB * np.log(10.0) / 10.0
+        beam = np.exp(sigma * self.rng.standard_normal(shape) - sigma**2 / 2.0)
+        return on * beam
+
+    def step(self) -> np.ndarray:
+        """Advance one slot; return the float ``[n, 2]`` interferer gains."""
+        redraw = self.rng.random(self.gain.shape) < 1.0 / INTERFERENCE_DWELL_SLOTS
+        self.gain = np.where(redraw, self._draw(self.gain.shape), self.gain)
+        return self.gain
