@@ -146,7 +146,8 @@ class FeatureHistory:
         out[:, c + 2] = np.log2(np.maximum(a["n_prb"][rows], 1)) / np.log2(MAX_PRB)
         out[:, c + 3] = a["n_symbols"][rows] / MAX_SYMBOLS
         buf = a["buffer"][rows]
-        out[:, c + 4] = np.where(buf < 0, 1.0, np.minimum(np.log10(1.0 + np.maximum(buf, 0)) / 7.0, 1.0))
+        log_buf = np.log10(1.0 + np.maximum(buf, 0)) / 7.0
+        out[:, c + 4] = np.where(buf < 0, 1.0, np.minimum(log_buf, 1.0))
         return out
 
 

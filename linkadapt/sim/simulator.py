@@ -168,7 +168,6 @@ class Simulator:
         """Transmit with the policy's ``mcs`` (int ``[n]``; used where ``new_tx``)."""
         if self._batch is None:
             raise RuntimeError("call observe() before step()")
-        cfg = self.cfg
         n_mcs = self.tbs.shape[0]
         mcs = np.asarray(mcs)
         if mcs.shape != (self.n,) or mcs.min() < 0 or mcs.max() >= n_mcs:
