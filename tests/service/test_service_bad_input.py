@@ -124,9 +124,8 @@ def test_grpc_bad_input(server: ServerThread, seeded: dict, case: str, cols: dic
     before = seeded["snapshot"]()
     count = _invalid_count(server, "grpc", field)
     msg = pb.DecideRequest(cell_id=CELL, slot=9, **cols, **extra)
-    with grpc.insecure_channel(server.grpc_target) as ch:
-        with pytest.raises(grpc.RpcError) as err:
-            pb_grpc.LinkAdaptationStub(ch).Decide(msg, timeout=10)
+    with grpc.insecure_channel(server.grpc_target) as ch, pytest.raises(grpc.RpcError) as err:
+        pb_grpc.LinkAdaptationStub(ch).Decide(msg, timeout=10)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details().startswith(f"{field}:")
     assert ("invalid-field", field) in tuple(err.value.trailing_metadata())

@@ -1,0 +1,55 @@
+"""Training/serving skew: the same report sequence gives the same observation and the same
+MCS in-process (linkadapt encoder + onnxruntime), over gRPC and over REST."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import httpx
+import numpy as np
+import onnxruntime as ort
+from service_testing import ServerThread, grpc_request, json_request, random_reports
+
+from linkadapt.features import FeatureHistory
+from linkadapt.reports import ReportBatch
+from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
+
+N_UES, N_SLOTS = 48, 12
+
+
+def test_same_reports_same_observation_same_mcs(server: ServerThread, model_dir: Path) -> None:
+    rng = np.random.default_rng(42)
+    ue_ids = rng.choice(10**9, N_UES, replace=False).astype(np.int64)
+    sess = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    history = FeatureHistory(N_UES)
+    rows = np.arange(N_UES)
+    cell_grpc, cell_rest = 501, 502
+    dp = server.app.dataplane
+    with grpc.insecure_channel(server.grpc_target) as ch:
+        stub = pb_grpc.LinkAdaptationStub(ch)
+        for slot in range(N_SLOTS):
+            # UEs come in a different order each slot; the server must map ids to rows
+            order = rng.permutation(N_UES)
+            cols = random_reports(rng, ue_ids[order])
+            batch = ReportBatch.from_arrays(**cols)
+            history.update(rows[order], batch)
+            obs = history.encode(rows[order])
+            want = np.argmax(sess.run(None, {"obs": obs})[0], axis=1)
+
+            got_grpc = stub.Decide(grpc_request(cell_grpc, slot, cols), timeout=10)
+            r = httpx.post(f"{server.http_base}/v1/decisions",
+                           json=json_request(cell_rest, slot, cols))  # fmt: skip
+            assert r.status_code == 200, r.text
+            np.testing.assert_array_equal(np.asarray(got_grpc.mcs), want)
+            np.testing.assert_array_equal(np.asarray(r.json()["mcs"]), want)
+            assert set(got_grpc.source) == {1}
+            assert set(r.json()["source"]) == {"DECISION_SOURCE_MODEL"}
+
+            def _server_obs(cell: int, ues: np.ndarray = ue_ids[order]) -> np.ndarray:
+                srows, known = dp.state.lookup(cell, ues)
+                assert known.all()
+                return dp.state.history.encode(srows).copy()
+
+            np.testing.assert_array_equal(server.call(_server_obs, cell_grpc), obs)
+            np.testing.assert_array_equal(server.call(_server_obs, cell_rest), obs)
