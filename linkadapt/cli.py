@@ -1,0 +1,117 @@
+"""The ``ran-distill`` command line. Each package adds its own commands via ``register``.
+
+``linkadapt`` provides ``sim`` and ``calibrate-bler``; ``training`` (train-teacher,
+evaluate, export-onnx, …) and ``service`` (serve) are registered when importable, so
+the serving image, which has no torch, still gets a working CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="ran-distill: distilled DQN link adaptation for 5G NR, as an O-RAN xApp",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+
+KPI_COLUMNS = (("throughput_mbps", "throughput (Mbit/s)"), ("bler", "1st-tx BLER"),
+               ("residual_bler", "residual BLER"), ("spectral_efficiency", "SE (bit/s/Hz)"),
+               ("mean_mcs", "mean MCS"))
+
+
+@app.command("sim")
+def sim(
+    scenario: Annotated[str, typer.Option(help="Preset name or scenario YAML/JSON file")] = "mimo",
+    policy: Annotated[list[str], typer.Option(
+        help="Baseline to run (olla, illa, genie, fixed); repeat to compare")] = ["olla"],  # noqa: B006
+    ues: Annotated[int, typer.Option(help="Number of UEs")] = 1000,
+    slots: Annotated[int, typer.Option(help="Slots to simulate")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed: same seed, same channel for every policy")] = 0,
+    trace: Annotated[Path | None, typer.Option(
+        help="Drive-test CSV replayed as each UE's large-scale SINR")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """Simulate baselines on identical channel realizations and print their KPIs."""
+    from linkadapt.evaluation import baseline_factory, evaluate
+    from linkadapt.sim import load_scenario
+
+    try:
+        cfg = load_scenario(scenario)
+        if trace is not None:
+            cfg = dataclasses.replace(cfg, trace=str(trace))
+        factories = {name: baseline_factory(name, cfg.mcs_table) for name in policy}
+        for name in policy:
+            factories[name](1)  # fail fast on an unknown name
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    result = _with_progress(lambda cb: evaluate(factories, cfg, [seed], ues, slots, progress=cb),
+                            total=len(policy), quiet=as_json)
+    per_policy = {name: result.per_seed[name][seed] for name in policy}
+    if as_json:
+        typer.echo(json.dumps({"scenario": cfg.name, "seed": seed, "ues": ues, "slots": slots,
+                               "policies": per_policy}, indent=2))
+        return
+    _print_table(f"{cfg.name}: {ues} UEs × {slots} slots, seed {seed}", per_policy)
+
+
+@app.command("calibrate-bler")
+def calibrate_bler(
+    reference: Annotated[Path, typer.Option(help="Folder with Sionna's PDSCH_table*.json")],
+    out: Annotated[Path, typer.Option(help="Parameters JSON to write")] = Path(
+        "linkadapt/data/bler_params.json"),
+    plot: Annotated[Path, typer.Option(help="Calibration plot (PNG)")] = Path(
+        "docs/img/bler_calibration.png"),
+) -> None:
+    """Fit the BLER abstraction to the reference tables (see linkadapt.bler_calibration)."""
+    from linkadapt.bler import _params
+    from linkadapt.bler_calibration import calibrate, plot_calibration
+
+    params = calibrate(reference)
+    out.write_text(json.dumps(params, indent=2) + "\n")
+    _params.cache_clear()
+    plot_calibration(reference, plot)
+    typer.echo(f"wrote {out} and {plot}")
+
+
+def _with_progress(run, total: int, quiet: bool):
+    if quiet:
+        return run(None)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("simulating", total=total)
+        return run(lambda name, seed: progress.update(task, advance=1,
+                                                      description=f"done {name}"))
+
+
+def _print_table(title: str, per_policy: dict[str, dict[str, float]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("policy")
+    for _, header in KPI_COLUMNS:
+        table.add_column(header, justify="right")
+    for name, kpis in per_policy.items():
+        table.add_row(name, *(f"{kpis[k]:.4g}" for k, _ in KPI_COLUMNS))
+    Console().print(table)
+
+
+def _register_optional(module: str) -> None:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:  # e.g. the serving image has no training extras
+        return
+    mod.register(app)
+
+
+for _module in ("training.cli", "service.cli"):
+    _register_optional(_module)
+
+
+if __name__ == "__main__":
+    app()
