@@ -495,6 +495,8 @@ class DataPlane:
                     not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr))
                 ):
                     raise ReportError(name, "NaN, infinite or non-integer value")
+                if arr.dtype.kind == "f" and arr.size and np.abs(arr).max() >= 2.0**62:
+                    raise ReportError(name, "value out of range")
                 cols[name] = arr.astype(np.int64)
             n = cols["ue_id"].shape[0]
             for name, arr in cols.items():

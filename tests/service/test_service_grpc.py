@@ -178,8 +178,8 @@ def test_inference_failure_falls_back(server: ServerThread) -> None:
     try:
         ch, stub = _stub(server.grpc_target)
         with ch:
-            resp = stub.Decide(grpc_request(3, 0, random_reports(np.random.default_rng(0),
-                                                                 np.arange(8))), timeout=5)  # fmt: skip
+            cols = random_reports(np.random.default_rng(0), np.arange(8))
+            resp = stub.Decide(grpc_request(3, 0, cols), timeout=5)
         assert set(resp.source) == {pb.DECISION_SOURCE_FALLBACK}
         assert dp.metrics.registry.get_sample_value("ran_distill_inference_errors_total") >= 1
     finally:
