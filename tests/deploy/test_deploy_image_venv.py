@@ -108,6 +108,16 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"root": root, "venv": venv, "python": py, "model": model, "wheel": wheel}
 
 
+def helm_test_script() -> str:
+    """The python program of the chart's `helm test` pod (default values)."""
+    from deploy_support import one, render
+
+    pod = one(render()["docs"], "Pod")
+    command = pod["spec"]["containers"][0]["command"]
+    assert command[:2] == ["python", "-c"]
+    return command[2]
+
+
 def isolated_env(image: dict[str, Path], scratch: Path, **extra: str) -> dict[str, str]:
     """The runtime stage's ENV, nothing inherited from the test process."""
     for d in ("home", "tmp", "cache"):
@@ -160,7 +170,8 @@ def test_serve_answers_health_on_both_ports_and_stops_on_sigterm(
     # the baked descriptor, with the paths and ports of this stand-in image
     descriptor = json.loads(DESCRIPTOR.read_text())
     descriptor["controls"].update(model_dir=str(image["model"]), grpc_port=grpc_port,
-                                  http_port=http_port, host="127.0.0.1")
+                                  http_port=http_port, host="127.0.0.1",
+                                  max_tracked_ues=12345)  # only set here: proves it is read
     config = tmp_path / "config-file.json"
     config.write_text(json.dumps(descriptor))
     env = isolated_env(image, tmp_path, CONFIG_FILE=str(config),
@@ -190,6 +201,8 @@ def test_serve_answers_health_on_both_ports_and_stops_on_sigterm(
         assert http_get(f"{base}/ric/v1/health/alive")[0] == 200
         status, metrics = http_get(f"{base}/ric/v1/metrics")
         assert status == 200 and b"ran_distill_" in metrics
+        # the process took its settings from CONFIG_FILE's controls
+        assert b"ran_distill_tracked_ues_limit 12345.0" in metrics
 
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             stub = health_pb2_grpc.HealthStub(channel)
@@ -204,6 +217,15 @@ def test_serve_answers_health_on_both_ports_and_stops_on_sigterm(
         probe = subprocess.run(hc_cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
                                timeout=30)
         assert probe.returncode == 0, probe.stderr
+
+        # the chart's `helm test` script, run by the image's python, against this server
+        script = helm_test_script().replace(
+            "ran-distill.ricxapp.svc:50051", f"127.0.0.1:{grpc_port}"
+        ).replace("ran-distill.ricxapp.svc:8080", f"127.0.0.1:{http_port}")
+        helm_test = subprocess.run([str(image["python"]), "-c", script], env=env, cwd=tmp_path,
+                                   capture_output=True, text=True, timeout=60)
+        assert helm_test.returncode == 0, helm_test.stdout + helm_test.stderr
+        assert "SERVING" in helm_test.stdout
 
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
