@@ -1,0 +1,133 @@
+"""The real process: ``python -m service serve`` (the CLI ``ran-distill serve`` registers the
+same command), JSON logs, graceful SIGTERM (not ready → still serving during the drain
+window → exit 0); and the Python client / RemotePolicy."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+import numpy as np
+import pytest
+import typer
+from service_testing import ServerThread, grpc_request, random_reports
+
+from linkadapt.policy import DecisionBatch, Policy
+from linkadapt.reports import ReportBatch
+from service.client import RemotePolicy, XappClient
+from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sigterm_drains_and_exits(model_dir: Path, tmp_path: Path) -> None:
+    gport, hport = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAN_DISTILL_")}
+    env.update(RAN_DISTILL_DRAIN_SECONDS="1.5", RAN_DISTILL_RELOAD_POLL_SECONDS="0",
+               PYTHONPATH=str(REPO))  # fmt: skip
+    env.pop("CONFIG_FILE", None)
+    log_path = tmp_path / "log.jsonl"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve", "--model", str(model_dir), "--grpc-port",
+             str(gport), "--http-port", str(hport), "--host", "127.0.0.1"],
+            cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{hport}"
+            for _ in range(300):  # bounded wait for readiness
+                try:
+                    if httpx.get(f"{base}/ric/v1/health/ready", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, log_path.read_text()
+                time.sleep(0.05)
+            else:
+                pytest.fail("never became ready: " + log_path.read_text())
+            cols = random_reports(np.random.default_rng(0), np.arange(16))
+            with grpc.insecure_channel(f"127.0.0.1:{gport}") as ch:
+                stub = pb_grpc.LinkAdaptationStub(ch)
+                assert len(stub.Decide(grpc_request(1, 0, cols), timeout=5).mcs) == 16
+                proc.send_signal(signal.SIGTERM)
+                for _ in range(200):
+                    if httpx.get(f"{base}/ric/v1/health/ready", timeout=1).status_code == 503:
+                        break
+                    time.sleep(0.01)
+                else:
+                    pytest.fail("readiness never went 503 after SIGTERM")
+                # during the drain window requests are still served
+                assert len(stub.Decide(grpc_request(1, 1, cols), timeout=5).mcs) == 16
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    lines = [ln for ln in log_path.read_text().splitlines() if ln.strip()]
+    records = [json.loads(ln) for ln in lines]  # every line is one JSON object
+    msgs = [r["msg"] for r in records]
+    assert "xApp serving" in msgs and "draining" in msgs and "stopped" in msgs
+    assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
+
+
+def test_cli_register_adds_serve() -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import register
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None: ...
+
+    register(app)
+    result = CliRunner().invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0
+    for flag in ("--model", "--grpc-port", "--http-port"):
+        assert flag in result.output
+    bad = CliRunner().invoke(app, ["serve", "--grpc-port", "70000"])
+    assert bad.exit_code == 2 and "grpc_port" in bad.output
+
+
+def test_client_and_remote_policy(server: ServerThread) -> None:
+    rng = np.random.default_rng(3)
+    n = 12
+    cols = random_reports(rng, np.arange(900, 900 + n))
+    cols["cell_id"] = np.array([5] * 6 + [6] * 6)
+    reports = ReportBatch.from_arrays(**cols)
+    policy = RemotePolicy(server.grpc_target)
+    try:
+        assert isinstance(policy, Policy)
+        batch = DecisionBatch(obs=np.zeros((n, 1), np.float32), reports=reports,
+                              rows=np.arange(n))  # fmt: skip
+        mcs = policy.act(batch)
+        assert mcs.shape == (n,) and ((mcs >= 0) & (mcs < 28)).all()
+        assert set(policy.last_source.tolist()) == {1}
+        with XappClient(server.grpc_target) as client:
+            # the policy sent one request per cell: the xApp tracks both cells' UEs
+            m5, s5, version = client.decide(reports.take(np.arange(6)), cell_id=5, slot=1)
+            assert version and set(s5.tolist()) == {1}
+            assert client.get_model().loaded
+            assert client.report_outcome(cell_id=5, slot=1, ue_id=[900], delivered_bits=[8],
+                                         first_tx_ack=[1]) == 1  # fmt: skip
+        policy.reset(np.arange(6))  # releases cell 5's UEs on the server
+        dp = server.app.dataplane
+        known = server.call(lambda: dp.state.lookup(5, np.arange(900, 906))[1].copy())
+        assert not known.any()
+        policy.reset(np.arange(6))  # idempotent
+    finally:
+        policy.close()
