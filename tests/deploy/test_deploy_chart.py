@@ -473,3 +473,22 @@ def test_notes(renders: dict) -> None:
     assert "ran-distill.ricxapp.svc.cluster.local:50051" in notes
     assert "helm test ran-distill" in notes
     assert "intra-op 1" in notes
+
+
+def test_packaged_chart_ships_the_dashboard_and_renders(tmp_path: Path) -> None:
+    """`helm package` output (what a chart repository serves) is complete on its own."""
+    import tarfile
+
+    import helm_python
+    import yaml
+
+    archive = helm_python.package(CHART, destination=tmp_path)
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert "ran-distill/dashboards/ran-distill.json" in names
+    assert "ran-distill/values.schema.json" in names
+    with helm_python.Chart.load_archive(Path(archive).read_bytes()) as chart:
+        out = chart.render(values={"dashboard": {"enabled": True}}, name="ran-distill",
+                           namespace="ricxapp")
+    cm = yaml.safe_load(out["ran-distill/templates/dashboard-configmap.yaml"])
+    assert json.loads(cm["data"]["ran-distill.json"]) == json.loads(DASHBOARD.read_text())
