@@ -24,7 +24,7 @@ class DQNConfig:
 
     # --- task ---
     env: str = _f("randomized", "Simulator scenario name, or a Gymnasium id such as CartPole-v1")
-    num_envs: int = _f(1024, "Parallel sub-envs (UEs for the simulator) per rollout worker")
+    num_envs: int = _f(256, "Parallel sub-envs (UEs for the simulator) per rollout worker")
     privileged: bool = _f(False, "Append the privileged columns (true SINR, Doppler) to obs")
     episode_slots: int = _f(200, "Simulator episode length in slots (ignored for Gymnasium ids)")
     seed: int = _f(0, "Seed of torch, numpy, the env and the replay sampler")
@@ -51,7 +51,7 @@ class DQNConfig:
     eps_end: float = _f(0.02, "Final epsilon")
     eps_fraction: float = _f(0.3, "Fraction of the budget over which epsilon decays linearly")
     # --- replay ---
-    buffer_size: int = _f(1_000_000, "Replay capacity in transitions (GRU: in sequences)")
+    buffer_size: int = _f(500_000, "Replay capacity in transitions (GRU: in sequences)")
     prioritized: bool = _f(False, "Proportional prioritized replay instead of uniform")
     per_alpha: float = _f(0.6, "Prioritization exponent alpha")
     per_beta_start: float = _f(0.4, "Importance-sampling exponent beta, annealed to 1")
@@ -67,7 +67,7 @@ class DQNConfig:
     # --- bookkeeping ---
     eval_interval: int = _f(200_000, "Transitions between periodic greedy evaluations")
     eval_steps: int = _f(200, "Vector-env steps per periodic evaluation")
-    eval_num_envs: int = _f(256, "Sub-envs of the evaluation env")
+    eval_num_envs: int = _f(200, "Sub-envs of the evaluation env")
     checkpoint_interval: int = _f(500_000, "Transitions between checkpoints")
     torch_threads: int = _f(1, "torch intra-op threads (the machine is shared)")
 

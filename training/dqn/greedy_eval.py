@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.envs import decision_mask, make_vector_env
+from training.envs import decision_mask, make_vector_env, step_throughput, upcoming_decisions
 from training.networks import is_recurrent
 
 
@@ -49,13 +49,19 @@ def greedy_evaluate(net: nn.Module, env_name: str, *, num_envs: int, steps: int,
     net.eval()
     with torch.no_grad():
         for _ in range(steps):
-            x = torch.as_tensor(np.asarray(obs, np.float32))
+            rows = upcoming_decisions(env)
+            rows = np.arange(num_envs) if rows is None else np.flatnonzero(rows)
+            x = torch.as_tensor(np.asarray(obs, np.float32)[rows])
+            action = np.zeros(num_envs, np.int64)
             if recurrent:
-                q, h_new = net.forward_seq(x.unsqueeze(1), hidden)
+                h_new = hidden.clone()
+                q, h_rows = net.forward_seq(x.unsqueeze(1), hidden[:, rows])
+                h_new[:, rows] = h_rows
                 q = q.squeeze(1)
             else:
                 q = net(x)
-            obs, reward, term, trunc, info = env.step(q.argmax(dim=1).numpy())
+            action[rows] = q.argmax(dim=1).numpy()
+            obs, reward, term, trunc, info = env.step(action)
             done = np.asarray(term, bool) | np.asarray(trunc, bool)
             dec = decision_mask(info, num_envs)
             if recurrent:
@@ -68,8 +74,8 @@ def greedy_evaluate(net: nn.Module, env_name: str, *, num_envs: int, steps: int,
             if done.any():
                 returns.extend(ep_ret[done].tolist())
                 ep_ret[done] = 0.0
-            if "throughput_mbps" in info:
-                tput.append(float(np.mean(info["throughput_mbps"])))
+            if (thr := step_throughput(info)) is not None:
+                tput.append(thr)
     net.train(was_training)
     env.close()
     return GreedyEvalResult(

@@ -17,7 +17,13 @@ from torch import nn
 from training.dqn.config import DQNConfig
 from training.dqn.sequence import SequenceBatch, SequenceBuilder
 from training.dqn.transitions import NStepBuilder, TransitionBatch, final_observations
-from training.envs import decision_mask, env_dims, make_vector_env
+from training.envs import (
+    decision_mask,
+    env_dims,
+    make_vector_env,
+    step_throughput,
+    upcoming_decisions,
+)
 from training.networks import build_qnet, is_recurrent
 
 
@@ -87,12 +93,24 @@ class RolloutWorker:
         self.net.load_state_dict(state_dict)
 
     def _act(self, epsilon: float) -> tuple[np.ndarray, torch.Tensor | None]:
+        """Actions int ``[N]`` and (GRU) the advanced hidden state ``[1, N, H]``.
+
+        Rows known not to decide this step (see ``upcoming_decisions``) get action 0,
+        which the env ignores, and keep their hidden state.
+        """
+        rows = upcoming_decisions(self.env)
+        rows = np.arange(self.cfg.num_envs) if rows is None else np.flatnonzero(rows)
+        actions = np.zeros(self.cfg.num_envs, np.int64)
         with torch.no_grad():
-            obs = torch.as_tensor(self.obs)
+            obs = torch.as_tensor(self.obs[rows])
             if self.recurrent:
-                q, h_new = self.net.forward_seq(obs.unsqueeze(1), self.hidden)
-                return epsilon_greedy(q.squeeze(1), epsilon, self.rng), h_new
-            return epsilon_greedy(self.net(obs), epsilon, self.rng), None
+                h_new = self.hidden.clone()
+                q, h_rows = self.net.forward_seq(obs.unsqueeze(1), self.hidden[:, rows])
+                h_new[:, rows] = h_rows
+                actions[rows] = epsilon_greedy(q.squeeze(1), epsilon, self.rng)
+                return actions, h_new
+            actions[rows] = epsilon_greedy(self.net(obs), epsilon, self.rng)
+            return actions, None
 
     def collect(self, n_steps: int, epsilon: float) -> RolloutResult:
         """Take ``n_steps`` vector-env steps with exploration rate ``epsilon``."""
@@ -125,8 +143,8 @@ class RolloutWorker:
             if done.any():
                 result.episode_returns.extend(self.episode_return[done].tolist())
                 self.episode_return[done] = 0.0
-            if "throughput_mbps" in info:
-                tput.append(float(np.mean(info["throughput_mbps"])))
+            if (thr := step_throughput(info)) is not None:
+                tput.append(thr)
             self.obs = next_obs
             result.env_steps += 1
         if self.recurrent:
