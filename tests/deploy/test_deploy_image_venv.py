@@ -142,6 +142,9 @@ def test_wheel_has_no_training_code(image: dict[str, Path]) -> None:
     assert any(n.startswith("service/") for n in names)
     assert any(n.startswith("linkadapt/") for n in names)
     assert not any(n.startswith(("training/", "tests/")) for n in names)
+    # third-party data shipped in the image keeps its notice (Sionna's Apache-2.0 tables)
+    for notice in (REPO / "linkadapt" / "data").glob("NOTICE*"):
+        assert f"linkadapt/data/{notice.name}" in names
 
 
 @pytest.mark.parametrize("module", ["torch", "training", "gymnasium", "ray", "matplotlib"])
