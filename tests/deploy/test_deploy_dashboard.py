@@ -159,3 +159,50 @@ def test_label_matchers_exist_on_their_metrics(dashboard: dict, exported: dict) 
                     assert value in known_values[label], (metric, label, value)
     # grouping labels of the latency panel are real labels of the histogram
     assert exported["ran_distill_stage_latency_seconds_bucket"]["labels"] >= {"le", "stage"}
+
+
+def promtool() -> str:
+    import shutil
+
+    found = shutil.which("promtool")
+    assert found, "promtool not installed (make system-deps installs Debian's prometheus)"
+    return found
+
+
+def test_promql_parses_with_promtool(dashboard: dict, tmp_path) -> None:
+    """Every expression, with Grafana's variables substituted, is valid PromQL for
+    Prometheus' own parser (as recording rules checked by `promtool check rules`)."""
+    import subprocess
+
+    import yaml
+
+    substitutions = {"$__rate_interval": "1m", "$__range": "1h", "$job": ".*",
+                     "$namespace": ".*", "$cell": ".*"}
+    rules = []
+    for i, e in enumerate(exprs(dashboard)):
+        for var, value in substitutions.items():
+            e = e.replace(var, value)
+        assert "$" not in e, f"unknown Grafana variable in {e}"
+        rules.append({"record": f"dashboard:expr_{i}", "expr": e})
+    path = tmp_path / "dashboard-rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    proc = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{len(rules)} rules found" in proc.stdout
+
+
+def test_service_exposition_passes_promtool_lint() -> None:
+    """The metrics the dashboard reads follow Prometheus' naming conventions."""
+    import subprocess
+
+    import numpy as np
+
+    from service.metrics import ServiceMetrics
+
+    metrics = ServiceMetrics()
+    metrics.cell_mcs.add(1, np.array([0, 5, 27]))
+    metrics.decisions_model.inc(3)
+    proc = subprocess.run([promtool(), "check", "metrics"], input=metrics.exposition(),
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr).decode()
