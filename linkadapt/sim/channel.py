@@ -24,8 +24,8 @@ from linkadapt.sim.scenario import SPEED_OF_LIGHT, ScenarioConfig
 
 BOLTZMANN_DBM_HZ = -174.0
 N_STRONG_INTERFERERS = 2
-INTERFERENCE_DWELL_SLOTS = 20.0
-BEAM_SIGMA_DB = 3.0
+INTERFERENCE_DWELL_SLOTS = 50.0
+BEAM_SIGMA_DB = 1.5
 
 
 def hex_sites(n_cells: int, isd_m: float) -> np.ndarray:

@@ -31,7 +31,7 @@ class Randomization:
     tx_power_dbm: tuple[float, float] = (40.0, 49.0)
     antenna: tuple[str, ...] = ("4T4R", "8T8R", "32T32R", "64T64R")
     traffic: tuple[str, ...] = ("full_buffer", "full_buffer", "bursty", "mixed")
-    interference_load: tuple[float, float] = (0.3, 1.0)
+    interference_load: tuple[float, float] = (0.6, 1.0)
     n_cells: tuple[int, ...] = (1, 7)
 
 
@@ -154,7 +154,7 @@ PRESETS: dict[str, ScenarioConfig] = {
                                     cell_radius_m=400.0),
     "bursty": ScenarioConfig(name="bursty", traffic="mixed", environment="UMi",
                              cell_radius_m=150.0, speed_kmh=(3.0, 60.0),
-                             interference_load=0.5),
+                             interference_load=0.9),
     "randomized": ScenarioConfig(
         name="randomized", randomization=Randomization(), speed_kmh=(0.0, 150.0),
         cqi_period_slots=(4, 40), cqi_delay_slots=(1, 10), cqi_noise_db=1.5,

@@ -1,0 +1,45 @@
+# ran-distill: `make demo` and `make test` work on a fresh machine (they install what they need).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is pinned in the same pip command as everything else: an unpinned resolve would
+# pull a multi-GB CUDA build.
+TORCH := torch==2.13.0
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint install system-deps proto bench bench-sim clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)" -e ".[train,distributed,dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+# Debian's Prometheus server: the metrics tests scrape the xApp with a real one.
+system-deps:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install system-deps lint
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+proto: install
+	$(BIN)/python -m service.proto_gen.build
+
+bench-sim: install
+	$(BIN)/python benchmarks/sim_throughput.py --write
+
+bench: bench-sim
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache
