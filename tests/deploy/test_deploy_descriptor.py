@@ -4,6 +4,7 @@ the service's settings (same keys, same defaults) and with the Dockerfile."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -102,7 +103,7 @@ def test_service_reads_the_descriptor_through_config_file(
 ) -> None:
     from service.config import load_settings
 
-    for var in [v for v in __import__("os").environ if v.startswith("RAN_DISTILL_")]:
+    for var in [v for v in os.environ if v.startswith("RAN_DISTILL_")]:
         monkeypatch.delenv(var)
     doc = json.loads(json.dumps(descriptor))
     doc["controls"].update(ort_intra_op_threads=3, max_batch_ues=512, log_level="DEBUG")
