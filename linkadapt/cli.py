@@ -52,6 +52,8 @@ def sim(
                             total=len(policy), quiet=as_json)
     per_policy = {name: result.per_seed[name][seed] for name in policy}
     if as_json:
+        for name in policy:
+            per_policy[name]["mcs_histogram"] = result.mcs_histograms[name][seed]
         typer.echo(json.dumps({"scenario": cfg.name, "seed": seed, "ues": ues, "slots": slots,
                                "policies": per_policy}, indent=2))
         return

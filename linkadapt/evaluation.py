@@ -43,6 +43,7 @@ class EvaluationResult:
     n_ues: int
     n_slots: int
     per_seed: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
+    mcs_histograms: dict[str, dict[int, list[int]]] = field(default_factory=dict)
 
     def values(self, policy: str, kpi: str) -> np.ndarray:
         return np.array([self.per_seed[policy][s][kpi] for s in self.seeds])
@@ -87,9 +88,11 @@ def evaluate(policies: dict[str, PolicyFactory], scenario: str | ScenarioConfig,
     result = EvaluationResult(cfg.name, seeds, n_ues, n_slots)
     for name, factory in policies.items():
         result.per_seed[name] = {}
+        result.mcs_histograms[name] = {}
         for seed in seeds:
             sim = Simulator(cfg, n_ues, seed)
             result.per_seed[name][seed] = sim.run(factory(n_ues), n_slots)
+            result.mcs_histograms[name][seed] = sim.kpi.mcs_hist.tolist()
             if progress is not None:
                 progress(name, seed)
     return result

@@ -124,24 +124,31 @@ def doppler_hz(speed_kmh: np.ndarray, cfg: ScenarioConfig) -> np.ndarray:
 
 
 class RayleighFading:
-    """Per-UE, per-subband AR(1) complex Gaussian gains with unit mean power (float32)."""
+    """Per-UE, per-subband AR(1) complex Gaussian gains with unit mean power (float32).
+
+    Real and imaginary parts are kept as separate float32 arrays updated in place: the
+    update is the simulator's largest per-slot cost, and complex temporaries double it.
+    """
 
     def __init__(self, rho: np.ndarray, subbands: int, rng: np.random.Generator) -> None:
         n = rho.shape[0]
         self.rng = rng
         self.rho = rho.astype(np.float32)[:, None]
         self.innov = np.sqrt(1.0 - self.rho**2).astype(np.float32)
-        self.h = self._cn((n, subbands))
-
-    def _cn(self, shape: tuple[int, int]) -> np.ndarray:
-        z = self.rng.standard_normal((2, *shape), dtype=np.float32) * np.float32(np.sqrt(0.5))
-        return z[0] + 1j * z[1]
+        scale = np.float32(np.sqrt(0.5))
+        self.h = rng.standard_normal((2, n, subbands), dtype=np.float32) * scale
+        self._noise = np.empty_like(self.h)
+        self._power = np.empty(self.h.shape[1:], np.float32)
 
     def step(self) -> np.ndarray:
-        """Advance one slot; return the power gains |h|² ``[n, subbands]``."""
+        """Advance one slot; return the power gains |h|² ``[n, subbands]`` (a reused buffer)."""
+        self.rng.standard_normal(self.h.shape, dtype=np.float32, out=self._noise)
+        self._noise *= np.float32(np.sqrt(0.5)) * self.innov
         self.h *= self.rho
-        self.h += self.innov * self._cn(self.h.shape)
-        return self.h.real**2 + self.h.imag**2
+        self.h += self._noise
+        np.multiply(self.h[0], self.h[0], out=self._power)
+        self._power += self.h[1] * self.h[1]
+        return self._power
 
 
 MAX_DIVERSITY = 16
@@ -159,7 +166,8 @@ def diversity_gain(power: np.ndarray, order: np.ndarray) -> np.ndarray:
     Same mean and variance as the average of L Rayleigh branches, for the cost of one.
     L = 1 keeps plain Rayleigh.
     """
-    return 1.0 + (power - 1.0) / np.sqrt(order)[:, None]
+    scale = (1.0 / np.sqrt(order)).astype(np.float32)[:, None]
+    return np.float32(1.0) + (power - np.float32(1.0)) * scale
 
 
 def layer_sinr_gain_db(rank: np.ndarray, n_tx: int) -> np.ndarray:

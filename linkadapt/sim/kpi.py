@@ -51,5 +51,32 @@ class KpiAccumulator:
         }
 
 
+    def per_ue(self, slot_seconds: float) -> dict[str, np.ndarray]:
+        """Per-UE KPI arrays ``[n_ues]``: throughput (Mbit/s), first-tx and residual BLER."""
+        seconds = max(self.slots, 1) * slot_seconds
+        return {
+            "throughput_mbps": self.delivered_bits / seconds / 1e6,
+            "bler": _ratios(self.first_tx_nack, self.first_tx),
+            "residual_bler": _ratios(self.tb_lost, self.tb_done),
+        }
+
+    def per_cell(self, slot_seconds: float, cell: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-cell KPI arrays ``[n_cells]``: summed throughput, pooled BLERs."""
+        seconds = max(self.slots, 1) * slot_seconds
+
+        def pooled(values: np.ndarray) -> np.ndarray:
+            return np.bincount(cell, weights=values)
+
+        return {
+            "throughput_mbps": pooled(self.delivered_bits) / seconds / 1e6,
+            "bler": _ratios(pooled(self.first_tx_nack), pooled(self.first_tx)),
+            "residual_bler": _ratios(pooled(self.tb_lost), pooled(self.tb_done)),
+        }
+
+
+def _ratios(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros(len(den)), where=np.asarray(den) > 0)
+
+
 def _ratio(num: float, den: float) -> float:
     return float(num) / float(den) if den else 0.0

@@ -104,6 +104,7 @@ class Simulator:
         self.pending_measured = np.full((n, queue), -1, np.int64)
         self.pending_arrival = np.full((n, queue), -1, np.int64)
         self.pending_count = np.zeros(n, np.int64)
+        self._next_cqi_arrival = 0
         self.cqi = np.zeros(n, np.int16)
         self.ri = np.ones(n, np.int16)
         self.cqi_measured = np.full(n, -1, np.int64)
@@ -123,6 +124,8 @@ class Simulator:
                                                        cfg.n_dmrs_re)
         self.betas = bler.eesm_beta(np.arange(nr.n_mcs(cfg.mcs_table)), table=cfg.mcs_table)
         self.kpi = KpiAccumulator.zeros(self.n, nr.n_mcs(cfg.mcs_table))
+        self.layer_gain_db = np.concatenate(
+            [[0.0], channel.layer_sinr_gain_db(np.arange(1, 9), cfg.n_tx)])
         self.history = FeatureHistory(self.n, mcs_table=cfg.mcs_table)
         self._batch: DecisionBatch | None = None
 
@@ -132,8 +135,8 @@ class Simulator:
         cfg = self.cfg
         order = channel.diversity_order(self.ri, cfg.n_tx, cfg.ue_rx_antennas)
         gain = channel.diversity_gain(self.fading.step(), order)
-        sinr_lin = self._wideband_sinr_lin()[:, None] * gain  # [n, S]
-        self._sinr_sb_db = 10.0 * np.log10(np.maximum(sinr_lin, 1e-12))
+        sinr_lin = self._wideband_sinr_lin().astype(np.float32)[:, None] * gain  # [n, S]
+        self._sinr_sb_db = np.float32(10.0) * np.log10(np.maximum(sinr_lin, np.float32(1e-12)))
         harq_ack, harq_mcs = self._deliver_feedback()
         self._measure_and_land_cqi()
         self._schedule()
@@ -153,7 +156,8 @@ class Simulator:
         )
         self.history.update(self.rows, reports)
         obs = self.history.encode(self.rows)
-        layer_db = self._sinr_sb_db + channel.layer_sinr_gain_db(rank, cfg.n_tx)[:, None]
+        layer_gain = self.layer_gain_db[rank].astype(np.float32)
+        layer_db = self._sinr_sb_db + layer_gain[:, None]
         if self.privileged:
             eff = bler.effective_sinr_db(layer_db, self.betas[CQI_EESM_MCS])
             doppler = channel.doppler_hz(self.speed_kmh, cfg)
@@ -272,13 +276,14 @@ class Simulator:
 
     def _measure_and_land_cqi(self) -> None:
         cfg, t = self.cfg, self.t
-        noise = self.chan_rng.standard_normal(self.n) * cfg.cqi_noise_db
         meas = np.flatnonzero((t - self.cqi_phase) % self.cqi_period == 0)
         if meas.size:
+            # how many UEs measure depends on the slot only, so the stream stays paired
+            noise = self.chan_rng.standard_normal(meas.size) * cfg.cqi_noise_db
             wideband_db = 10.0 * np.log10(np.mean(np.power(10.0, self._sinr_sb_db[meas] / 10.0),
-                                                  axis=1)) + noise[meas]
+                                                  axis=1)) + noise
             ri = channel.best_rank(wideband_db, cfg.max_rank, cfg.n_tx)
-            layer_db = (self._sinr_sb_db[meas] + noise[meas, None]
+            layer_db = (self._sinr_sb_db[meas] + noise[:, None]
                         + channel.layer_sinr_gain_db(ri, cfg.n_tx)[:, None])
             eff = bler.effective_sinr_db(layer_db, self.betas[CQI_EESM_MCS])
             slot = self.pending_count[meas] % self.pending_cqi.shape[1]
@@ -287,8 +292,14 @@ class Simulator:
             self.pending_measured[meas, slot] = t
             self.pending_arrival[meas, slot] = t + self.cqi_delay[meas]
             self.pending_count[meas] += 1
+            self._next_cqi_arrival = min(self._next_cqi_arrival,
+                                         int(self.pending_arrival[meas, slot].min()))
+        if t < self._next_cqi_arrival:
+            return
         due = self.pending_arrival == t
         ue = np.flatnonzero(due.any(axis=1))
+        future = self.pending_arrival[self.pending_arrival > t]
+        self._next_cqi_arrival = int(future.min()) if future.size else t + 1
         if ue.size:
             slot = due[ue].argmax(axis=1)
             self.cqi[ue] = self.pending_cqi[ue, slot]
