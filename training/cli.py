@@ -7,7 +7,6 @@ command imports its heavy dependencies inside the function body.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -104,9 +103,26 @@ def train_teacher(
         kpis["simulator"] = _teacher_kpis(out, cfg, kpi_seeds)
     write_manifest(out, cfg=cfg, net=net, wall_s=result.wall_s,
                    transitions=result.transitions, updates=result.updates,
-                   command=["ran-distill", *sys.argv[1:]], kpis=kpis)
+                   command=_replay_command(cfg, out, set_, kpi_seeds), kpis=kpis)
     typer.echo(f"trained {result.transitions} transitions, {result.updates} updates in "
                f"{result.wall_s:.0f} s -> {out}")
+
+
+def _replay_command(cfg, out: Path, overrides: list[str], kpi_seeds: int) -> list[str]:
+    """The argv that reproduces this run from scratch (resolved values, not defaults)."""
+    cmd = ["ran-distill", "train-teacher", "--scenario", cfg.env, "--arch", cfg.arch,
+           "--steps", str(cfg.total_transitions), "--seed", str(cfg.seed), "--out", str(out),
+           "--backend", cfg.backend, "--num-envs", str(cfg.num_envs),
+           "--kpi-seeds", str(kpi_seeds)]
+    if cfg.backend == "ray":
+        cmd += ["--num-actors", str(cfg.num_actors)]
+        if cfg.ray_address:
+            cmd += ["--ray-address", cfg.ray_address]
+    if cfg.privileged:
+        cmd.append("--privileged")
+    for pair in overrides:
+        cmd += ["--set", pair]
+    return cmd
 
 
 def _teacher_kpis(out: Path, cfg, n_seeds: int) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +83,16 @@ def export_qnet(module, out_dir: str | Path, *, golden_obs: np.ndarray | None = 
     onnx_path = out / "model.onnx"
     module = module.eval()
     dummy = torch.zeros(1, obs_dim)
-    torch.onnx.export(
-        module, (dummy,), str(onnx_path), dynamo=False, input_names=["obs"],
-        output_names=["q_values"], dynamic_axes={"obs": {0: "batch"}, "q_values": {0: "batch"}},
-        opset_version=ONNX_OPSET, do_constant_folding=True,
-    )
+    with warnings.catch_warnings():
+        # The legacy exporter is deprecated but is the one our format is pinned to: it
+        # yields a plain static graph (Gemm/Relu) that every onnxruntime reads.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module, (dummy,), str(onnx_path), dynamo=False, input_names=["obs"],
+            output_names=["q_values"],
+            dynamic_axes={"obs": {0: "batch"}, "q_values": {0: "batch"}},
+            opset_version=ONNX_OPSET, do_constant_folding=True,
+        )
     golden = golden_observations(obs_dim, n_golden, seed) if golden_obs is None else \
         np.ascontiguousarray(golden_obs, np.float32)
     if golden.ndim != 2 or golden.shape[1] != obs_dim:

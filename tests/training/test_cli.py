@@ -1,0 +1,124 @@
+"""End-to-end CLI: train-teacher (CartPole and the simulator), evaluate, export-onnx."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from training.cli import parse_seeds, register
+from training.export import verify_export
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def _ok(result):
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def test_cli_module_imports_without_torch():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import typer, training.cli as c\n"
+            "app = typer.Typer(); c.register(app); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+def test_parse_seeds():
+    assert parse_seeds("3") == [0, 1, 2]
+    assert parse_seeds("4,9, 11") == [4, 9, 11]
+    with pytest.raises(typer.BadParameter):
+        parse_seeds("zero")
+
+
+def test_train_teacher_on_cartpole_writes_artifacts(app, tmp_path):
+    out = tmp_path / "cp"
+    _ok(CliRunner().invoke(app, ["train-teacher", "--scenario", "CartPole-v1", "--steps",
+                                 "2000", "--seed", "3", "--out", str(out), "--no-progress",
+                                 "--set", "learning_starts=500"]))
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["seed"] == 3 and man["env"] == "CartPole-v1" and man["obs_dim"] == 4
+    assert man["obs_schema_version"] is None  # not simulator observations
+    assert man["parameter_count"] > 0 and man["wall_time_s"] > 0
+    assert "train-teacher" in man["command"]
+    assert "greedy_eval" in man["kpis"]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["learning_starts"] == 500 and cfg["total_transitions"] == 2000
+
+
+def test_unknown_config_override_is_rejected(app, tmp_path):
+    result = CliRunner().invoke(app, ["train-teacher", "--scenario", "CartPole-v1", "--out",
+                                      str(tmp_path), "--set", "gamma_typo=0.1"])
+    assert result.exit_code != 0
+
+
+@pytest.fixture(scope="module")
+def sim_teacher(app, tmp_path_factory):
+    """A tiny teacher trained on the simulator through the CLI (seconds, not minutes)."""
+    out = tmp_path_factory.mktemp("teacher")
+    _ok(CliRunner().invoke(app, [
+        "train-teacher", "--scenario", "mimo", "--arch", "mlp-2x32", "--steps", "4000",
+        "--out", str(out), "--no-progress", "--num-envs", "32", "--kpi-seeds", "1",
+        "--set", "learning_starts=1000", "--set", "eval_num_envs=16",
+        "--set", "eval_steps=50", "--set", "episode_slots=100"]))
+    return out
+
+
+def test_simulator_teacher_manifest(sim_teacher):
+    from linkadapt.features import OBS_DIM, OBS_SCHEMA_VERSION
+
+    man = json.loads((sim_teacher / "manifest.json").read_text())
+    assert man["obs_dim"] == OBS_DIM and man["n_actions"] == 28
+    assert man["obs_schema_version"] == OBS_SCHEMA_VERSION
+    sim_kpis = man["kpis"]["simulator"]["scenarios"]["mimo"]["summary"]
+    assert set(sim_kpis) == {"teacher", "olla", "genie"}
+    assert sim_kpis["teacher"]["throughput_mbps"]["mean"] > 0
+    assert (sim_teacher / "curve.png").exists()
+
+
+def test_evaluate_json_and_onnx_export_agree_with_torch(app, sim_teacher, tmp_path):
+    onnx_dir = tmp_path / "onnx"
+    _ok(CliRunner().invoke(app, ["export-onnx", str(sim_teacher), "--out", str(onnx_dir)]))
+    verify_export(onnx_dir)
+    man = json.loads((onnx_dir / "manifest.json").read_text())
+    assert man["source"]["env"] == "mimo"
+    png = tmp_path / "bars.png"
+    result = _ok(CliRunner().invoke(app, [
+        "evaluate", "--policy", str(sim_teacher), "--policy", str(onnx_dir / "model.onnx"),
+        "--policy", "olla", "--scenario", "scsu", "--scenario", "mimo", "--seeds", "0,1",
+        "--ues", "20", "--slots", "200", "--json", "--plot", str(png)]))
+    data = json.loads(result.output)
+    assert png.exists() and data["plot"] == str(png)
+    for sc in ("scsu", "mimo"):
+        per_seed = data["scenarios"][sc]["per_seed"]
+        torch_kpis, onnx_kpis = per_seed[sim_teacher.name], per_seed["model"]
+        # Same seeds, same greedy decisions: the ONNX model reproduces the torch teacher.
+        for seed in ("0", "1"):
+            assert torch_kpis[seed]["throughput_mbps"] == pytest.approx(
+                onnx_kpis[seed]["throughput_mbps"])
+        assert "throughput_vs_olla_pct" in data["scenarios"][sc]["summary"]["model"]
+
+
+def test_evaluate_table_output(app, tmp_path):
+    png = tmp_path / "e.png"
+    out = _ok(CliRunner().invoke(app, ["evaluate", "--policy", "olla", "--policy", "genie",
+                                       "--scenario", "scsu", "--seeds", "2", "--ues", "8",
+                                       "--slots", "100", "--plot", str(png)]))
+    assert "genie" in out.output and "vs OLLA" in out.output and png.exists()
+
+
+def test_evaluate_rejects_unknown_policy(app):
+    out = CliRunner().invoke(app, ["evaluate", "--policy", "no-such-policy", "--scenario",
+                                   "scsu", "--seeds", "1"])
+    assert out.exit_code != 0
