@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
+import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ DECIDE_COLUMNS = tuple(k for k in REPORT_DTYPES if k != "cell_id")
 OPTIONAL_COLUMNS = ("buffer_bytes",)
 OUTCOME_COLUMNS = ("ue_id", "delivered_bits", "first_tx_ack", "mcs")
 DEFAULT_SLOT_US = 500
+_EMPTY_ROWS = np.zeros(0, dtype=np.int64)
 
 
 class RequestError(Exception):
@@ -83,6 +85,7 @@ class _Item:
     slot: int
     reports: ReportBatch
     rows: np.ndarray
+    new_rows: np.ndarray
     seq: int
     fut: asyncio.Future[DecideResult]
     t_submit: float
@@ -114,6 +117,45 @@ def as_int_column(name: str, value: Any) -> np.ndarray:
     return arr
 
 
+_FAST_NAMES = tuple(k for k in REPORT_DTYPES if k != "cell_id")
+_FAST_LO = np.array([[np.iinfo(REPORT_DTYPES[k]).min] for k in _FAST_NAMES], dtype=np.int64)
+_FAST_HI = np.array([[np.iinfo(REPORT_DTYPES[k]).max] for k in _FAST_NAMES], dtype=np.int64)
+
+
+def fast_report_batch(
+    cell_id: int, n: int, cols: dict[str, np.ndarray | None], n_mcs: int
+) -> ReportBatch | None:
+    """``ReportBatch.from_arrays`` for the common case, without its per-column conversions.
+
+    When every column is a 1-D ``int64`` array of length ``n`` whose values fit the
+    column's dtype (one stacked comparison), the columns are cast and the batch is checked
+    by linkadapt's own :meth:`ReportBatch.validate` (the semantic ranges). Anything else
+    returns ``None`` and the caller uses ``from_arrays``, which raises the precise
+    :class:`ReportError`. ``tests/service/test_service_fastpath.py`` checks both paths agree.
+    """
+    arrays = []
+    for name in _FAST_NAMES:
+        col = cols.get(name)
+        if col is None:
+            if name != "buffer_bytes":
+                return None
+            col = np.full(n, -1, dtype=np.int64)
+        if col.dtype != np.int64 or col.ndim != 1 or col.shape[0] != n:
+            return None
+        arrays.append(col)
+    if n:
+        stacked = np.stack(arrays)
+        if (stacked < _FAST_LO).any() or (stacked > _FAST_HI).any():
+            return None
+    fields = {
+        name: col.astype(REPORT_DTYPES[name], copy=False)
+        for name, col in zip(_FAST_NAMES, arrays, strict=True)
+    }
+    batch = ReportBatch(cell_id=np.full(n, cell_id, dtype=np.int64), **fields)
+    batch.validate(n_mcs=n_mcs)
+    return batch
+
+
 class DataPlane:
     """Model registry + per-UE state + micro-batched inference + KPIs."""
 
@@ -141,11 +183,8 @@ class DataPlane:
         self.started = False
         self.draining = False
         self.in_flight = 0
-        self._pending: deque[_Item] = deque()
-        self._pending_ues = 0
-        self._scheduled = False
-        self._first_t = 0.0
-        self._seen = 0
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._kpi: dict[int, _CellKpi] = {}
@@ -168,6 +207,8 @@ class DataPlane:
         self._loop = asyncio.get_running_loop()
         await self._loop.run_in_executor(None, self.registry.reload)
         self._warm_up()
+        self._worker = threading.Thread(target=self._worker_main, name="inference", daemon=True)
+        self._worker.start()
         self._tasks.append(asyncio.create_task(self._ttl_loop(), name="ttl-sweep"))
         if self.settings.reload_poll_seconds > 0:
             self._tasks.append(asyncio.create_task(self._poll_loop(), name="model-poll"))
@@ -194,6 +235,10 @@ class DataPlane:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks.clear()
+        if self._worker is not None:
+            self._queue.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, self._worker.join, 10.0)
+            self._worker = None
         self.started = False
         self.metrics.ready.set(0)
 
@@ -209,7 +254,8 @@ class DataPlane:
             harq_ack=np.ones(n, np.int8), harq_mcs=np.full(n, 10), rank=np.ones(n),
             n_prb=np.full(n, 50), n_symbols=np.full(n, 12),
         )  # fmt: skip
-        rows, _ = scratch.admit(0, batch.ue_id, time.monotonic())
+        rows, new_rows, _ = scratch.admit(0, batch.ue_id, time.monotonic())
+        scratch.prepare_rows(new_rows)
         scratch.history.update(rows, batch)
         obs = scratch.history.encode(rows)
         scratch.olla.act(DecisionBatch(obs=obs, reports=batch, rows=rows))
@@ -283,9 +329,11 @@ class DataPlane:
                 v = cols[k]
                 if v is not None and v.shape[0] == 0 and n > 0:
                     cols[k] = None
-            batch = ReportBatch.from_arrays(
-                n_mcs=self.n_mcs, cell_id=np.full(n, cell_id, dtype=np.int64), **cols
-            )
+            batch = fast_report_batch(cell_id, n, cols, self.n_mcs)
+            if batch is None:  # not plain in-range int64 columns: the reference path
+                batch = ReportBatch.from_arrays(
+                    n_mcs=self.n_mcs, cell_id=np.full(n, cell_id, dtype=np.int64), **cols
+                )
         except ReportError as exc:
             raise RequestError(INVALID_ARGUMENT, exc.field, exc.message) from None
         if n > 1:
@@ -310,23 +358,15 @@ class DataPlane:
             )
         now = time.perf_counter()
         try:
-            rows, seq = self.state.admit(cell_id, batch.ue_id, time.monotonic())
+            rows, new_rows, seq = self.state.admit(cell_id, batch.ue_id, time.monotonic())
         except CapacityError as exc:
             self.metrics.ue_capacity_rejections.inc()
             raise RequestError(RESOURCE_EXHAUSTED, "ue_id", str(exc), "ue_capacity") from None
         loop = self._loop or asyncio.get_running_loop()
         fut: asyncio.Future[DecideResult] = loop.create_future()
-        self._pending.append(_Item(cell_id, slot, batch, rows, seq, fut, now))
-        self._pending_ues += n
         self.in_flight += 1
+        self._queue.put(_Item(cell_id, slot, batch, rows, new_rows, seq, fut, now))
         try:
-            if self._pending_ues >= self._max_ues:
-                self._flush()
-            elif not self._scheduled:
-                self._scheduled = True
-                self._first_t = now
-                self._seen = len(self._pending)
-                loop.call_soon(self._tick)
             return await fut
         finally:
             self.in_flight -= 1
@@ -339,50 +379,90 @@ class DataPlane:
         m = self.registry.current
         return m.version if m else ""
 
-    def _tick(self) -> None:
-        # Coalesce while new requests keep arriving, up to max wait / max UEs; flush
-        # immediately when an event-loop iteration brought nothing new.
-        if (
-            self._pending_ues < self._max_ues
-            and len(self._pending) > self._seen
-            and time.perf_counter() - self._first_t < self._max_wait
-        ):
-            self._seen = len(self._pending)
-            assert self._loop is not None
-            self._loop.call_soon(self._tick)
-            return
-        self._scheduled = False
-        self._flush()
+    # ------------------------------------------------------------------ inference worker
+    def _worker_main(self) -> None:
+        """Inference worker thread: dynamic micro-batching.
 
-    def _flush(self) -> None:
-        while self._pending:
-            group: list[_Item] = []
-            ues = 0
-            marked: list[np.ndarray] = []
-            mark = np.zeros(self.state.capacity, dtype=bool)
-            while self._pending:
-                item = self._pending[0]
-                n = item.rows.shape[0]
-                if group and (ues + n > self._max_ues or mark[item.rows].any()):
+        Takes the oldest queued request, then everything else already queued, waiting at
+        most ``microbatch_max_wait_us`` after that request's arrival for more, up to
+        ``microbatch_max_ues``. While a batch runs, new requests queue up, so under load
+        batches grow by themselves. Requests naming the same (cell, UE) go to separate
+        consecutive groups so every UE's reports are folded in arrival order. The event
+        loop thread keeps doing I/O, parsing and validation meanwhile (onnxruntime and
+        most numpy kernels release the GIL).
+        """
+        q = self._queue
+        max_ues, max_wait = self._max_ues, self._max_wait
+        while True:
+            first = q.get()
+            if first is None:
+                return
+            items = [first]
+            ues = first.rows.shape[0]
+            deadline = first.t_submit + max_wait
+            stop = False
+            while ues < max_ues:
+                try:
+                    nxt = q.get_nowait()
+                except queue.Empty:
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0:
+                        break
+                    try:
+                        nxt = q.get(timeout=remaining)
+                    except queue.Empty:
+                        break
+                if nxt is None:
+                    stop = True
                     break
-                self._pending.popleft()
-                mark[item.rows] = True
-                marked.append(item.rows)
-                group.append(item)
+                items.append(nxt)
+                ues += nxt.rows.shape[0]
+            self._process(items)
+            if stop:
+                return
+
+    def _process(self, items: list[_Item]) -> None:
+        """Run ``items`` (arrival order) as collision-free groups; deliver on the loop."""
+        st = self.state
+        fresh = [it.new_rows for it in items if it.new_rows.size]
+        st.prepare_rows(np.concatenate(fresh) if fresh else _EMPTY_ROWS)
+        done: list[tuple[_Item, DecideResult | BaseException]] = []
+        start = 0
+        while start < len(items):
+            group = [items[start]]
+            ues = items[start].rows.shape[0]
+            mark = np.zeros(st.history.capacity, dtype=bool)
+            mark[items[start].rows] = True
+            for it in items[start + 1 :]:
+                n = it.rows.shape[0]
+                if ues + n > self._max_ues or mark[it.rows].any():
+                    break
+                mark[it.rows] = True
+                group.append(it)
                 ues += n
-            self._pending_ues -= ues
+            start += len(group)
             try:
-                self._run_group(group)
+                done.extend(zip(group, self._run_group(group), strict=True))
             except Exception as exc:  # a bug, not bad input: fail only this group
                 log.exception("decision group failed")
-                for it in group:
-                    if not it.fut.done():
-                        it.fut.set_exception(
-                            RequestError("internal", "request", f"internal error: {exc}")
-                        )
-            self.state.flushed(group[-1].seq)
+                err = RequestError("internal", "request", f"internal error: {exc}")
+                done.extend((it, err) for it in group)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._deliver, done, items[-1].seq)
 
-    def _run_group(self, group: list[_Item]) -> None:
+    def _deliver(self, done: list[tuple[_Item, DecideResult | BaseException]], seq: int) -> None:
+        """Event-loop side: resolve futures, release quarantined rows."""
+        for it, res in done:
+            if it.fut.done():
+                continue
+            if isinstance(res, BaseException):
+                it.fut.set_exception(res)
+            else:
+                it.fut.set_result(res)
+        self.state.flushed(seq)
+        self.metrics.tracked_ues.set(self.state.n_tracked)
+
+    def _run_group(self, group: list[_Item]) -> list[DecideResult]:
         t0 = time.perf_counter()
         if len(group) == 1:
             reports, rows = group[0].reports, group[0].rows
@@ -425,6 +505,7 @@ class DataPlane:
         if n - n_model:
             m.decisions_fallback.inc(n - n_model)
         off = 0
+        results: list[DecideResult] = []
         for it in group:
             k = it.rows.shape[0]
             res = DecideResult(
@@ -436,9 +517,8 @@ class DataPlane:
             self._lat_state.observe(res.state_features)
             self._lat_inf.observe(res.inference)
             m.cell_mcs.add(it.cell_id, res.mcs)
-            if not it.fut.done():
-                it.fut.set_result(res)
-        m.tracked_ues.set(st.n_tracked)
+            results.append(res)
+        return results
 
     # ------------------------------------------------------------------ release / outcomes
     def release(self, cell_id: Any, ue_ids: Any) -> int:

@@ -90,10 +90,13 @@ class UeStateTable:
         rows = np.where(known, idx.rows[pos_c], -1)
         return rows, known
 
-    def admit(self, cell_id: int, ue_ids: np.ndarray, now: float) -> tuple[np.ndarray, int]:
-        """Rows for unique ``ue_ids`` of one cell, allocating (and resetting) new UEs.
+    def admit(
+        self, cell_id: int, ue_ids: np.ndarray, now: float
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Rows for unique ``ue_ids`` of one cell, allocating new UEs.
 
-        Returns (rows, admission sequence number). Raises :class:`CapacityError` without
+        Returns (rows, newly allocated rows, admission sequence number); the new rows'
+        history must be reset with :meth:`prepare_rows` before their reports are folded in. Raises :class:`CapacityError` without
         changing anything when the new UEs do not fit under ``max_tracked``.
         """
         rows, known = self.lookup(cell_id, ue_ids)
@@ -110,16 +113,29 @@ class UeStateTable:
             new_mask = ~known
             rows[new_mask] = new_rows
             new_ues = ue_ids[new_mask]
-            self.history.reset(new_rows)
-            self.olla.reset(new_rows)
             self.row_cell[new_rows] = cell_id
             self.row_ue[new_rows] = new_ues
             self.in_use[new_rows] = True
             self.n_tracked += n_new
             self._index_insert(cell_id, new_ues, new_rows)
+        else:
+            new_rows = _EMPTY
         self.last_seen[rows] = now
         self.seq += 1
-        return rows, self.seq
+        return rows, new_rows, self.seq
+
+    def prepare_rows(self, new_rows: np.ndarray) -> None:
+        """Size the history/OLLA arrays to the table and reset freshly admitted rows.
+
+        Called by whoever folds reports in (the inference worker) before using rows
+        returned as new by :meth:`admit`; the index side never touches those arrays.
+        """
+        if self.history.capacity < self.capacity:
+            self.history.grow(self.capacity)
+            self.olla.grow(self.capacity)
+        if new_rows.size:
+            self.history.reset(new_rows)
+            self.olla.reset(new_rows)
 
     def flushed(self, seq: int) -> None:
         """Every admission up to ``seq`` has been folded into the history."""
@@ -186,8 +202,6 @@ class UeStateTable:
         if capacity <= old:
             return
         extra = capacity - old
-        self.history.grow(capacity)
-        self.olla.grow(capacity)
         self.row_cell = np.concatenate([self.row_cell, np.full(extra, -1, np.int64)])
         self.row_ue = np.concatenate([self.row_ue, np.full(extra, -1, np.int64)])
         self.last_seen = np.concatenate([self.last_seen, np.zeros(extra)])

@@ -1,0 +1,49 @@
+"""The data plane's fast batch construction agrees with ``ReportBatch.from_arrays``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linkadapt.reports import REPORT_DTYPES, ReportBatch, ReportError
+from service.dataplane import fast_report_batch
+
+NAMES = [k for k in REPORT_DTYPES if k != "cell_id"]
+VALUES = st.sampled_from([-(2**40), -70000, -2, -1, 0, 1, 2, 5, 8, 14, 15, 16, 27, 28, 275,
+                          276, 40000, 2**31, 2**40])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(0, 6))
+def test_fast_path_matches_from_arrays(data: st.DataObject, n: int) -> None:
+    cols = {k: np.asarray(data.draw(st.lists(VALUES, min_size=n, max_size=n)), dtype=np.int64)
+            for k in NAMES}  # fmt: skip
+    try:
+        want = ReportBatch.from_arrays(cell_id=np.full(n, 3, np.int64), **cols)
+    except ReportError as exc:
+        want_err = exc.field
+    else:
+        want_err = None
+    try:
+        got = fast_report_batch(3, n, dict(cols), 28)
+    except ReportError as exc:
+        assert want_err == exc.field
+        return
+    if got is None:  # declined: the caller falls back to from_arrays
+        return
+    assert want_err is None, f"fast path accepted what from_arrays rejects ({want_err})"
+    for k in REPORT_DTYPES:
+        a, b = getattr(got, k), getattr(want, k)
+        assert a.dtype == b.dtype and np.array_equal(a, b), k
+
+
+def test_fast_path_declines_non_int64() -> None:
+    cols = {k: np.ones(3, np.int64) for k in NAMES}
+    cols["cqi"] = np.array([1.0, 2.0, 3.0])
+    assert fast_report_batch(0, 3, cols, 28) is None
+    cols["cqi"] = np.ones(2, np.int64)
+    assert fast_report_batch(0, 3, cols, 28) is None
+    with pytest.raises(ReportError):
+        fast_report_batch(0, 3, {k: np.full(3, 99, np.int64) for k in NAMES}, 28)
