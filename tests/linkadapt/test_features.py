@@ -1,0 +1,240 @@
+"""Feature encoder (schema v1): the one report-history → observation function."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from linkadapt import link_map
+from linkadapt.features import (
+    AGE_CAP,
+    FEATURE_NAMES,
+    HISTORY_LEN,
+    OBS_DIM,
+    PRIVILEGED_DIM,
+    PRIVILEGED_NAMES,
+    FeatureHistory,
+    privileged_features,
+)
+from linkadapt.olla import OuterLoop
+from linkadapt.reports import ReportBatch
+
+COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+def reports(n: int, **over) -> ReportBatch:
+    base = dict(ue_id=np.arange(n), cqi=np.full(n, 9), cqi_age_slots=np.full(n, 3),
+                harq_ack=np.full(n, -1), harq_mcs=np.zeros(n), rank=np.full(n, 2),
+                n_prb=np.full(n, 50), n_symbols=np.full(n, 12))
+    base.update({k: np.broadcast_to(np.asarray(v), (n,)) for k, v in over.items()})
+    return ReportBatch.from_arrays(**base)
+
+
+def random_reports(rng: np.random.Generator, n: int) -> ReportBatch:
+    ack = rng.integers(-1, 2, n)
+    return ReportBatch.from_arrays(
+        ue_id=np.arange(n), cqi=rng.integers(0, 16, n), cqi_age_slots=rng.integers(-1, 60, n),
+        harq_ack=ack, harq_mcs=rng.integers(0, 28, n), rank=rng.integers(1, 9, n),
+        n_prb=rng.integers(1, 276, n), n_symbols=rng.integers(1, 15, n),
+        buffer_bytes=rng.integers(-1, 10**8, n))
+
+
+def test_schema_names():
+    assert OBS_DIM == len(FEATURE_NAMES) == 29
+    assert len(set(FEATURE_NAMES)) == OBS_DIM
+    assert PRIVILEGED_DIM == len(PRIVILEGED_NAMES) == 2
+    assert FEATURE_NAMES[COL["harq_ack_0"]:COL["harq_ack_0"] + HISTORY_LEN] == tuple(
+        f"harq_ack_{i}" for i in range(HISTORY_LEN))
+
+
+def test_schema_documented_in_order():
+    """The module docstring's table lists the features in column order."""
+    import linkadapt.features as mod
+
+    lines = mod.__doc__.split("==================  ")[2].strip().splitlines()
+    documented = []
+    for line in lines:
+        if not line.strip() or line.startswith("="):
+            continue
+        name = line.split()[0]
+        if name.endswith("..7"):
+            documented += [f"{name[:-4]}{i}" for i in range(HISTORY_LEN)]
+        else:
+            documented.append(name)
+    assert tuple(documented) == FEATURE_NAMES
+
+
+def test_encode_shape_dtype_and_scale():
+    h = FeatureHistory(6)
+    rng = np.random.default_rng(0)
+    rows = np.arange(6)
+    for _ in range(30):
+        h.update(rows, random_reports(rng, 6))
+    obs = h.encode(rows)
+    assert obs.shape == (6, OBS_DIM) and obs.dtype == np.float32
+    assert np.all(np.isfinite(obs))
+    assert np.all(np.abs(obs) <= 2.5)
+    assert h.encode(np.array([], dtype=np.int64)).shape == (0, OBS_DIM)
+
+
+def test_fresh_history_encoding():
+    obs = FeatureHistory(2).encode(np.arange(2))[0]
+    assert obs[COL["cqi"]] == 0 and obs[COL["cqi_valid"]] == 0
+    assert obs[COL["cqi_age"]] == 1.0
+    assert obs[COL["cqi_sinr_db"]] == pytest.approx(-10 / 30)
+    assert obs[COL["olla_offset_db"]] == 0 and obs[COL["olla_mcs"]] == 0
+    assert obs[COL["ack_rate_fast"]] == pytest.approx(0.9)
+    assert obs[COL["ack_rate_slow"]] == pytest.approx(0.9)
+    assert obs[COL["feedback_age"]] == 1.0
+    assert obs[COL["buffer"]] == 1.0
+
+
+def test_values_follow_documented_scaling():
+    h = FeatureHistory(3)
+    rows = np.arange(3)
+    h.update(rows, reports(3, cqi=[15, 0, 7], cqi_age_slots=[0, 80, 20], rank=[1, 8, 4],
+                           n_prb=[1, 275, 16], n_symbols=[14, 7, 12],
+                           buffer_bytes=[-1, 0, 9_999_999]))
+    o = h.encode(rows)
+    np.testing.assert_allclose(o[:, COL["cqi"]], [1.0, 0.0, 7 / 15], rtol=1e-6)
+    np.testing.assert_allclose(o[:, COL["cqi_valid"]], 1.0)
+    np.testing.assert_allclose(o[:, COL["cqi_age"]], [0.0, 1.0, 0.5])
+    sinr = link_map.sinr_from_cqi(np.array([15, 0, 7]))
+    np.testing.assert_allclose(o[:, COL["cqi_sinr_db"]], sinr / 30, rtol=1e-5)
+    np.testing.assert_allclose(o[:, COL["olla_mcs"]], link_map.illa_mcs(sinr) / 27, rtol=1e-6)
+    np.testing.assert_allclose(o[:, COL["rank"]], [1 / 8, 1.0, 0.5])
+    np.testing.assert_allclose(o[:, COL["log_prb"]], [0.0, 1.0, 4 / np.log2(275)], rtol=1e-6)
+    np.testing.assert_allclose(o[:, COL["n_symbols"]], [1.0, 0.5, 12 / 14], rtol=1e-6)
+    np.testing.assert_allclose(o[:, COL["buffer"]], [1.0, 0.0, 1.0], atol=1e-6)
+
+
+def test_same_reports_same_observation():
+    rng1, rng2 = np.random.default_rng(5), np.random.default_rng(5)
+    a, b = FeatureHistory(8), FeatureHistory(8)
+    rows = np.arange(8)
+    for _ in range(25):
+        a.update(rows, random_reports(rng1, 8))
+        b.update(rows, random_reports(rng2, 8))
+        assert np.array_equal(a.encode(rows), b.encode(rows))
+
+
+def test_history_ring_newest_first():
+    h = FeatureHistory(1)
+    row = np.array([0])
+    seq = [(1, 5), (0, 7), (-1, 0), (1, 20)]
+    for ack, mcs in seq:
+        h.update(row, reports(1, harq_ack=ack, harq_mcs=mcs))
+    o = h.encode(row)[0]
+    acks = o[COL["harq_ack_0"]:COL["harq_ack_0"] + HISTORY_LEN]
+    mcss = o[COL["harq_mcs_0"]:COL["harq_mcs_0"] + HISTORY_LEN] * 27
+    np.testing.assert_allclose(acks[:4], [1, -1, 1, 0])  # the no-feedback slot is skipped
+    np.testing.assert_allclose(mcss[:3], [20, 7, 5], rtol=1e-6)
+    # 10 more feedbacks: only the newest 8 stay
+    for i in range(10):
+        h.update(row, reports(1, harq_ack=0, harq_mcs=i))
+    mcss = h.encode(row)[0, COL["harq_mcs_0"]:COL["harq_mcs_0"] + HISTORY_LEN] * 27
+    np.testing.assert_allclose(mcss, np.arange(9, 1, -1), rtol=1e-6)
+
+
+def test_ack_rate_ewma_and_feedback_age():
+    h = FeatureHistory(2)
+    rows = np.arange(2)
+    h.update(rows, reports(2, harq_ack=[1, 0], harq_mcs=3))
+    o = h.encode(rows)
+    np.testing.assert_allclose(o[:, COL["ack_rate_fast"]], [0.93, 0.63], rtol=1e-6)
+    np.testing.assert_allclose(o[:, COL["ack_rate_slow"]], [0.905, 0.855], rtol=1e-6)
+    assert np.all(o[:, COL["feedback_age"]] == 0)
+    h.update(rows, reports(2))
+    h.update(rows, reports(2))
+    assert np.allclose(h.encode(rows)[:, COL["feedback_age"]], 2 / AGE_CAP)
+
+
+def test_rows_independent():
+    rng = np.random.default_rng(3)
+    h = FeatureHistory(5)
+    rows = np.arange(5)
+    for _ in range(10):
+        h.update(rows, random_reports(rng, 5))
+    row1 = h.encode(np.array([1])).copy()
+    for _ in range(10):
+        h.update(np.array([3]), random_reports(rng, 1))
+    assert np.array_equal(h.encode(np.array([1])), row1)
+    # encoding a subset or a permutation gives the same rows
+    full = h.encode(rows)
+    assert np.array_equal(h.encode(np.array([4, 1])), full[[4, 1]])
+
+
+def test_update_subset_of_rows_in_any_order():
+    rng = np.random.default_rng(4)
+    a, b = FeatureHistory(6), FeatureHistory(6)
+    for _ in range(12):
+        rep = random_reports(rng, 3)
+        a.update(np.array([5, 0, 2]), rep)
+        for i, r in enumerate([5, 0, 2]):
+            b.update(np.array([r]), rep.take(np.array([i])))
+    assert np.array_equal(a.encode(np.arange(6)), b.encode(np.arange(6)))
+
+
+def test_reset_clears_row():
+    rng = np.random.default_rng(6)
+    h = FeatureHistory(3)
+    rows = np.arange(3)
+    for _ in range(10):
+        h.update(rows, random_reports(rng, 3))
+    keep = h.encode(np.array([0, 2])).copy()
+    h.reset(np.array([1]))
+    assert np.array_equal(h.encode(np.array([1])), FeatureHistory(1).encode(np.array([0])))
+    assert h.outer_loop.offset_db[1] == 0.0
+    assert np.array_equal(h.encode(np.array([0, 2])), keep)
+
+
+def test_grow_keeps_history():
+    rng = np.random.default_rng(7)
+    h = FeatureHistory(2)
+    rows = np.arange(2)
+    for _ in range(10):
+        h.update(rows, random_reports(rng, 2))
+    before = h.encode(rows).copy()
+    h.grow(5)
+    assert h.capacity == 5
+    assert np.array_equal(h.encode(rows), before)
+    fresh = FeatureHistory(1).encode(np.array([0]))
+    assert np.array_equal(h.encode(np.array([4])), fresh)
+    h.update(np.arange(5), random_reports(rng, 5))  # grown rows are usable
+    h.grow(3)
+    assert h.capacity == 5
+
+
+def test_olla_offset_column_equals_outer_loop():
+    """Single-implementation contract: same feedback into OuterLoop and into the encoder."""
+    rng = np.random.default_rng(8)
+    n = 16
+    h, loop = FeatureHistory(n), OuterLoop(n)
+    rows = np.arange(n)
+    for _ in range(200):
+        rep = random_reports(rng, n)
+        h.update(rows, rep)
+        loop.update(rows, rep.harq_ack)
+    obs = h.encode(rows)
+    np.testing.assert_allclose(obs[:, COL["olla_offset_db"]] * 10.0, loop.offset_db,
+                               rtol=1e-5, atol=1e-5)
+    assert np.any(np.abs(loop.offset_db) > 0.5)
+    # and the olla_mcs column is ILLA(cqi_sinr − offset)
+    valid = obs[:, COL["cqi_valid"]] == 1
+    cqi = np.where(valid, np.round(obs[:, COL["cqi"]] * 15).astype(int), 0)
+    expect = link_map.illa_mcs(link_map.sinr_from_cqi(cqi) - loop.offset_db) * valid
+    np.testing.assert_allclose(obs[:, COL["olla_mcs"]] * 27, expect, atol=1e-4)
+
+
+def test_no_cqi_yet_masks_cqi_features():
+    h = FeatureHistory(1)
+    h.update(np.array([0]), reports(1, cqi=15, cqi_age_slots=-1))
+    o = h.encode(np.array([0]))[0]
+    assert o[COL["cqi"]] == 0 and o[COL["cqi_valid"]] == 0 and o[COL["olla_mcs"]] == 0
+    assert o[COL["cqi_age"]] == 1.0
+
+
+def test_privileged_features():
+    p = privileged_features(np.array([30.0, -15.0, 0.0]), np.array([1000.0, 0.0, 389.0]))
+    assert p.shape == (3, PRIVILEGED_DIM) and p.dtype == np.float32
+    np.testing.assert_allclose(p, [[1.0, 1.0], [-0.5, 0.0], [0.0, 0.389]], rtol=1e-6)
