@@ -3,7 +3,9 @@
 A model directory holds ``model.onnx`` and ``manifest.json``. A candidate is accepted
 only when
 
-1. the manifest parses and matches the encoder: ``obs_schema_version ==
+1. the manifest (docs/model-format.md) has ``format == "ran-distill-qnet"`` v1, its
+   ``model_sha256`` matches ``model.onnx``, it is not ``privileged``, and it matches the
+   encoder: ``obs_schema_version ==
    linkadapt.features.OBS_SCHEMA_VERSION``, ``obs_dim == OBS_DIM``, ``n_actions`` == the
    served MCS table's size (28 for table 2);
 2. onnxruntime loads it with one 2-D float input ``[batch, obs_dim]`` and a
@@ -37,6 +39,8 @@ from linkadapt import features
 
 log = logging.getLogger("service.registry")
 
+MANIFEST_FORMAT = "ran-distill-qnet"
+MANIFEST_FORMAT_VERSION = 1
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 WARMUP_SIZES = (1, 64, 1024)
@@ -101,18 +105,21 @@ def _require(manifest: dict[str, Any], key: str, kind: type | tuple[type, ...]) 
 def _golden(
     manifest: dict[str, Any],
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, float]:
-    """(inputs, expected outputs or None, expected actions or None, atol) from the manifest."""
+    """(obs, expected q_values or None, expected mcs or None, atol) from ``golden``."""
     g = manifest.get("golden")
     if not isinstance(g, dict):
-        raise ModelError("manifest: missing 'golden' object with golden inputs")
+        raise ModelError("manifest: missing 'golden' object with golden observations")
     try:
-        inputs = np.asarray(g["inputs"], dtype=np.float32)
+        inputs = np.asarray(g["obs"], dtype=np.float32)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"manifest: golden.inputs unreadable ({exc})") from exc
-    outputs = np.asarray(g["outputs"], dtype=np.float32) if "outputs" in g else None
-    actions = np.asarray(g["actions"], dtype=np.int64) if "actions" in g else None
+        raise ModelError(f"manifest: golden.obs unreadable ({exc!r})") from exc
+    try:
+        outputs = np.asarray(g["q_values"], dtype=np.float32) if "q_values" in g else None
+        actions = np.asarray(g["mcs"], dtype=np.int64) if "mcs" in g else None
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"manifest: golden outputs unreadable ({exc})") from exc
     if outputs is None and actions is None:
-        raise ModelError("manifest: golden needs 'outputs' and/or 'actions'")
+        raise ModelError("manifest: golden needs 'q_values' and/or 'mcs'")
     atol = float(g.get("atol", 1e-4))
     return inputs, outputs, actions, atol
 
@@ -142,6 +149,18 @@ def load_model(
     if not isinstance(manifest, dict):
         raise ModelError(f"{manifest_path}: top level must be an object")
 
+    fmt = manifest.get("format")
+    if fmt != MANIFEST_FORMAT or manifest.get("format_version") != MANIFEST_FORMAT_VERSION:
+        raise ModelError(
+            f"manifest: format {fmt!r} v{manifest.get('format_version')!r} is not "
+            f"{MANIFEST_FORMAT!r} v{MANIFEST_FORMAT_VERSION} (docs/model-format.md)"
+        )
+    digest_full = hashlib.sha256(model_bytes).hexdigest()
+    want_sha = manifest.get("model_sha256")
+    if want_sha != digest_full:
+        raise ModelError(f"manifest: model_sha256 {want_sha!r} != sha256(model.onnx) {digest_full}")
+    if manifest.get("privileged"):
+        raise ModelError("manifest: privileged model (reads true SINR/Doppler): cannot be served")
     schema = str(_require(manifest, "obs_schema_version", (str, int)))
     if schema != str(features.OBS_SCHEMA_VERSION):
         raise ModelError(
@@ -156,7 +175,7 @@ def load_model(
         raise ModelError(
             f"manifest: n_actions {n_actions} != {want_actions} (MCS table {mcs_table})"
         )
-    parameters = int(manifest.get("parameters", manifest.get("parameter_count", 0)))
+    parameters = int(manifest.get("parameter_count", 0) or 0)
     golden_in, golden_out, golden_actions, atol = _golden(manifest)
 
     opts = ort.SessionOptions()
@@ -180,10 +199,9 @@ def load_model(
     if len(out.shape) != 2 or out.shape[1] != n_actions:
         raise ModelError(f"{model_path}: output {out.name} {out.shape} != [N, {n_actions}]")
 
-    version = str(manifest.get("version") or manifest.get("name") or "model")
-    digest = hashlib.sha256(model_bytes).hexdigest()[:12]
+    name = str(manifest.get("version") or manifest.get("arch") or "model")
     model = LoadedModel(
-        version=f"{version}+{digest}",
+        version=f"{name}+{digest_full[:12]}",
         path=str(model_dir),
         manifest=manifest,
         session=session,
@@ -197,7 +215,7 @@ def load_model(
         reference_kpis=_reference_kpis(manifest),
     )
     if golden_in.ndim != 2 or golden_in.shape[1] != obs_dim or golden_in.shape[0] == 0:
-        raise ModelError(f"manifest: golden.inputs shape {golden_in.shape} != [n>0, {obs_dim}]")
+        raise ModelError(f"manifest: golden.obs shape {golden_in.shape} != [n>0, {obs_dim}]")
     try:
         got = model.infer(golden_in)
     except Exception as exc:
@@ -220,20 +238,48 @@ def load_model(
     return model
 
 
+_BASELINES = {"olla", "illa", "fixed", "genie"}
+
+
+def _kpi_value(v: Any) -> float | None:
+    if isinstance(v, dict):
+        v = v.get("mean")
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return float(v)
+    return None
+
+
 def _reference_kpis(manifest: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """``{scenario: {kpi: value}}`` from the manifest (numbers only; tolerant of layout)."""
-    raw = manifest.get("reference_kpis") or {}
+    """``{scenario: {kpi: value}}``: the simulator's promise for this model.
+
+    Taken from an explicit ``reference_kpis`` object if present, else from the training
+    provenance ``source.kpis.simulator.scenarios[sc].summary[policy][kpi].mean`` for the
+    first non-baseline policy (the model itself). Unknown layouts give ``{}``.
+    """
     out: dict[str, dict[str, float]] = {}
+    raw = manifest.get("reference_kpis")
     if isinstance(raw, dict):
         for scenario, kpis in raw.items():
             if isinstance(kpis, dict):
-                nums = {
-                    k: float(v)
-                    for k, v in kpis.items()
-                    if isinstance(v, int | float) and not isinstance(v, bool)
-                }
+                nums = {k: x for k, v in kpis.items() if (x := _kpi_value(v)) is not None}
                 if nums:
                     out[str(scenario)] = nums
+        return out
+    source = manifest.get("source")
+    kpis = source.get("kpis") if isinstance(source, dict) else None
+    sim = kpis.get("simulator") if isinstance(kpis, dict) else None
+    scenarios = sim.get("scenarios") if isinstance(sim, dict) else None
+    if not isinstance(scenarios, dict):
+        return out
+    for scenario, res in scenarios.items():
+        summary = res.get("summary") if isinstance(res, dict) else None
+        if not isinstance(summary, dict):
+            continue
+        own = [p for p in summary if p not in _BASELINES]
+        if own and isinstance(summary[own[0]], dict):
+            nums = {k: x for k, v in summary[own[0]].items() if (x := _kpi_value(v)) is not None}
+            if nums:
+                out[str(scenario)] = nums
     return out
 
 

@@ -96,8 +96,8 @@ class UeStateTable:
         """Rows for unique ``ue_ids`` of one cell, allocating new UEs.
 
         Returns (rows, newly allocated rows, admission sequence number); the new rows'
-        history must be reset with :meth:`prepare_rows` before their reports are folded in. Raises :class:`CapacityError` without
-        changing anything when the new UEs do not fit under ``max_tracked``.
+        history must be reset with :meth:`prepare_rows` before their reports are folded
+        in. Raises :class:`CapacityError` without changing anything when the new UEs do not fit under ``max_tracked``.
         """
         rows, known = self.lookup(cell_id, ue_ids)
         n_new = int(ue_ids.shape[0] - np.count_nonzero(known))

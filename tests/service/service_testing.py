@@ -7,6 +7,7 @@ forward pass (so the registry's golden check really compares two implementations
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -90,27 +91,41 @@ def write_model_dir(
     if corrupt_golden:
         golden_out = golden_out + 1.0
     n_params = int(sum(w.size + b.size for w, b in weights))
+    model_bytes = make_mlp(weights)
     manifest: dict[str, Any] = {
-        "name": f"test-mlp-{seed}",
+        "format": "ran-distill-qnet",
+        "format_version": 1,
         "version": version or f"test-{seed}",
+        "arch": "mlp-" + "x".join(str(h) for h in hidden),
         "obs_schema_version": features.OBS_SCHEMA_VERSION,
         "obs_dim": obs_dim,
+        "privileged": False,
+        "feature_names": list(features.FEATURE_NAMES),
         "n_actions": n_actions,
         "mcs_table": 2,
-        "parameters": n_params,
+        "input": {"name": "obs", "dtype": "float32", "shape": ["batch", obs_dim]},
+        "output": {"name": "q", "dtype": "float32", "shape": ["batch", n_actions]},
+        "parameter_count": n_params,
+        "onnx_opset": 17,
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "golden": {
-            "inputs": golden_in.tolist(),
-            "outputs": golden_out.tolist(),
-            "actions": np.argmax(golden_out, axis=1).tolist(),
+            "obs": golden_in.tolist(),
+            "q_values": golden_out.tolist(),
+            "mcs": np.argmax(golden_out, axis=1).tolist(),
             "atol": 1e-4,
         },
-        "reference_kpis": {
-            "mimo": {"throughput_mbps": 50.0, "bler": 0.1},
-            "high-mobility": {"throughput_mbps": 20.0, "bler": 0.12},
-        },
-    }
+        "source": {"kind": "test", "kpis": {"simulator": {"scenarios": {
+            "mimo": {"summary": {
+                "student": {"throughput_mbps": {"mean": 50.0, "ci95": 1.0},
+                            "bler": {"mean": 0.1, "ci95": 0.01}},
+                "olla": {"throughput_mbps": {"mean": 45.0, "ci95": 1.0}}}},
+            "high-mobility": {"summary": {
+                "student": {"throughput_mbps": {"mean": 20.0, "ci95": 1.0},
+                            "bler": {"mean": 0.12, "ci95": 0.01}}}},
+        }}}},
+    }  # fmt: skip
     manifest.update(manifest_overrides or {})
-    (path / "model.onnx").write_bytes(make_mlp(weights))
+    (path / "model.onnx").write_bytes(model_bytes)
     (path / "manifest.json").write_text(json.dumps(manifest))
     return path
 

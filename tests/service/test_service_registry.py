@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -29,6 +30,10 @@ def test_valid_model_matches_numpy_forward(tmp_path: Path) -> None:
     np.testing.assert_allclose(model.infer(x), want, atol=1e-4)
     assert model.parameters == sum(w.size + b.size for w, b in mlp_weights(features.OBS_DIM, 28))
     assert model.version.startswith("test-3+")
+    assert model.reference_kpis == {
+        "mimo": {"throughput_mbps": 50.0, "bler": 0.1},
+        "high-mobility": {"throughput_mbps": 20.0, "bler": 0.12},
+    }
 
 
 @pytest.mark.parametrize(
@@ -38,7 +43,11 @@ def test_valid_model_matches_numpy_forward(tmp_path: Path) -> None:
         ({"obs_dim": features.OBS_DIM + 1}, "obs_dim"),
         ({"n_actions": 29}, "n_actions"),
         ({"golden": None}, "golden"),
-        ({"golden": {"inputs": [[0.0] * 3], "outputs": [[0.0] * 28]}}, "golden"),
+        ({"golden": {"obs": [[0.0] * 3], "q_values": [[0.0] * 28]}}, "golden"),
+        ({"format": "something-else"}, "format"),
+        ({"format_version": 2}, "format"),
+        ({"model_sha256": "0" * 64}, "model_sha256"),
+        ({"privileged": True}, "privileged"),
     ],
 )
 def test_manifest_mismatch_rejected(tmp_path: Path, change: dict, needle: str) -> None:
@@ -53,6 +62,7 @@ def test_golden_mismatch_and_broken_files_rejected(tmp_path: Path) -> None:
         load_model(write_model_dir(tmp_path / "g", corrupt_golden=True))
     d = write_model_dir(tmp_path / "o")
     (d / "model.onnx").write_bytes(b"not an onnx model")
+    _edit_manifest(d, model_sha256=hashlib.sha256(b"not an onnx model").hexdigest())
     with pytest.raises(ModelError, match="onnxruntime cannot load"):
         load_model(d)
     (d / "manifest.json").unlink()
