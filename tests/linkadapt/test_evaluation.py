@@ -34,8 +34,11 @@ def _result() -> EvaluationResult:
     r = EvaluationResult("x", [0, 1, 2], 4, 10)
     tput = {"olla": [10.0, 20.0, 40.0], "genie": [12.0, 21.0, 50.0], "new": [11.0, 22.0, 44.0]}
     for p, values in tput.items():
-        r.per_seed[p] = {s: {"throughput_mbps": v, "bler": 0.1, "residual_bler": 0.0,
-                             "spectral_efficiency": v / 10} for s, v in zip(r.seeds, values)}
+        r.per_seed[p] = {
+            s: {"throughput_mbps": v, "bler": 0.1, "residual_bler": 0.0,
+                "spectral_efficiency": v / 10}
+            for s, v in zip(r.seeds, values, strict=True)
+        }
     return r
 
 
