@@ -97,7 +97,8 @@ class UeStateTable:
 
         Returns (rows, newly allocated rows, admission sequence number); the new rows'
         history must be reset with :meth:`prepare_rows` before their reports are folded
-        in. Raises :class:`CapacityError` without changing anything when the new UEs do not fit under ``max_tracked``.
+        in. Raises :class:`CapacityError` without changing anything when the new UEs
+        do not fit under ``max_tracked``.
         """
         rows, known = self.lookup(cell_id, ue_ids)
         n_new = int(ue_ids.shape[0] - np.count_nonzero(known))
