@@ -199,10 +199,10 @@ def test_mcs_28_valid_only_in_table_1():
         nr.transport_block_size(28, 10, table=2)
 
 
-def _reference_tbs(qm, r1024, prb, n_symbols=12, n_dmrs=12, layers=1):
+def _reference_tbs(qm, r1024, prb, n_symbols=12, n_dmrs=12, layers=1, oh=0, scale=1.0):
     """Straight scalar transcription of 38.214 §5.1.3.2 (independent of the vectorized code)."""
-    n_re = min(156, 12 * n_symbols - n_dmrs) * prb
-    n_info = n_re * (r1024 / 1024) * qm * layers
+    n_re = min(156, 12 * n_symbols - n_dmrs - oh) * prb
+    n_info = scale * n_re * (r1024 / 1024) * qm * layers
     if n_info <= 3824:
         n = max(3, math.floor(math.log2(n_info)) - 6)
         n_q = max(24, 2**n * math.floor(n_info / 2**n))
@@ -219,17 +219,27 @@ def _reference_tbs(qm, r1024, prb, n_symbols=12, n_dmrs=12, layers=1):
     return 8 * math.ceil((n_q + 24) / 8) - 24
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
-    mcs=st.integers(0, 27),
+    table=st.sampled_from([1, 2]),
+    mcs=st.integers(0, 28),
     prb=st.integers(1, 275),
-    layers=st.integers(1, 4),
+    layers=st.integers(1, 8),
     n_symbols=st.integers(4, 14),
+    n_dmrs=st.sampled_from([6, 12, 18, 24, 36]),
+    oh=st.sampled_from([0, 6, 12, 18]),
+    scale=st.sampled_from([1.0, 0.5, 0.25]),
 )
-def test_tbs_matches_scalar_transcription(mcs, prb, layers, n_symbols):
-    qm, r = nr.MCS_TABLE_2[mcs]
-    got = int(nr.transport_block_size(mcs, prb, n_layers=layers, n_symbols=n_symbols))
-    assert got == _reference_tbs(qm, r, prb, n_symbols, 12, layers)
+def test_tbs_matches_scalar_transcription(table, mcs, prb, layers, n_symbols, n_dmrs, oh,
+                                          scale):
+    mcs = min(mcs, nr.n_mcs(table) - 1)
+    if 12 * n_symbols - n_dmrs - oh <= 0:
+        return
+    qm, r = nr.mcs_table(table)[mcs]
+    got = int(nr.transport_block_size(mcs, prb, table=table, n_layers=layers,
+                                      n_symbols=n_symbols, n_dmrs_re=n_dmrs, n_overhead_re=oh,
+                                      scaling=scale))
+    assert got == _reference_tbs(qm, r, prb, n_symbols, n_dmrs, layers, oh, scale)
 
 
 @settings(max_examples=80, deadline=None)
