@@ -153,8 +153,7 @@ PRESETS: dict[str, ScenarioConfig] = {
     "high-mobility": ScenarioConfig(name="high-mobility", speed_kmh=(120.0, 150.0),
                                     cell_radius_m=400.0),
     "bursty": ScenarioConfig(name="bursty", traffic="mixed", environment="UMi",
-                             cell_radius_m=150.0, speed_kmh=(3.0, 60.0),
-                             interference_load=0.9),
+                             cell_radius_m=150.0, speed_kmh=(3.0, 60.0)),
     "randomized": ScenarioConfig(
         name="randomized", randomization=Randomization(), speed_kmh=(0.0, 150.0),
         cqi_period_slots=(4, 40), cqi_delay_slots=(1, 10), cqi_noise_db=1.5,

@@ -16,12 +16,12 @@ SEEDS = (0, 1)
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_genie_beats_olla_which_holds_up_against_the_fixed_mapping(preset: str) -> None:
-    n_ues = 6 if preset == "scsu" else 84
+    n_ues = 6 if preset == "scsu" else 140
     result = evaluate({n: baseline_factory(n) for n in ("genie", "olla", "fixed")},
-                      preset, SEEDS, n_ues=n_ues, n_slots=600)
+                      preset, (0, 1, 2), n_ues=n_ues, n_slots=800)
     tput = {p: result.values(p, "throughput_mbps") for p in ("genie", "olla", "fixed")}
     assert (tput["genie"] > tput["olla"]).all()
-    # OLLA ≥ fixed mapping, within 3 % (the bursty preset is close to a tie; see docs)
+    # OLLA ≥ fixed mapping, within 3 % (tolerance for seed noise)
     assert tput["olla"].sum() >= 0.97 * tput["fixed"].sum()
     # and OLLA keeps its first-transmission BLER near target where the fixed map does not
     assert result.values("olla", "bler").mean() < result.values("fixed", "bler").mean()
