@@ -68,3 +68,28 @@ def test_sim_with_trace(tmp_path):
                                  "--slots", "30", "--trace", str(trace), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["policies"]["olla"]["throughput_mbps"] > 0
+
+
+def test_sim_scenario_file(tmp_path):
+    spec = tmp_path / "small.json"
+    spec.write_text(json.dumps({"base": "scsu", "name": "small-cell", "n_prb": 51}))
+    result = runner.invoke(app, ["sim", "--scenario", str(spec), "--policy", "fixed", "--ues",
+                                 "2", "--slots", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["scenario"] == "small-cell"
+
+
+def test_calibrate_bler_command(tmp_path):
+    from importlib import resources
+    from pathlib import Path
+
+    reference = Path(__file__).resolve().parents[3] / "shared" / "reference" / "sionna-bler"
+    assert reference.is_dir(), f"missing {reference}"
+    out, plot = tmp_path / "params.json", tmp_path / "img" / "cal.png"
+    result = runner.invoke(app, ["calibrate-bler", "--reference", str(reference),
+                                 "--out", str(out), "--plot", str(plot)])
+    assert result.exit_code == 0, result.output
+    shipped = json.loads(
+        resources.files("linkadapt.data").joinpath("bler_params.json").read_text())
+    assert json.loads(out.read_text()) == shipped
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -137,3 +137,22 @@ def test_single_env_deterministic_per_seed():
 
     assert np.array_equal(run(1), run(1))
     assert not np.array_equal(run(1), run(2))
+
+
+def test_privileged_single_env_passes_check_env():
+    env = gym.make(ENV_ID, privileged=True, episode_slots=10).unwrapped
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env, skip_render_check=True)
+
+
+def test_vector_reset_without_seed_is_a_new_drop():
+    env = LinkAdaptVectorEnv("mimo", num_envs=5, seed=0, episode_slots=10)
+    env.reset()
+    first = env.sim.large.signal_mw.copy()
+    env.reset()
+    assert not np.array_equal(env.sim.large.signal_mw, first)
+    env.reset(seed=4)
+    seeded = env.sim.large.signal_mw.copy()
+    env.reset(seed=4)
+    assert np.array_equal(env.sim.large.signal_mw, seeded)

@@ -94,3 +94,14 @@ def test_paired_runs_see_the_same_channel():
         return np.stack(seen)
 
     assert np.array_equal(channel("olla"), channel("fixed"))
+
+
+def test_evaluation_json_serializable():
+    import json
+
+    r = evaluate({"olla": baseline_factory("olla"), "genie": baseline_factory("genie")},
+                 "scsu", [0, 1], n_ues=2, n_slots=20)
+    data = json.loads(json.dumps(r.to_json()))
+    assert set(data["summary"]) == {"olla", "genie"}
+    assert "throughput_vs_genie_pct" in data["summary"]["olla"]
+    assert set(data["per_seed"]["olla"]) == {"0", "1"}
