@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     mcs_table: int = Field(
         2, ge=1, le=2, description="38.214 MCS table served (1: 64QAM, 2: 256QAM)"
     )
+    inference_thread: bool = Field(
+        True,
+        description="Run state update + features + inference in a worker thread (dynamic "
+        "micro-batching while the event loop does I/O); False: inline on the event loop",
+    )
     grpc_max_message_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="gRPC max message size"
     )

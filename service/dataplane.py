@@ -185,6 +185,8 @@ class DataPlane:
         self.in_flight = 0
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
+        self._inline = not settings.inference_thread
+        self._inline_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._kpi: dict[int, _CellKpi] = {}
@@ -207,8 +209,9 @@ class DataPlane:
         self._loop = asyncio.get_running_loop()
         await self._loop.run_in_executor(None, self.registry.reload)
         self._warm_up()
-        self._worker = threading.Thread(target=self._worker_main, name="inference", daemon=True)
-        self._worker.start()
+        if not self._inline:
+            self._worker = threading.Thread(target=self._worker_main, name="inference", daemon=True)
+            self._worker.start()
         self._tasks.append(asyncio.create_task(self._ttl_loop(), name="ttl-sweep"))
         if self.settings.reload_poll_seconds > 0:
             self._tasks.append(asyncio.create_task(self._poll_loop(), name="model-poll"))
@@ -366,6 +369,9 @@ class DataPlane:
         fut: asyncio.Future[DecideResult] = loop.create_future()
         self.in_flight += 1
         self._queue.put(_Item(cell_id, slot, batch, rows, new_rows, seq, fut, now))
+        if self._inline and not self._inline_scheduled:
+            self._inline_scheduled = True
+            loop.call_soon(self._drain_inline)
         try:
             return await fut
         finally:
@@ -421,6 +427,20 @@ class DataPlane:
             if stop:
                 return
 
+    def _drain_inline(self) -> None:
+        """``inference_thread=False``: run everything queued now, on the event loop."""
+        self._inline_scheduled = False
+        items: list[_Item] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                items.append(item)
+        if items:
+            self._process(items)
+
     def _process(self, items: list[_Item]) -> None:
         """Run ``items`` (arrival order) as collision-free groups; deliver on the loop."""
         st = self.state
@@ -447,8 +467,11 @@ class DataPlane:
                 log.exception("decision group failed")
                 err = RequestError("internal", "request", f"internal error: {exc}")
                 done.extend((it, err) for it in group)
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._deliver, done, items[-1].seq)
+        if self._inline:
+            self._deliver(done, items[-1].seq)
+        else:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._deliver, done, items[-1].seq)
 
     def _deliver(self, done: list[tuple[_Item, DecideResult | BaseException]], seq: int) -> None:
         """Event-loop side: resolve futures, release quarantined rows."""
@@ -485,8 +508,9 @@ class DataPlane:
         if model is not None:
             try:
                 q = model.infer(obs)
-                ok = np.isfinite(q).all(axis=1)
                 best = np.argmax(q, axis=1).astype(np.int32)
+                # argmax lands on a NaN/inf if the row has one: one gather finds bad rows
+                ok = np.isfinite(q[np.arange(n), best])
                 mcs = np.where(ok, best, mcs)
                 source[ok] = SOURCE_MODEL
                 version = model.version

@@ -182,6 +182,21 @@ def test_inference_failure_falls_back(server: ServerThread) -> None:
             resp = stub.Decide(grpc_request(3, 0, cols), timeout=5)
         assert set(resp.source) == {pb.DECISION_SOURCE_FALLBACK}
         assert dp.metrics.registry.get_sample_value("ran_distill_inference_errors_total") >= 1
+
+        class NanRow:
+            version = "nan-row"
+
+            def infer(self, obs: np.ndarray) -> np.ndarray:
+                q = model.infer(obs)
+                q[0, 5] = np.nan
+                q[1, 3] = np.inf
+                return q
+
+        server.call(setattr, dp.registry, "current", NanRow())
+        with grpc.insecure_channel(server.grpc_target) as ch2:
+            resp = pb_grpc.LinkAdaptationStub(ch2).Decide(grpc_request(4, 0, cols), timeout=5)
+        fb, md = pb.DECISION_SOURCE_FALLBACK, pb.DECISION_SOURCE_MODEL
+        assert list(resp.source) == [fb, fb] + [md] * 6
     finally:
         server.call(setattr, dp.registry, "current", model)
 
