@@ -93,3 +93,11 @@ def test_calibrate_bler_command(tmp_path):
         resources.files("linkadapt.data").joinpath("bler_params.json").read_text())
     assert json.loads(out.read_text()) == shipped
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_non_positive_ues_rejected_clearly():
+    for ues in ("0", "-3"):
+        result = runner.invoke(app, ["sim", "--scenario", "scsu", "--ues", ues, "--slots", "5",
+                                     "--json"])
+        assert result.exit_code == 2, (ues, repr(result.exception))  # a usage error
+        assert "ues" in result.output.lower()

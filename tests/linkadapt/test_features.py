@@ -238,3 +238,15 @@ def test_privileged_features():
     p = privileged_features(np.array([30.0, -15.0, 0.0]), np.array([1000.0, 0.0, 389.0]))
     assert p.shape == (3, PRIVILEGED_DIM) and p.dtype == np.float32
     np.testing.assert_allclose(p, [[1.0, 1.0], [-0.5, 0.0], [0.0, 0.389]], rtol=1e-6)
+
+
+def test_zero_capacity_history_handles_empty_batches():
+    """A history created empty (rows allocated later) must accept an empty slot."""
+    h = FeatureHistory(0)
+    empty = ReportBatch.from_arrays(**{k: [] for k in (
+        "ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb", "n_symbols")})
+    rows = np.zeros(0, np.int64)
+    h.update(rows, empty)
+    assert h.encode(rows).shape == (0, OBS_DIM)
+    h.grow(2)
+    assert h.encode(np.arange(2)).shape == (2, OBS_DIM)
