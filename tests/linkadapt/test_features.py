@@ -250,3 +250,25 @@ def test_zero_capacity_history_handles_empty_batches():
     assert h.encode(rows).shape == (0, OBS_DIM)
     h.grow(2)
     assert h.encode(np.arange(2)).shape == (2, OBS_DIM)
+
+
+@pytest.mark.parametrize("scenario", ["mimo", "bursty"])
+def test_simulator_observation_equals_encoder_fed_its_reports(scenario):
+    """No training/serving skew: replaying the simulator's raw reports through a separate
+    FeatureHistory (as the xApp does) reproduces the observation the learner saw."""
+    from linkadapt.baselines import OllaPolicy
+    from linkadapt.sim import Simulator
+
+    n = 12
+    sim = Simulator(scenario, n, seed=3, privileged=True)
+    replay = FeatureHistory(n)
+    policy = OllaPolicy(n)
+    for _ in range(80):
+        b = sim.observe()
+        b.reports.validate()
+        replay.update(b.rows, b.reports)
+        assert b.obs.shape == (n, OBS_DIM + PRIVILEGED_DIM)
+        np.testing.assert_array_equal(b.obs[:, :OBS_DIM], replay.encode(b.rows))
+        sim.step(policy.act(b))
+    # the encoder's OLLA and the OLLA baseline saw the same feedback
+    np.testing.assert_allclose(replay.outer_loop.offset_db, policy.loop.offset_db)
