@@ -492,3 +492,18 @@ def test_packaged_chart_ships_the_dashboard_and_renders(tmp_path: Path) -> None:
                            namespace="ricxapp")
     cm = yaml.safe_load(out["ran-distill/templates/dashboard-configmap.yaml"])
     assert json.loads(cm["data"]["ran-distill.json"]) == json.loads(DASHBOARD.read_text())
+
+
+def test_chart_controls_schema_is_the_descriptor_schema() -> None:
+    """values.schema.json's `controls` = xapp-descriptor/schema.json minus the keys the chart
+    manages; values.yaml sets every one of them to the descriptor's default."""
+    import yaml
+
+    managed = {"model_dir", "grpc_port", "http_port", "ort_intra_op_threads",
+               "ort_inter_op_threads"}
+    descriptor_schema = json.loads(DESCRIPTOR_SCHEMA.read_text())["properties"]
+    chart_schema = json.loads((CHART / "values.schema.json").read_text())
+    controls_schema = chart_schema["properties"]["controls"]["properties"]
+    assert controls_schema == {k: v for k, v in descriptor_schema.items() if k not in managed}
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["controls"]
+    assert values == {k: v["default"] for k, v in controls_schema.items()}

@@ -98,6 +98,36 @@ def test_controls_are_exactly_the_service_settings_with_their_defaults(
         assert schema["properties"][key]["default"] == default, key
 
 
+def test_schema_bounds_and_types_match_the_service_settings(schema: dict) -> None:
+    """schema.json says what service/config.py enforces: same types, same bounds."""
+    import typing
+
+    from service.config import Settings
+
+    bound_keys = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum",
+                  "lt": "exclusiveMaximum"}
+    for key, prop in schema["properties"].items():
+        field = Settings.model_fields[key]
+        ann = field.annotation
+        if typing.get_origin(ann) is typing.Literal:
+            assert prop["enum"] == list(typing.get_args(ann)), key
+            continue
+        expected_type = {bool: "boolean", int: "integer", float: "number", str: "string",
+                         Path: "string"}[ann]
+        if "enum" not in prop:
+            assert prop["type"] == expected_type, key
+        bounds = {}
+        for meta in field.metadata:
+            for attr, schema_key in bound_keys.items():
+                if getattr(meta, attr, None) is not None:
+                    bounds[schema_key] = getattr(meta, attr)
+        if "enum" in prop:  # an integer range spelled out
+            assert prop["enum"] == list(range(bounds["minimum"], bounds["maximum"] + 1)), key
+            continue
+        schema_bounds = {k: prop[k] for k in bound_keys.values() if k in prop}
+        assert schema_bounds == bounds, f"{key}: schema {schema_bounds}, service {bounds}"
+
+
 def test_service_reads_the_descriptor_through_config_file(
     descriptor: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
