@@ -114,8 +114,11 @@ class Simulator:
         self.p_ntx = np.zeros((n, h), np.int16)
         self.p_acc = np.zeros((n, h), np.float64)
         self.p_ok = np.zeros((n, h), bool)
-        self.p_fb_slot = np.full((n, h), -1, np.int64)
-        self.p_tx_slot = np.zeros((n, h), np.int64)
+        # feedback_due[ue, slot % R]: the HARQ process whose ACK/NACK lands in that slot
+        # (−1: none). One transmission per UE per slot and a fixed per-UE delay make this a
+        # ring, so delivering feedback is O(n) instead of a scan of every process.
+        self.feedback_ring = int(cfg.harq_delay_slots[1]) + 1
+        self.feedback_due = np.full((n, self.feedback_ring), -1, np.int16)
         self.p_prb = np.ones((n, h), np.int32)
         self.p_rank = np.ones((n, h), np.int16)
         self.avg_rate = np.full(n, 1.0)
@@ -209,7 +212,7 @@ class Simulator:
             self.p_ok[re, proc] = ok
             self.p_ntx[re, proc] += 1
             self.p_state[re, proc] = WAITING
-            self.p_fb_slot[re, proc] = self.t + self.harq_delay[re]
+            self._expect_feedback(re, proc)
             self.kpi.prb_slots[re] += prb
 
         self.kpi.transmissions[new] += 1
@@ -256,13 +259,14 @@ class Simulator:
         return 1.0 / (1.0 / sinr_lin + 1.0 / evm)
 
     def _deliver_feedback(self) -> tuple[np.ndarray, np.ndarray]:
-        due = (self.p_state == WAITING) & (self.p_fb_slot == self.t)
-        has = due.any(axis=1)
+        column = self.t % self.feedback_ring
+        due = self.feedback_due[:, column]
         harq_ack = np.full(self.n, -1, np.int8)
         harq_mcs = np.zeros(self.n, np.int16)
-        ue = np.flatnonzero(has)
+        ue = np.flatnonzero(due >= 0)
         if ue.size:
-            proc = due[ue].argmax(axis=1)
+            proc = due[ue].astype(np.int64)
+            due[ue] = -1
             ok = self.p_ok[ue, proc]
             harq_ack[ue] = ok
             harq_mcs[ue] = self.p_mcs[ue, proc]
@@ -311,8 +315,7 @@ class Simulator:
         cfg = self.cfg
         needs = self.p_state == NEEDS_RETX
         has_retx = needs.any(axis=1)
-        oldest = np.where(needs, self.p_tx_slot, np.iinfo(np.int64).max)
-        self.retx_proc = oldest.argmin(axis=1)
+        self.retx_proc = needs.argmax(axis=1)  # lowest-numbered process awaiting retransmission
         idle = self.p_state == IDLE
         self.idle_proc = idle.argmax(axis=1)
         eligible = has_retx | (idle.any(axis=1) & (self.buffer_bits > 0))
@@ -368,10 +371,12 @@ class Simulator:
         self.p_ntx[ue, proc] = 1
         self.p_acc[ue, proc] = eff
         self.p_ok[ue, proc] = ok
-        self.p_fb_slot[ue, proc] = self.t + self.harq_delay[ue]
-        self.p_tx_slot[ue, proc] = self.t
+        self._expect_feedback(ue, proc)
         self.p_prb[ue, proc] = prb
         self.p_rank[ue, proc] = rank
+
+    def _expect_feedback(self, ue: np.ndarray, proc: np.ndarray) -> None:
+        self.feedback_due[ue, (self.t + self.harq_delay[ue]) % self.feedback_ring] = proc
 
     def _buffer_bytes(self) -> np.ndarray:
         """Reported buffer: bytes queued for bursty UEs, −1 (unknown) for full buffer."""
