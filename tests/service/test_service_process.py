@@ -131,3 +131,18 @@ def test_client_and_remote_policy(server: ServerThread) -> None:
         policy.reset(np.arange(6))  # idempotent
     finally:
         policy.close()
+
+
+def test_service_never_imports_torch() -> None:
+    code = (
+        "import sys\n"
+        "import service.app, service.cli, service.client, service.dataplane, service.rest\n"
+        "import service.grpc_server, service.registry, service.state, service.metrics\n"
+        "bad = sorted(m for m in sys.modules\n"
+        "             if m == 'torch' or m.startswith(('torch.', 'training')))\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr

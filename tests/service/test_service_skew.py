@@ -53,3 +53,23 @@ def test_same_reports_same_observation_same_mcs(server: ServerThread, model_dir:
 
             np.testing.assert_array_equal(server.call(_server_obs, cell_grpc), obs)
             np.testing.assert_array_equal(server.call(_server_obs, cell_rest), obs)
+
+
+def test_inline_mode_gives_the_same_decisions(server: ServerThread, model_dir: Path) -> None:
+    """``inference_thread=False`` (everything on the event loop) decides identically."""
+    inline = ServerThread(model_dir=model_dir, inference_thread=False)
+    try:
+        rng = np.random.default_rng(9)
+        ues = np.arange(40)
+        with (
+            grpc.insecure_channel(server.grpc_target) as a,
+            grpc.insecure_channel(inline.grpc_target) as b,
+        ):
+            sa, sb = pb_grpc.LinkAdaptationStub(a), pb_grpc.LinkAdaptationStub(b)
+            for slot in range(6):
+                req = grpc_request(777, slot, random_reports(rng, ues))
+                ra, rb = sa.Decide(req, timeout=10), sb.Decide(req, timeout=10)
+                assert list(ra.mcs) == list(rb.mcs) and list(ra.source) == list(rb.source)
+        assert inline.app.dataplane._worker is None
+    finally:
+        inline.stop()

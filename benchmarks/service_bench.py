@@ -1,0 +1,242 @@
+"""xApp service benchmarks: the load generator runs in a separate process.
+
+    .venv/bin/python benchmarks/service_bench.py [--model DIR] [--seconds 5] [--write]
+
+Starts the xApp (``python -m service serve``, default settings) and a bare grpc.aio echo
+server (``benchmarks/service_echo.py``) as subprocesses on loopback, then runs
+``benchmarks/service_load.py`` (one process per scenario):
+
+1. gRPC unary ``Decide``, 1024-UE batches (target >= 1 M UE decisions/s);
+2. gRPC unary, 64-UE batches, xApp vs the echo server in the same run (target >= 50 %);
+3. gRPC ``DecideStream``, 64-UE batches paced at 1000 batches/s (target p99 <= 1 ms);
+4. REST ``POST /v1/decisions``, 64-UE batches (target >= 300 k UE decisions/s).
+
+Without ``--model`` a tiny MLP student (``tests/service/service_testing.py``) is written to
+a temp dir (``models/default`` is used when it exists). ``--write`` replaces the "xApp
+service" section of BENCHMARKS.md (only that section; the file is re-read right before).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+SECTION_START = "<!-- section:xapp-service:start -->"
+SECTION_END = "<!-- section:xapp-service:end -->"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import grpc
+    import onnxruntime
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "loadavg_1m_before": os.getloadavg()[0],
+    }
+
+
+def load(mode: str, target: str, *extra: str, seconds: float) -> dict[str, Any]:
+    cmd = [PY, str(REPO / "benchmarks" / "service_load.py"), mode, "--target", target,
+           "--seconds", str(seconds), *extra]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, cwd=REPO)
+    if out.returncode != 0:
+        raise RuntimeError(f"load generator failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(model: Path, seconds: float) -> dict[str, Any]:
+    gport, hport, eport = free_port(), free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAN_DISTILL_")}
+    env.pop("CONFIG_FILE", None)
+    env.update(RAN_DISTILL_LOG_LEVEL="WARNING", RAN_DISTILL_RELOAD_POLL_SECONDS="0",
+               RAN_DISTILL_DRAIN_SECONDS="0")  # fmt: skip
+    xapp = subprocess.Popen(
+        [PY, "-m", "service", "serve", "--model", str(model), "--grpc-port", str(gport),
+         "--http-port", str(hport), "--host", "127.0.0.1"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    echo = subprocess.Popen(
+        [PY, str(REPO / "benchmarks" / "service_echo.py"), "--port", str(eport), "--ues", "64"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"http://127.0.0.1:{hport}/ric/v1/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if xapp.poll() is not None:
+                raise RuntimeError(f"xApp exited: {xapp.stderr.read() if xapp.stderr else ''}")
+            time.sleep(0.05)
+        model_info = httpx.get(f"http://127.0.0.1:{hport}/v1/model").json()
+        if not model_info["loaded"]:
+            raise RuntimeError(f"model not loaded: {model_info['last_reload_error']}")
+        grpc_t, rest_t, echo_t = f"127.0.0.1:{gport}", f"127.0.0.1:{hport}", f"127.0.0.1:{eport}"
+        res: dict[str, Any] = {"machine": machine_info(), "model": model_info["version"]}
+        res["grpc_1024"] = load("unary", grpc_t, "--ues", "1024", "--concurrency", "8",
+                                seconds=seconds)  # fmt: skip
+        res["grpc_64"] = load("unary", grpc_t, "--ues", "64", "--concurrency", "16",
+                              seconds=seconds)  # fmt: skip
+        res["echo_64"] = load("unary", echo_t, "--ues", "64", "--concurrency", "16",
+                              seconds=seconds)  # fmt: skip
+        res["stream_64"] = load("stream", grpc_t, "--ues", "64", "--rate", "1000",
+                                seconds=seconds)  # fmt: skip
+        res["rest_64"] = load("rest", rest_t, "--ues", "64", "--concurrency", "16",
+                              seconds=seconds)  # fmt: skip
+        res["ratio_64_vs_echo"] = (
+            res["grpc_64"]["requests_per_s"] / res["echo_64"]["requests_per_s"]
+        )
+        metrics = httpx.get(f"http://127.0.0.1:{hport}/metrics").text
+        res["mean_requests_per_inference"] = _ratio(
+            metrics, "ran_distill_inference_batch_requests_sum",
+            "ran_distill_inference_batch_requests_count",
+        )  # fmt: skip
+        res["machine"]["loadavg_1m_after"] = os.getloadavg()[0]
+        return res
+    finally:
+        for p in (xapp, echo):
+            p.terminate()
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+
+
+def _ratio(text: str, num: str, den: str) -> float:
+    vals = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in (num, den):
+            vals[parts[0]] = float(parts[1])
+    return vals.get(num, 0.0) / max(vals.get(den, 0.0), 1.0)
+
+
+def render(res: dict[str, Any], command: str) -> str:
+    m = res["machine"]
+    g1, g64, e64 = res["grpc_1024"], res["grpc_64"], res["echo_64"]
+    st, rest = res["stream_64"], res["rest_64"]
+
+    def ok(cond: bool) -> str:
+        return "met" if cond else "**not met**"
+
+    rows = [
+        ("gRPC unary, 1024-UE batches (8 in flight)",
+         f"{g1['ue_decisions_per_s'] / 1e6:.3f} M UE decisions/s "
+         f"({g1['requests_per_s']:.0f} req/s, p99 {g1['latency_p99_ms']:.1f} ms)", ">= 1 M/s", ok(g1["ue_decisions_per_s"] >= 1e6)),
+        ("gRPC unary, 64-UE batches (16 in flight)",
+         f"{g64['requests_per_s']:.0f} req/s = {g64['ue_decisions_per_s'] / 1e3:.0f} k UE/s; "
+         f"bare echo {e64['requests_per_s']:.0f} req/s → **{100 * res['ratio_64_vs_echo']:.0f} %**",
+         ">= 50 % of echo", ok(res["ratio_64_vs_echo"] >= 0.5)),
+        ("gRPC DecideStream, 64-UE batches at 1000/s",
+         f"p50 {st['latency_p50_ms']:.2f} ms, **p99 {st['latency_p99_ms']:.2f} ms**, "
+         f"achieved {st['achieved_batches_per_s']:.0f} batches/s", "p99 <= 1 ms",
+         ok(st["latency_p99_ms"] <= 1.0 and st["achieved_batches_per_s"] >= 950)),
+        ("REST POST /v1/decisions, 64-UE batches (16 connections)",
+         f"{rest['ue_decisions_per_s'] / 1e3:.0f} k UE decisions/s ({rest['requests_per_s']:.0f} "
+         f"req/s, p99 {rest['latency_p99_ms']:.1f} ms)", ">= 300 k/s",
+         ok(rest["ue_decisions_per_s"] >= 3e5)),
+    ]  # fmt: skip
+    lines = [
+        SECTION_START,
+        "## xApp service",
+        "",
+        f"Command: `{command}` (load generator `benchmarks/service_load.py` in a separate "
+        "process; xApp started with default settings: 1 onnxruntime thread, micro-batch "
+        "8192 UEs / 200 µs, inference worker thread).",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores shared with the load generator (and with "
+        f"whatever else ran: 1-min load average {m['loadavg_1m_before']:.1f} before, "
+        f"{m['loadavg_1m_after']:.1f} after); Python {m['python']}, grpcio {m['grpcio']}, "
+        f"onnxruntime {m['onnxruntime']}. Model: `{res['model']}`. "
+        f"Mean requests per inference call (micro-batching): "
+        f"{res['mean_requests_per_inference']:.2f}.",
+        "",
+        "| scenario | measured | target | |",
+        "|---|---|---|---|",
+        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
+        "",
+        SECTION_END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace (or append) only the xApp section; the file is re-read right before."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(
+        re.escape(SECTION_START) + r".*?" + re.escape(SECTION_END) + r"\n?", re.S
+    )
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path, default=None)
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    p.add_argument("--json", type=Path, default=None, help="also write raw results here")
+    args = p.parse_args()
+    model = args.model
+    tmp = None
+    if model is None:
+        default = REPO / "models" / "default"
+        if (default / "manifest.json").exists():
+            model = default
+        else:
+            sys.path.insert(0, str(REPO / "tests" / "service"))
+            from service_testing import write_model_dir
+
+            tmp = tempfile.TemporaryDirectory()
+            model = write_model_dir(Path(tmp.name) / "student", hidden=(32, 32, 32))
+    res = run(model, args.seconds)
+    command = "python benchmarks/service_bench.py " + " ".join(sys.argv[1:])
+    section = render(res, command.strip())
+    print(section)
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2))
+    if args.write:
+        write_section(REPO / "BENCHMARKS.md", section)
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
