@@ -156,7 +156,8 @@ def render(res: dict[str, Any], command: str) -> str:
     rows = [
         ("gRPC unary, 1024-UE batches (8 in flight)",
          f"{g1['ue_decisions_per_s'] / 1e6:.3f} M UE decisions/s "
-         f"({g1['requests_per_s']:.0f} req/s, p99 {g1['latency_p99_ms']:.1f} ms)", ">= 1 M/s", ok(g1["ue_decisions_per_s"] >= 1e6)),
+         f"({g1['requests_per_s']:.0f} req/s, p99 {g1['latency_p99_ms']:.1f} ms)",
+         ">= 1 M/s", ok(g1["ue_decisions_per_s"] >= 1e6)),
         ("gRPC unary, 64-UE batches (16 in flight)",
          f"{g64['requests_per_s']:.0f} req/s = {g64['ue_decisions_per_s'] / 1e3:.0f} k UE/s; "
          f"bare echo {e64['requests_per_s']:.0f} req/s → **{100 * res['ratio_64_vs_echo']:.0f} %**",
