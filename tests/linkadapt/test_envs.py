@@ -156,3 +156,12 @@ def test_vector_reset_without_seed_is_a_new_drop():
     seeded = env.sim.large.signal_mw.copy()
     env.reset(seed=4)
     assert np.array_equal(env.sim.large.signal_mw, seeded)
+
+
+def test_vector_env_rejects_invalid_actions():
+    env = LinkAdaptVectorEnv("scsu", num_envs=2, seed=0, episode_slots=5)
+    env.reset()
+    with pytest.raises(ValueError):
+        env.step(np.array([0, 28]))
+    with pytest.raises(ValueError):
+        env.step(np.array([-1, 0]))

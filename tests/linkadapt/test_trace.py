@@ -143,3 +143,19 @@ def test_simulator_trace_custom_columns(tmp_path):
     sim = Simulator(cfg, 8, seed=0)
     measured, expected = _wideband_db(sim, 40)
     assert abs(_db_of_mean(measured) - 18.0) < 2.0
+
+
+def test_gnettrack_dataset_layout(tmp_path):
+    """The layout of the public G-NetTrack-derived 4G/5G datasets: many columns, '-' gaps."""
+    header = ("Timestamp,Longitude,Latitude,Speed,Operatorname,CellID,NetworkMode,RSRP,RSRQ,"
+              "SNR,CQI,RSSI,DL_bitrate,UL_bitrate,State")
+    rows = [
+        ("2018.01.19_10.55.52", -8.5, 51.9, 0, "A", 2, "LTE", -90, -10, 12.0, 11, -60, 0, 0, "I"),
+        ("2018.01.19_10.55.53", -8.5, 51.9, 4, "A", 2, "LTE", -91, -11, "-", 10, -61, 0, 0, "I"),
+        ("2018.01.19_10.55.54", -8.5, 51.9, 8, "A", 2, "LTE", -92, -12, 6.0, 9, -62, 0, 0, "D"),
+    ]
+    tr = load_trace(write_csv(tmp_path / "b.csv", header, rows))
+    np.testing.assert_array_equal(tr.sinr_db, [12.0, 6.0])
+    np.testing.assert_array_equal(tr.time_s, [0.0, 2.0])  # the '-' row is dropped, time kept
+    np.testing.assert_array_equal(tr.speed_kmh, [0.0, 8.0])
+    assert float(tr.at(np.array([1.0]))[0][0]) == pytest.approx(9.0)
