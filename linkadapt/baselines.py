@@ -104,7 +104,7 @@ class GeniePolicy:
         expected = np.zeros((len(batch), n_mcs))
         for n_symbols in np.unique(r.n_symbols):
             sel = r.n_symbols == n_symbols
-            sizes, n_cb, k_cb = nr.tbs_lookup(self.mcs_table, int(n_symbols))
+            sizes, n_cb, k_cb = nr.tbs_lookup(self.mcs_table, int(n_symbols), batch.n_dmrs_re)
             tb = sizes[:, r.rank[sel], r.n_prb[sel]].T  # [n_sel, n_mcs]
             cb_bler = bler.code_block_bler(
                 eff[sel], np.arange(n_mcs), table=self.mcs_table,

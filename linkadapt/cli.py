@@ -28,8 +28,8 @@ def sim(
     scenario: Annotated[str, typer.Option(help="Preset name or scenario YAML/JSON file")] = "mimo",
     policy: Annotated[list[str], typer.Option(
         help="Baseline to run (olla, illa, genie, fixed); repeat to compare")] = ["olla"],  # noqa: B006
-    ues: Annotated[int, typer.Option(help="Number of UEs")] = 1000,
-    slots: Annotated[int, typer.Option(help="Slots to simulate")] = 2000,
+    ues: Annotated[int, typer.Option(min=1, help="Number of UEs")] = 1000,
+    slots: Annotated[int, typer.Option(min=1, help="Slots to simulate")] = 2000,
     seed: Annotated[int, typer.Option(help="Seed: same seed, same channel for every policy")] = 0,
     trace: Annotated[Path | None, typer.Option(
         help="Drive-test CSV replayed as each UE's large-scale SINR")] = None,

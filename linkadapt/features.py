@@ -69,7 +69,7 @@ class FeatureHistory:
         self.mcs_table = mcs_table
         self.cqi_table = mcs_table
         self.outer_loop = OuterLoop(0)
-        self._arrays: dict[str, np.ndarray] = {}
+        self._arrays: dict[str, np.ndarray] = _empty_arrays(0)
         self.grow(capacity)
 
     @property
@@ -82,8 +82,7 @@ class FeatureHistory:
         if capacity <= old:
             return
         fresh = _empty_arrays(capacity - old)
-        self._arrays = {k: np.concatenate([self._arrays[k], v]) if self._arrays else v
-                        for k, v in fresh.items()}
+        self._arrays = {k: np.concatenate([self._arrays[k], v]) for k, v in fresh.items()}
         self.outer_loop.grow(capacity)
 
     def reset(self, rows: np.ndarray) -> None:

@@ -32,9 +32,20 @@ def cqi_thresholds_db(cqi_table: int = 2, bler_target: float = 0.1) -> np.ndarra
     return th
 
 
+def _highest_index_at_or_below(values: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Highest i with ``values[i] ≤ x`` (−1 if none), also for non-monotone ``values``.
+
+    The suffix minimum g[i] = min(values[i:]) is non-decreasing and has the same answer:
+    g[i] ≤ x iff some k ≥ i has values[k] ≤ x. Needed because 38.214 Table 5.1.3.1-1
+    prints MCS 17 with a lower spectral efficiency than MCS 16.
+    """
+    suffix_min = np.minimum.accumulate(values[::-1])[::-1]
+    return np.searchsorted(suffix_min, x, side="right") - 1
+
+
 @cache
 def illa_thresholds_db(table: int = 2, bler_target: float = 0.1) -> np.ndarray:
-    """``[n_mcs]`` SINR (dB) above which each MCS meets ``bler_target`` (increasing)."""
+    """``[n_mcs]`` SINR (dB) above which each MCS meets ``bler_target``."""
     th = bler.mcs_thresholds_db(table=table, bler_target=bler_target)
     th.setflags(write=False)
     return th
@@ -42,9 +53,7 @@ def illa_thresholds_db(table: int = 2, bler_target: float = 0.1) -> np.ndarray:
 
 def cqi_from_sinr(sinr_db: np.ndarray, *, cqi_table: int = 2) -> np.ndarray:
     """Highest CQI (0..15) whose 10 %-BLER threshold is ≤ ``sinr_db``; int16."""
-    return (np.searchsorted(cqi_thresholds_db(cqi_table), sinr_db, side="right") - 1).astype(
-        np.int16
-    )
+    return _highest_index_at_or_below(cqi_thresholds_db(cqi_table), sinr_db).astype(np.int16)
 
 
 def sinr_from_cqi(cqi: np.ndarray, *, cqi_table: int = 2) -> np.ndarray:
@@ -56,12 +65,12 @@ def sinr_from_cqi(cqi: np.ndarray, *, cqi_table: int = 2) -> np.ndarray:
 
 def illa_mcs(sinr_db: np.ndarray, *, table: int = 2, bler_target: float = 0.1) -> np.ndarray:
     """Highest MCS whose predicted BLER at ``sinr_db`` is ≤ ``bler_target`` (≥ 0); int64."""
-    idx = np.searchsorted(illa_thresholds_db(table, bler_target), sinr_db, side="right") - 1
-    return np.maximum(idx, 0)
+    return np.maximum(_highest_index_at_or_below(illa_thresholds_db(table, bler_target), sinr_db),
+                      0)
 
 
 def cqi_to_mcs(cqi: np.ndarray, *, table: int = 2) -> np.ndarray:
     """Fixed CQI→MCS mapping: the highest MCS whose spectral efficiency ≤ the CQI's."""
     cqi_se = nr.cqi_spectral_efficiency(nr.CQI_TABLE_FOR_MCS_TABLE[table])
     mcs_se = nr.spectral_efficiency(table)
-    return np.maximum(np.searchsorted(mcs_se, cqi_se[np.asarray(cqi)], side="right") - 1, 0)
+    return np.maximum(_highest_index_at_or_below(mcs_se, cqi_se[np.asarray(cqi)]), 0)

@@ -32,6 +32,7 @@ class DecisionBatch:
             (False: a HARQ retransmission reuses its MCS or nothing is sent).
         bler_offset_db: float ``[n]`` the link abstraction's threshold offset each UE's
             channel uses; simulator only (the genie reads it to know the true BLER).
+        n_dmrs_re: DM-RS REs per PRB of the slot format (for TBS), when known.
     """
 
     obs: np.ndarray
@@ -40,6 +41,7 @@ class DecisionBatch:
     true_sinr_db: np.ndarray | None = None
     new_tx: np.ndarray | None = None
     bler_offset_db: np.ndarray | None = None
+    n_dmrs_re: int = 12
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])

@@ -168,7 +168,8 @@ class Simulator:
         self._layer_db = layer_db
         self._batch = DecisionBatch(obs=obs, reports=reports, rows=self.rows,
                                     true_sinr_db=layer_db, new_tx=self.new_tx,
-                                    bler_offset_db=self.bler_offset)
+                                    bler_offset_db=self.bler_offset,
+                                    n_dmrs_re=cfg.n_dmrs_re)
         return self._batch
 
     def step(self, mcs: np.ndarray) -> StepResult:
