@@ -31,13 +31,13 @@ class DQNConfig:
     # --- network ---
     arch: str = _f("mlp-7x128", "Q-network architecture name (see training.networks)")
     # --- budget ---
-    total_transitions: int = _f(2_000_000, "Training budget in stored transitions")
+    total_transitions: int = _f(5_000_000, "Training budget in stored transitions")
     # --- optimisation ---
     learning_rate: float = _f(3e-4, "Adam learning rate")
     adam_eps: float = _f(1e-5, "Adam epsilon (larger than default: steadier with Huber)")
     batch_size: int = _f(512, "Transitions (or sequences for GRU) per gradient step")
-    replay_ratio: float = _f(0.25, "Sampled transitions per stored transition (updates pace)")
-    learning_starts: int = _f(10_000, "Transitions stored before the first gradient step")
+    replay_ratio: float = _f(2.0, "Sampled transitions per stored transition (updates pace)")
+    learning_starts: int = _f(20_000, "Transitions stored before the first gradient step")
     gamma: float = _f(0.5, "Discount per decision (link adaptation is nearly a bandit)")
     n_step: int = _f(1, "n of the n-step return")
     double_dqn: bool = _f(True, "Double-DQN target: online argmax, target-network value")
@@ -49,7 +49,7 @@ class DQNConfig:
     # --- exploration ---
     eps_start: float = _f(1.0, "Initial epsilon of the epsilon-greedy policy")
     eps_end: float = _f(0.02, "Final epsilon")
-    eps_fraction: float = _f(0.3, "Fraction of the budget over which epsilon decays linearly")
+    eps_fraction: float = _f(0.1, "Fraction of the budget over which epsilon decays linearly")
     # --- replay ---
     buffer_size: int = _f(500_000, "Replay capacity in transitions (GRU: in sequences)")
     prioritized: bool = _f(False, "Proportional prioritized replay instead of uniform")
@@ -65,10 +65,10 @@ class DQNConfig:
     steps_per_collect: int = _f(1, "Vector-env steps per rollout call")
     weight_sync_interval: int = _f(50, "Ray backend: gradient steps between weight pushes")
     # --- bookkeeping ---
-    eval_interval: int = _f(200_000, "Transitions between periodic greedy evaluations")
+    eval_interval: int = _f(250_000, "Transitions between periodic greedy evaluations")
     eval_steps: int = _f(200, "Vector-env steps per periodic evaluation")
     eval_num_envs: int = _f(200, "Sub-envs of the evaluation env")
-    checkpoint_interval: int = _f(500_000, "Transitions between checkpoints")
+    checkpoint_interval: int = _f(1_000_000, "Transitions between checkpoints")
     torch_threads: int = _f(1, "torch intra-op threads (the machine is shared)")
 
     def validate(self) -> None:

@@ -91,7 +91,7 @@ class _Progress:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, initial=initial, unit="tr", unit_scale=True,
-                            dynamic_ncols=True, desc="train")
+                            dynamic_ncols=True, desc="train", mininterval=1.0)
 
     def update(self, n: int, **postfix: float) -> None:
         if self.bar is not None:

@@ -1,0 +1,261 @@
+"""Policy distillation: a large teacher's Q-values → a tiny student.
+
+Rusu et al. 2016: the student minimizes KL(softmax(q_T/τ) ‖ softmax(q_S)) with a small
+temperature τ (0.01 sharpens the teacher's preferences). Czarnecki et al. 2019: when the
+student's own state distribution drifts from the teacher's, student-driven data
+(DAgger) helps. Here round 0 collects decisions with the teacher acting; later rounds
+let the student act (the teacher only labels); the dataset aggregates all rounds.
+
+Observations come from the same simulator and encoder as training and serving. The
+student is exported in the model format of :mod:`training.export`, with a manifest that
+adds the distillation provenance (teacher hash, data hash, command, seed) and the
+student's simulator KPIs as ``reference_kpis`` for the xApp's live comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LOSSES = ("kl", "mse", "nll")
+
+
+@dataclass
+class DistillConfig:
+    """One distillation run."""
+
+    teacher: str  # teacher run or model directory (``model.pt`` + manifest)
+    arch: str = "mlp-3x32"  # student architecture (training.networks.ARCHITECTURES)
+    scenario: str = "randomized"  # simulator scenario the data comes from
+    samples: int = 400_000  # decisions collected over all rounds
+    rounds: int = 4  # collection rounds: 0 teacher-driven, later student-driven
+    student_driven: bool = True  # False: every round teacher-driven (no DAgger)
+    num_envs: int = 2048  # UEs stepping together while collecting
+    episode_slots: int = 200  # slots per drop
+    loss: str = "kl"  # kl (Rusu τ-softened), mse (on Q-values), nll (on argmax)
+    temperature: float = 0.01  # τ of the teacher's softmax for the kl loss
+    epochs: int = 3  # passes over the aggregated data after each round
+    batch_size: int = 1024  # minibatch size
+    lr: float = 3e-3  # Adam learning rate
+    seed: int = 0  # seeds data collection and student init
+    eval_scenarios: list[str] = field(
+        default_factory=lambda: ["mimo", "mmimo", "high-mobility", "bursty"])
+    eval_seeds: int = 3  # paired evaluation seeds per scenario (0: skip)
+    eval_ues: int = 210  # UEs per evaluation run
+    eval_slots: int = 1000  # slots per evaluation run
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.rounds < 1 or self.samples < self.rounds:
+            raise ValueError("need rounds >= 1 and samples >= rounds")
+
+
+def distillation_loss(student_q, teacher_q, loss: str, temperature: float):
+    """Loss of student outputs ``[B, A]`` against teacher Q-values ``[B, A]`` (torch)."""
+    import torch.nn.functional as F  # noqa: N812
+
+    if loss == "kl":
+        target = F.softmax(teacher_q / temperature, dim=1)
+        return F.kl_div(F.log_softmax(student_q, dim=1), target, reduction="batchmean")
+    if loss == "mse":
+        return F.mse_loss(student_q, teacher_q)
+    return F.cross_entropy(student_q, teacher_q.argmax(dim=1))
+
+
+def collect(env, teacher, actor, n_decisions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Step ``env`` with ``actor`` until ``n_decisions`` new-transmission decisions are seen.
+
+    Returns (obs float32 ``[n, obs_dim]``, teacher Q-values float32 ``[n, n_actions]``).
+    """
+    import torch
+
+    obs_rows: list[np.ndarray] = []
+    have = 0
+    obs = env.last_obs
+    while have < n_decisions:
+        with torch.no_grad():
+            actions = actor(torch.from_numpy(obs)).argmax(dim=1).numpy()
+        next_obs, _, _, _, info = env.step(actions)
+        decided = info["new_tx"]
+        obs_rows.append(obs[decided])
+        have += int(decided.sum())
+        obs = next_obs
+    env.last_obs = obs
+    x = np.concatenate(obs_rows)[:n_decisions]
+    with torch.no_grad():
+        q = teacher(torch.from_numpy(x)).numpy()
+    return x, q.astype(np.float32)
+
+
+def train_student(student, x: np.ndarray, q: np.ndarray, cfg: DistillConfig,
+                  rng: np.random.Generator, optimizer) -> float:
+    """``cfg.epochs`` passes over (x, q); returns the last epoch's mean loss."""
+    import torch
+
+    xt, qt = torch.from_numpy(x), torch.from_numpy(q)
+    mean = float("nan")
+    for _ in range(cfg.epochs):
+        order = rng.permutation(len(x))
+        total = 0.0
+        for start in range(0, len(x), cfg.batch_size):
+            idx = torch.from_numpy(order[start:start + cfg.batch_size])
+            loss = distillation_loss(student(xt[idx]), qt[idx], cfg.loss, cfg.temperature)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss) * len(idx)
+        mean = total / len(x)
+    return mean
+
+
+def distill(cfg: DistillConfig, out_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
+    """Run the distillation; write student weights, ONNX model and manifest to ``out_dir``."""
+    import torch
+    from tqdm import tqdm
+
+    from linkadapt.envs import LinkAdaptVectorEnv
+    from training.networks import build_qnet, parameter_count
+    from training.policies import load_torch_qnet
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    teacher = load_torch_qnet(cfg.teacher)
+    student = build_qnet(cfg.arch, int(teacher.obs_dim), int(teacher.n_actions))
+    optimizer = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    env = LinkAdaptVectorEnv(cfg.scenario, cfg.num_envs, cfg.seed,
+                             episode_slots=cfg.episode_slots)
+    env.last_obs, _ = env.reset(seed=cfg.seed)
+
+    started = time.time()
+    xs, qs, history = [], [], []
+    per_round = cfg.samples // cfg.rounds
+    for r in tqdm(range(cfg.rounds), desc="distill rounds", disable=not progress):
+        actor = student if (r > 0 and cfg.student_driven) else teacher
+        x, q = collect(env, teacher, actor.eval(), per_round)
+        xs.append(x)
+        qs.append(q)
+        student.train()
+        loss = train_student(student, np.concatenate(xs), np.concatenate(qs), cfg, rng, optimizer)
+        agree = _agreement(student, teacher, x)
+        history.append({"round": r, "actor": "student" if actor is student else "teacher",
+                        "samples": int(sum(len(a) for a in xs)), "loss": loss,
+                        "argmax_agreement": agree})
+        if progress:
+            tqdm.write(f"round {r}: loss {loss:.4f}, argmax agreement {agree:.3f}")
+    student.eval()
+    torch.save(student.state_dict(), out / "student.pt")
+    data = np.concatenate(xs)
+    summary = {
+        "kind": "distilled-student",
+        "config": asdict(cfg),
+        "command": " ".join(["ran-distill", *sys.argv[1:]]) if sys.argv else None,
+        "teacher_sha256": _sha256(Path(cfg.teacher) / "model.pt"),
+        "teacher_parameters": parameter_count(teacher),
+        "student_parameters": parameter_count(student),
+        "compression": parameter_count(teacher) / parameter_count(student),
+        "data_sha256": hashlib.sha256(data.tobytes()).hexdigest(),
+        "samples": int(len(data)),
+        "rounds": history,
+        "wall_seconds": time.time() - started,
+    }
+    if cfg.eval_seeds > 0:
+        summary["evaluation"] = _evaluate(student, teacher, cfg)
+    _export(student, out, summary, cfg)
+    (out / "distill.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _agreement(student, teacher, x: np.ndarray) -> float:
+    import torch
+
+    with torch.no_grad():
+        t = torch.from_numpy(x)
+        return float((student(t).argmax(1) == teacher(t).argmax(1)).float().mean())
+
+
+def _evaluate(student, teacher, cfg: DistillConfig) -> dict[str, Any]:
+    """Paired evaluation of student, teacher, OLLA and genie per scenario."""
+    from linkadapt.evaluation import baseline_factory, evaluate
+    from training.policies import TorchQPolicy
+
+    factories = {"student": lambda n: TorchQPolicy(student, "student"),
+                 "teacher": lambda n: TorchQPolicy(teacher, "teacher"),
+                 "olla": baseline_factory("olla"), "genie": baseline_factory("genie")}
+    out = {}
+    for scenario in cfg.eval_scenarios:
+        result = evaluate(factories, scenario, range(cfg.eval_seeds), cfg.eval_ues,
+                          cfg.eval_slots)
+        out[scenario] = {
+            "summary": {p: {k: {"mean": m, "ci95": c} for k, (m, c) in row.items()}
+                        for p, row in result.summary().items()},
+            "student_vs_teacher_pct": result.paired_gain_pct("student", "teacher"),
+        }
+    return out
+
+
+def _export(student, out: Path, summary: dict[str, Any], cfg: DistillConfig) -> None:
+    from training.export import export_qnet, simulator_golden_obs
+
+    reference = {sc: {k: res["summary"]["student"][k]["mean"]
+                      for k in ("throughput_mbps", "bler", "residual_bler")}
+                 for sc, res in summary.get("evaluation", {}).items()}
+    extra = {"source": {k: summary[k] for k in ("kind", "command", "teacher_sha256",
+                                                 "data_sha256", "samples", "compression")},
+             "seed": cfg.seed, "reference_kpis": reference,
+             "distillation": {"loss": cfg.loss, "temperature": cfg.temperature,
+                              "student_driven": cfg.student_driven, "rounds": cfg.rounds}}
+    export_qnet(student, out, golden_obs=simulator_golden_obs("mimo", 8, seed=cfg.seed),
+                arch=cfg.arch, extra=extra)
+
+
+def _sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def register(app) -> None:
+    """Add ``ran-distill distill`` to the root typer app (no torch import here)."""
+    from typing import Annotated
+
+    import typer
+
+    @app.command("distill")
+    def distill_command(
+        teacher: Annotated[Path, typer.Option(help="Teacher run/model dir (model.pt)")],
+        out: Annotated[Path, typer.Option(help="Output dir (student ONNX + manifest)")],
+        arch: Annotated[str, typer.Option(help="Student architecture")] = "mlp-3x32",
+        scenario: Annotated[str, typer.Option(help="Data scenario")] = "randomized",
+        samples: Annotated[int, typer.Option(min=1, help="Decisions collected")] = 400_000,
+        rounds: Annotated[int, typer.Option(min=1, help="Collection rounds")] = 4,
+        teacher_driven: Annotated[bool, typer.Option(
+            "--teacher-driven", help="Only the teacher acts (no DAgger)")] = False,
+        loss: Annotated[str, typer.Option(help="kl | mse | nll")] = "kl",
+        temperature: Annotated[float, typer.Option(help="τ of the kl loss")] = 0.01,
+        epochs: Annotated[int, typer.Option(min=1, help="Epochs per round")] = 3,
+        seed: Annotated[int, typer.Option(help="Seed")] = 0,
+        eval_seeds: Annotated[int, typer.Option(min=0, help="Evaluation seeds (0: skip)")] = 3,
+    ) -> None:
+        """Distill a teacher into a small student, export ONNX + manifest, evaluate it."""
+        try:
+            cfg = DistillConfig(teacher=str(teacher), arch=arch, scenario=scenario,
+                                samples=samples, rounds=rounds, student_driven=not teacher_driven,
+                                loss=loss, temperature=temperature, epochs=epochs, seed=seed,
+                                eval_seeds=eval_seeds)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        summary = distill(cfg, out)
+        typer.echo(json.dumps({k: summary[k] for k in ("student_parameters",
+                                                       "teacher_parameters", "compression",
+                                                       "samples", "wall_seconds")}, indent=2))
+        for sc, res in summary.get("evaluation", {}).items():
+            m, c = res["student_vs_teacher_pct"]
+            typer.echo(f"{sc}: student vs teacher throughput {m:+.2f} ± {c:.2f} %")
