@@ -111,7 +111,7 @@ def _register_optional(module: str) -> None:
     mod.register(app)
 
 
-for _module in ("training.cli", "service.cli"):
+for _module in ("training.cli", "training.distill", "service.cli"):
     _register_optional(_module)
 
 

@@ -111,13 +111,18 @@ def train_student(student, x: np.ndarray, q: np.ndarray, cfg: DistillConfig,
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         mean = total / len(x)
     return mean
 
 
-def distill(cfg: DistillConfig, out_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
-    """Run the distillation; write student weights, ONNX model and manifest to ``out_dir``."""
+def distill(cfg: DistillConfig, out_dir: str | Path, *, progress: bool = True,
+            teacher_net=None) -> dict[str, Any]:
+    """Run the distillation; write student weights, ONNX model and manifest to ``out_dir``.
+
+    ``teacher_net`` (a torch module with ``obs_dim``/``n_actions``) replaces loading
+    ``cfg.teacher`` from disk.
+    """
     import torch
     from tqdm import tqdm
 
@@ -129,7 +134,7 @@ def distill(cfg: DistillConfig, out_dir: str | Path, *, progress: bool = True) -
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    teacher = load_torch_qnet(cfg.teacher)
+    teacher = teacher_net if teacher_net is not None else load_torch_qnet(cfg.teacher)
     student = build_qnet(cfg.arch, int(teacher.obs_dim), int(teacher.n_actions))
     optimizer = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     env = LinkAdaptVectorEnv(cfg.scenario, cfg.num_envs, cfg.seed,
