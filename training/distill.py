@@ -20,9 +20,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import typer
 
 LOSSES = ("kl", "mse", "nll")
 
@@ -227,11 +228,8 @@ def _sha256(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
-def register(app) -> None:
+def register(app: typer.Typer) -> None:
     """Add ``ran-distill distill`` to the root typer app (no torch import here)."""
-    from typing import Annotated
-
-    import typer
 
     @app.command("distill")
     def distill_command(
