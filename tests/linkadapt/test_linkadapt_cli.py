@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from linkadapt.cli import app
@@ -101,3 +102,16 @@ def test_non_positive_ues_rejected_clearly():
                                      "--json"])
         assert result.exit_code == 2, (ues, repr(result.exception))  # a usage error
         assert "ues" in result.output.lower()
+
+
+@pytest.mark.parametrize("command", ["sim", "calibrate-bler", "train-teacher", "evaluate",
+                                     "export-onnx", "distill", "serve"])
+def test_every_package_registers_its_commands(command: str) -> None:
+    """A broken ``register`` in one package must not silently drop or break commands."""
+    from typer.testing import CliRunner
+
+    from linkadapt.cli import app
+
+    result = CliRunner().invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
