@@ -348,34 +348,48 @@ class DataPlane:
                 )
         return batch
 
-    async def decide(
+    def submit(
         self, cell_id: int, slot: int, mcs_table: int, columns: dict[str, Any]
-    ) -> DecideResult:
-        """Validate, admit and queue one request; await its decisions."""
+    ) -> asyncio.Future[DecideResult]:
+        """Validate, admit and queue one request (synchronously, in arrival order).
+
+        Returns the future of its decisions; raises :class:`RequestError` (nothing changed).
+        Streams submit message k+1 while message k is still being decided.
+        """
         batch = self.validate_decide(cell_id, slot, mcs_table, columns)
         n = len(batch)
         self.metrics.batch_size.observe(n)
+        loop = self._loop or asyncio.get_running_loop()
+        fut: asyncio.Future[DecideResult] = loop.create_future()
         if n == 0:
-            return DecideResult(
-                cell_id, slot, np.zeros(0, np.int32), np.zeros(0, np.uint8), self._version()
+            fut.set_result(
+                DecideResult(
+                    cell_id, slot, np.zeros(0, np.int32), np.zeros(0, np.uint8), self._version()
+                )
             )
+            return fut
         now = time.perf_counter()
         try:
             rows, new_rows, seq = self.state.admit(cell_id, batch.ue_id, time.monotonic())
         except CapacityError as exc:
             self.metrics.ue_capacity_rejections.inc()
             raise RequestError(RESOURCE_EXHAUSTED, "ue_id", str(exc), "ue_capacity") from None
-        loop = self._loop or asyncio.get_running_loop()
-        fut: asyncio.Future[DecideResult] = loop.create_future()
         self.in_flight += 1
+        fut.add_done_callback(self._done)
         self._queue.put(_Item(cell_id, slot, batch, rows, new_rows, seq, fut, now))
         if self._inline and not self._inline_scheduled:
             self._inline_scheduled = True
             loop.call_soon(self._drain_inline)
-        try:
-            return await fut
-        finally:
-            self.in_flight -= 1
+        return fut
+
+    def _done(self, _fut: asyncio.Future[DecideResult]) -> None:
+        self.in_flight -= 1
+
+    async def decide(
+        self, cell_id: int, slot: int, mcs_table: int, columns: dict[str, Any]
+    ) -> DecideResult:
+        """Validate, admit and queue one request; await its decisions."""
+        return await self.submit(cell_id, slot, mcs_table, columns)
 
     def observe_total(self, seconds: float) -> None:
         """Adapters report the whole request time (parse → serialize)."""

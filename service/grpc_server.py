@@ -14,6 +14,7 @@ UNAUTHENTICATED / PERMISSION_DENIED (admin ``ReloadModel``).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -114,28 +115,59 @@ class LinkAdaptationService:
     async def decide_stream(
         self, request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
+        """One response per request message, in order. Messages are read and submitted
+        as they arrive (a reader task), so message k+1 is validated and queued while
+        message k is still being decided; a bad message gets an in-stream error."""
         counter = self._req["DecideStream"]
-        async for raw in request_iterator:
-            t0 = time.perf_counter()
-            counter.inc()
-            cell_id = slot = 0
+        pending: asyncio.Queue[tuple[float, int, int, Any] | None] = asyncio.Queue()
+
+        async def reader() -> None:
             try:
-                msg = self._parse(pb.DecideRequest, raw)
-                cell_id, slot = msg.cell_id, msg.slot
-                res = await self.dp.decide(
-                    msg.cell_id, msg.slot, msg.mcs_table, request_columns(msg)
+                async for raw in request_iterator:
+                    t0 = time.perf_counter()
+                    counter.inc()
+                    cell_id = slot = 0
+                    try:
+                        msg = self._parse(pb.DecideRequest, raw)
+                        cell_id, slot = msg.cell_id, msg.slot
+                        fut: Any = self.dp.submit(
+                            msg.cell_id, msg.slot, msg.mcs_table, request_columns(msg)
+                        )
+                    except RequestError as exc:
+                        self._invalid(exc)
+                        fut = exc
+                    pending.put_nowait((t0, cell_id, slot, fut))
+            finally:
+                pending.put_nowait(None)
+
+        task = asyncio.create_task(reader())
+        try:
+            while (entry := await pending.get()) is not None:
+                t0, cell_id, slot, fut = entry
+                if isinstance(fut, RequestError):
+                    err = pb.DecideError(
+                        code=RPC_CODES.get(fut.code, 13), field=fut.field, message=fut.message
+                    )
+                    yield pb.DecideResponse(
+                        cell_id=cell_id, slot=slot, error=err
+                    ).SerializeToString()
+                    continue
+                try:
+                    res = await fut
+                except RequestError as exc:
+                    err = pb.DecideError(code=13, field=exc.field, message=exc.message)
+                    yield pb.DecideResponse(
+                        cell_id=cell_id, slot=slot, error=err
+                    ).SerializeToString()
+                    continue
+                yield encode_decide_response(
+                    res.cell_id, res.slot, res.mcs, res.source, res.model_version
                 )
-            except RequestError as exc:
-                self._invalid(exc)
-                err = pb.DecideError(
-                    code=RPC_CODES.get(exc.code, 13), field=exc.field, message=exc.message
-                )
-                yield pb.DecideResponse(cell_id=cell_id, slot=slot, error=err).SerializeToString()
-                continue
-            yield encode_decide_response(
-                res.cell_id, res.slot, res.mcs, res.source, res.model_version
-            )
-            self.dp.observe_total(time.perf_counter() - t0)
+                self.dp.observe_total(time.perf_counter() - t0)
+            task.result()  # surface reader errors (e.g. cancelled stream)
+        finally:
+            if not task.done():
+                task.cancel()
 
     async def report_outcome(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         self._req["ReportOutcome"].inc()
