@@ -110,10 +110,8 @@ async def run_stream(args: argparse.Namespace) -> dict:
         for k in range(total):
             target_t = t_start + k * period
             delay = target_t - time.perf_counter()
-            if delay > 0.0015:
-                await asyncio.sleep(delay - 0.001)
-            while time.perf_counter() < target_t:  # precise pacing (client core only)
-                await asyncio.sleep(0)
+            if delay > 0:  # no busy-wait: the client must not steal the server's core
+                await asyncio.sleep(delay)
             sent.append(time.perf_counter())
             await call.write(req)
         await call.done_writing()
