@@ -92,9 +92,16 @@ class FeatureHistory:
             self._arrays[k][rows] = v
         self.outer_loop.reset(rows)
 
-    def update(self, rows: np.ndarray, reports: ReportBatch) -> None:
-        """Fold the reports of one slot into the history of ``rows`` (unique, len = batch)."""
+    def update(self, rows: np.ndarray | None, reports: ReportBatch) -> None:
+        """Fold the reports of one slot into the history of ``rows`` (unique, len = batch).
+
+        ``rows=None`` means every row in order (the simulator's case: slices, no gathers).
+        """
         a = self._arrays
+        fb = reports.harq_ack >= 0
+        fb_rows = np.flatnonzero(fb) if rows is None else rows[fb]
+        if rows is None:
+            rows = slice(None)
         a["cqi"][rows] = reports.cqi
         a["cqi_age"][rows] = reports.cqi_age_slots
         a["rank"][rows] = reports.rank
@@ -103,8 +110,7 @@ class FeatureHistory:
         a["buffer"][rows] = reports.buffer_bytes
         a["feedback_age"][rows] += 1
 
-        has_fb = reports.harq_ack >= 0
-        fb_rows = rows[has_fb]
+        has_fb = fb
         ack = reports.harq_ack[has_fb]
         a["feedback_age"][fb_rows] = 0
         sign = np.where(ack == 1, 1, -1).astype(np.int8)
@@ -117,10 +123,15 @@ class FeatureHistory:
         a["ack_slow"][fb_rows] += SLOW_ALPHA * (ackf - a["ack_slow"][fb_rows])
         self.outer_loop.update(fb_rows, ack)
 
-    def encode(self, rows: np.ndarray) -> np.ndarray:
-        """Observation of ``rows``: float32 ``[len(rows), OBS_DIM]`` in schema v1 order."""
+    def encode(self, rows: np.ndarray | None) -> np.ndarray:
+        """Observation of ``rows``: float32 ``[len(rows), OBS_DIM]`` in schema v1 order.
+
+        ``rows=None`` encodes every row in order.
+        """
         a = self._arrays
-        n = len(rows)
+        n = self.capacity if rows is None else len(rows)
+        if rows is None:
+            rows = slice(None)
         out = np.empty((n, OBS_DIM), dtype=np.float32)
         cqi = a["cqi"][rows]
         age = a["cqi_age"][rows]

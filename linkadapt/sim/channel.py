@@ -209,6 +209,6 @@ class InterferenceActivity:
 
     def step(self) -> np.ndarray:
         """Advance one slot; return the float ``[n, 2]`` interferer gains."""
-        redraw = self.rng.random(self.gain.shape) < 1.0 / INTERFERENCE_DWELL_SLOTS
-        self.gain = np.where(redraw, self._draw(self.gain.shape), self.gain)
+        redraw = np.flatnonzero(self.rng.random(self.gain.size) < 1.0 / INTERFERENCE_DWELL_SLOTS)
+        self.gain.ravel()[redraw] = self._draw((redraw.size,))
         return self.gain

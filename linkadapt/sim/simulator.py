@@ -58,7 +58,7 @@ class Simulator:
         self.base = load_scenario(scenario)
         self.n = int(n_ues)
         self.privileged = privileged
-        self.rows = np.arange(self.n)
+        self.rows = np.arange(self.n, dtype=np.int64)
         self._seed_seq = np.random.SeedSequence(seed)
         self.trace = (load_trace(self.base.trace, self.base.trace_columns)
                       if self.base.trace else None)
@@ -127,8 +127,12 @@ class Simulator:
                                                        cfg.n_dmrs_re)
         self.betas = bler.eesm_beta(np.arange(nr.n_mcs(cfg.mcs_table)), table=cfg.mcs_table)
         self.kpi = KpiAccumulator.zeros(self.n, nr.n_mcs(cfg.mcs_table))
-        self.layer_gain_db = np.concatenate(
-            [[0.0], channel.layer_sinr_gain_db(np.arange(1, 9), cfg.n_tx)])
+        ranks = np.arange(1, 9)
+        self.layer_gain_db = np.concatenate([[0.0], channel.layer_sinr_gain_db(ranks, cfg.n_tx)])
+        self.diversity_by_rank = np.concatenate(
+            [[1.0], channel.diversity_order(ranks, cfg.n_tx, cfg.ue_rx_antennas)])
+        self.report_cell = self.large.cell.astype(np.int64)
+        self.report_symbols = np.full(self.n, cfg.n_symbols, np.int16)
         self.history = FeatureHistory(self.n, mcs_table=cfg.mcs_table)
         self._batch: DecisionBatch | None = None
 
@@ -136,8 +140,7 @@ class Simulator:
     def observe(self) -> DecisionBatch:
         """Advance the channel to slot ``t`` and return the decision batch (all UEs)."""
         cfg = self.cfg
-        order = channel.diversity_order(self.ri, cfg.n_tx, cfg.ue_rx_antennas)
-        gain = channel.diversity_gain(self.fading.step(), order)
+        gain = channel.diversity_gain(self.fading.step(), self.diversity_by_rank[self.ri])
         sinr_lin = self._wideband_sinr_lin().astype(np.float32)[:, None] * gain  # [n, S]
         self._sinr_sb_db = np.float32(10.0) * np.log10(np.maximum(sinr_lin, np.float32(1e-12)))
         harq_ack, harq_mcs = self._deliver_feedback()
@@ -145,8 +148,8 @@ class Simulator:
         self._schedule()
         rank = self.ri
         reports = ReportBatch(
-            cell_id=self.large.cell.astype(np.int64),
-            ue_id=self.rows.astype(np.int64),
+            cell_id=self.report_cell,
+            ue_id=self.rows,
             cqi=self.cqi,
             cqi_age_slots=np.where(self.cqi_measured >= 0, self.t - self.cqi_measured, -1)
             .astype(np.int32),
@@ -154,11 +157,11 @@ class Simulator:
             harq_mcs=harq_mcs,
             rank=rank,
             n_prb=self.alloc_prb,
-            n_symbols=np.full(self.n, cfg.n_symbols, np.int16),
+            n_symbols=self.report_symbols,
             buffer_bytes=self._buffer_bytes(),
         )
-        self.history.update(self.rows, reports)
-        obs = self.history.encode(self.rows)
+        self.history.update(None, reports)  # None: all rows in order, the fast path
+        obs = self.history.encode(None)
         layer_gain = self.layer_gain_db[rank].astype(np.float32)
         layer_db = self._sinr_sb_db + layer_gain[:, None]
         if self.privileged:
