@@ -27,7 +27,15 @@ from typing import Any
 import numpy as np
 
 from linkadapt.policy import DecisionBatch
-from linkadapt.reports import REPORT_DTYPES, ReportBatch, ReportError
+from linkadapt.reports import (
+    MAX_CQI,
+    MAX_LAYERS,
+    MAX_PRB,
+    MAX_SYMBOLS,
+    REPORT_DTYPES,
+    ReportBatch,
+    ReportError,
+)
 from service.config import Settings
 from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry, n_mcs_for_table
@@ -120,18 +128,40 @@ def as_int_column(name: str, value: Any) -> np.ndarray:
 _FAST_NAMES = tuple(k for k in REPORT_DTYPES if k != "cell_id")
 _FAST_LO = np.array([[np.iinfo(REPORT_DTYPES[k]).min] for k in _FAST_NAMES], dtype=np.int64)
 _FAST_HI = np.array([[np.iinfo(REPORT_DTYPES[k]).max] for k in _FAST_NAMES], dtype=np.int64)
+_I64_MAX = int(np.iinfo(np.int64).max)
+# ReportBatch.validate()'s ranges, same order as _FAST_NAMES (harq_mcs: n_mcs - 1, per call)
+_SEM_BOUNDS = {
+    "ue_id": (0, _I64_MAX), "cqi": (0, MAX_CQI), "cqi_age_slots": (-1, 1_000_000),
+    "harq_ack": (-1, 1), "harq_mcs": (0, None), "rank": (1, MAX_LAYERS),
+    "n_prb": (1, MAX_PRB), "n_symbols": (1, MAX_SYMBOLS), "buffer_bytes": (-1, _I64_MAX),
+}  # fmt: skip
+_SEM_LO = np.array([[_SEM_BOUNDS[k][0]] for k in _FAST_NAMES], dtype=np.int64)
+_CQI, _AGE = _FAST_NAMES.index("cqi"), _FAST_NAMES.index("cqi_age_slots")
+_ACK, _HMCS = _FAST_NAMES.index("harq_ack"), _FAST_NAMES.index("harq_mcs")
+_SEM_HI_CACHE: dict[int, np.ndarray] = {}
+
+
+def _sem_hi(n_mcs: int) -> np.ndarray:
+    hi = _SEM_HI_CACHE.get(n_mcs)
+    if hi is None:
+        vals = [_SEM_BOUNDS[k][1] for k in _FAST_NAMES]
+        vals[_HMCS] = n_mcs - 1
+        hi = _SEM_HI_CACHE[n_mcs] = np.array([[v] for v in vals], dtype=np.int64)
+    return hi
 
 
 def fast_report_batch(
     cell_id: int, n: int, cols: dict[str, np.ndarray | None], n_mcs: int
 ) -> ReportBatch | None:
-    """``ReportBatch.from_arrays`` for the common case, without its per-column conversions.
+    """``ReportBatch.from_arrays`` for the common case, without its per-column passes.
 
-    When every column is a 1-D ``int64`` array of length ``n`` whose values fit the
-    column's dtype (one stacked comparison), the columns are cast and the batch is checked
-    by linkadapt's own :meth:`ReportBatch.validate` (the semantic ranges). Anything else
-    returns ``None`` and the caller uses ``from_arrays``, which raises the precise
-    :class:`ReportError`. ``tests/service/test_service_fastpath.py`` checks both paths agree.
+    When every column is a 1-D ``int64`` array of length ``n``, one stacked comparison
+    checks that the values fit the columns' dtypes and a second one checks the ranges of
+    :meth:`ReportBatch.validate` (CQI only where a CQI exists, HARQ MCS only where there
+    is feedback). Anything else, including any out-of-range value, returns ``None`` and the
+    caller runs linkadapt's ``from_arrays``, which raises the precise
+    :class:`ReportError`. ``tests/service/test_service_fastpath.py`` checks (property
+    test) that this accepts exactly what ``from_arrays`` accepts, with identical arrays.
     """
     arrays = []
     for name in _FAST_NAMES:
@@ -147,13 +177,15 @@ def fast_report_batch(
         stacked = np.stack(arrays)
         if (stacked < _FAST_LO).any() or (stacked > _FAST_HI).any():
             return None
+        stacked[_CQI, stacked[_AGE] < 0] = 0  # ignored values are not range-checked
+        stacked[_HMCS, stacked[_ACK] < 0] = 0
+        if (stacked < _SEM_LO).any() or (stacked > _sem_hi(n_mcs)).any():
+            return None
     fields = {
         name: col.astype(REPORT_DTYPES[name], copy=False)
         for name, col in zip(_FAST_NAMES, arrays, strict=True)
     }
-    batch = ReportBatch(cell_id=np.full(n, cell_id, dtype=np.int64), **fields)
-    batch.validate(n_mcs=n_mcs)
-    return batch
+    return ReportBatch(cell_id=np.full(n, cell_id, dtype=np.int64), **fields)
 
 
 class DataPlane:
@@ -327,7 +359,10 @@ class DataPlane:
                 v = columns.get(k)
                 if v is None and k not in OPTIONAL_COLUMNS:
                     raise ReportError(k, "missing field")
-                cols[k] = None if v is None else as_int_column(k, v)
+                if v is None or (type(v) is np.ndarray and v.dtype == np.int64 and v.ndim == 1):
+                    cols[k] = v
+                else:
+                    cols[k] = as_int_column(k, v)
             for k in OPTIONAL_COLUMNS:
                 v = cols[k]
                 if v is not None and v.shape[0] == 0 and n > 0:
