@@ -1,6 +1,6 @@
 """xApp service benchmarks: the load generator runs in a separate process.
 
-    .venv/bin/python benchmarks/service_bench.py [--model DIR] [--seconds 5] [--write]
+    .venv/bin/python benchmarks/service_bench.py [--model DIR] [--seconds 5] [--repeat N] [--write]
 
 Starts the xApp (``python -m service serve``, default settings) and a bare grpc.aio echo
 server (``benchmarks/service_echo.py``) as subprocesses on loopback, then runs
@@ -136,6 +136,49 @@ def run(model: Path, seconds: float) -> dict[str, Any]:
                 p.wait(10)
 
 
+def dataplane_only(model: Path, ues: int, concurrency: int, seconds: float) -> dict[str, Any]:
+    """The data plane alone, in this process (no transport): parse a pre-serialized
+    request, validate, admit, micro-batch, encode, infer, serialize the response, with
+    ``concurrency`` requests submitted together. Attributes cost between transport and
+    data plane; not a substitute for the end-to-end rows."""
+    import asyncio
+
+    from service.config import load_settings
+    from service.dataplane import DataPlane
+    from service.proto_gen import link_adaptation_pb2 as pb
+    from service.wire import encode_decide_response, request_columns
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from service_load import columns  # noqa: PLC0415
+
+    async def main() -> dict[str, Any]:
+        dp = DataPlane(load_settings(model_dir=model, reload_poll_seconds=0))
+        await dp.start()
+        raws = [pb.DecideRequest(cell_id=c + 1, slot=1, **columns(ues, c + 1)).SerializeToString()
+                for c in range(concurrency)]  # fmt: skip
+
+        async def one(raw: bytes) -> bytes:
+            msg = pb.DecideRequest.FromString(raw)
+            res = await dp.decide(msg.cell_id, msg.slot, msg.mcs_table, request_columns(msg))
+            return encode_decide_response(res.cell_id, res.slot, res.mcs, res.source,
+                                          res.model_version)  # fmt: skip
+
+        for _ in range(20):
+            await asyncio.gather(*(one(r) for r in raws))
+        n = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        while time.perf_counter() - t0 < seconds:
+            await asyncio.gather(*(one(r) for r in raws))
+            n += concurrency
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        await dp.stop()
+        return {"ues_per_batch": ues, "concurrency": concurrency, "requests": n,
+                "ue_decisions_per_s": n * ues / wall, "cpu_us_per_request": cpu / n * 1e6,
+                "ue_decisions_per_cpu_s": n * ues / cpu}  # fmt: skip
+
+    return asyncio.run(main())
+
+
 def _ratio(text: str, num: str, den: str) -> float:
     vals = {}
     for line in text.splitlines():
@@ -145,7 +188,7 @@ def _ratio(text: str, num: str, den: str) -> float:
     return vals.get(num, 0.0) / max(vals.get(den, 0.0), 1.0)
 
 
-def render(res: dict[str, Any], command: str) -> str:
+def run_table(res: dict[str, Any], k: int) -> list[str]:
     m = res["machine"]
     g1, g64, e64 = res["grpc_1024"], res["grpc_64"], res["echo_64"]
     st, rest = res["stream_64"], res["rest_64"]
@@ -166,41 +209,56 @@ def render(res: dict[str, Any], command: str) -> str:
          f"p50 {st['latency_p50_ms']:.2f} ms, **p99 {st['latency_p99_ms']:.2f} ms**, "
          f"achieved {st['achieved_batches_per_s']:.0f} batches/s", "p99 <= 1 ms",
          ok(st["latency_p99_ms"] <= 1.0 and st["achieved_batches_per_s"] >= 950)),
+        ("data plane alone (in-process, no transport), 1024-UE batches x 8",
+         f"{res['dataplane_1024']['ue_decisions_per_s'] / 1e6:.2f} M UE/s wall, "
+         f"{res['dataplane_1024']['cpu_us_per_request']:.0f} µs CPU per request", "-", "info"),
+        ("data plane alone (in-process, no transport), 64-UE batches x 16",
+         f"{res['dataplane_64']['ue_decisions_per_s'] / 1e3:.0f} k UE/s wall, "
+         f"{res['dataplane_64']['cpu_us_per_request']:.0f} µs CPU per request", "-", "info"),
         ("REST POST /v1/decisions, 64-UE batches (16 connections)",
          f"{rest['ue_decisions_per_s'] / 1e3:.0f} k UE decisions/s ({rest['requests_per_s']:.0f} "
          f"req/s, p99 {rest['latency_p99_ms']:.1f} ms)", ">= 300 k/s",
          ok(rest["ue_decisions_per_s"] >= 3e5)),
     ]  # fmt: skip
-    lines = [
-        SECTION_START,
-        "## xApp service",
-        "",
-        f"Command: `{command}` (load generator `benchmarks/service_load.py` in a separate "
-        "process; xApp started with default settings: 1 onnxruntime thread, micro-batch "
-        "8192 UEs / 200 µs, inference worker thread).",
-        "",
-        f"Machine: {m['cpu']}, {m['cores']} cores shared with the load generator (and with "
-        f"whatever else ran: 1-min load average {m['loadavg_1m_before']:.1f} before, "
-        f"{m['loadavg_1m_after']:.1f} after); Python {m['python']}, grpcio {m['grpcio']}, "
-        f"onnxruntime {m['onnxruntime']}. Model: `{res['model']}`. "
-        f"Mean requests per inference call (micro-batching): "
+    return [
+        f"**Run {k}** — 1-min load average {m['loadavg_1m_before']:.1f} before, "
+        f"{m['loadavg_1m_after']:.1f} after; mean requests per inference call "
         f"{res['mean_requests_per_inference']:.2f}.",
         "",
         "| scenario | measured | target | |",
         "|---|---|---|---|",
         *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
         "",
-        SECTION_END,
     ]
+
+
+def render(runs: list[dict[str, Any]], command: str) -> str:
+    m = runs[0]["machine"]
+    lines = [
+        SECTION_START,
+        "## xApp service",
+        "",
+        f"Command: `{command}` (load generator `benchmarks/service_load.py` in a separate "
+        "process per scenario; xApp started with default settings: 1 onnxruntime thread, "
+        "micro-batch 8192 UEs / 200 µs, inference worker thread).",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, shared by the xApp, the load generator "
+        f"and whatever else ran on the box (see the load averages: other sessions' jobs were "
+        f"running, so numbers vary run to run); Python {m['python']}, grpcio {m['grpcio']}, "
+        f"onnxruntime {m['onnxruntime']}. Model: `{runs[0]['model']}` (a 3x32 MLP "
+        "student-sized test model when models/default is absent).",
+        "",
+    ]
+    for k, res in enumerate(runs, 1):
+        lines += run_table(res, k)
+    lines.append(SECTION_END)
     return "\n".join(lines) + "\n"
 
 
 def write_section(path: Path, section: str) -> None:
     """Replace (or append) only the xApp section; the file is re-read right before."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(
-        re.escape(SECTION_START) + r".*?" + re.escape(SECTION_END) + r"\n?", re.S
-    )
+    pattern = re.compile(re.escape(SECTION_START) + r".*?" + re.escape(SECTION_END) + r"\n?", re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text)
     else:
@@ -213,6 +271,7 @@ def main() -> None:
     p.add_argument("--model", type=Path, default=None)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    p.add_argument("--repeat", type=int, default=1, help="independent runs (one table each)")
     p.add_argument("--json", type=Path, default=None, help="also write raw results here")
     args = p.parse_args()
     model = args.model
@@ -227,12 +286,17 @@ def main() -> None:
 
             tmp = tempfile.TemporaryDirectory()
             model = write_model_dir(Path(tmp.name) / "student", hidden=(32, 32, 32))
-    res = run(model, args.seconds)
+    runs = []
+    for _ in range(args.repeat):
+        res = run(model, args.seconds)
+        res["dataplane_1024"] = dataplane_only(model, 1024, 8, min(args.seconds, 3.0))
+        res["dataplane_64"] = dataplane_only(model, 64, 16, min(args.seconds, 3.0))
+        runs.append(res)
     command = "python benchmarks/service_bench.py " + " ".join(sys.argv[1:])
-    section = render(res, command.strip())
+    section = render(runs, command.strip())
     print(section)
     if args.json:
-        args.json.write_text(json.dumps(res, indent=2))
+        args.json.write_text(json.dumps(runs, indent=2))
     if args.write:
         write_section(REPO / "BENCHMARKS.md", section)
     if tmp is not None:
