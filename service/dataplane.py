@@ -59,6 +59,7 @@ OPTIONAL_COLUMNS = ("buffer_bytes",)
 OUTCOME_COLUMNS = ("ue_id", "delivered_bits", "first_tx_ack", "mcs")
 DEFAULT_SLOT_US = 500
 _EMPTY_ROWS = np.zeros(0, dtype=np.int64)
+MAX_KPI_CELLS = 4096  # cells with per-cell KPI series (label cardinality bound)
 
 
 class RequestError(Exception):
@@ -330,12 +331,18 @@ class DataPlane:
         self, cell_id: int, slot: int, mcs_table: int, columns: dict[str, Any]
     ) -> ReportBatch:
         """Whole-batch validation; raises :class:`RequestError` naming the field."""
-        if not isinstance(cell_id, int) or isinstance(cell_id, bool) or cell_id < 0:
+        if (
+            not isinstance(cell_id, int)
+            or isinstance(cell_id, bool)
+            or not 0 <= cell_id <= _I64_MAX
+        ):
             raise RequestError(
-                INVALID_ARGUMENT, "cell_id", f"must be an integer >= 0, got {cell_id!r}"
+                INVALID_ARGUMENT, "cell_id", f"must be an integer in [0, 2^63), got {cell_id!r}"
             )
-        if not isinstance(slot, int) or isinstance(slot, bool) or slot < 0:
-            raise RequestError(INVALID_ARGUMENT, "slot", f"must be an integer >= 0, got {slot!r}")
+        if not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot <= _I64_MAX:
+            raise RequestError(
+                INVALID_ARGUMENT, "slot", f"must be an integer in [0, 2^63), got {slot!r}"
+            )
         if mcs_table not in (0, self.settings.mcs_table):
             if mcs_table in (1, 2):
                 msg = (
@@ -596,9 +603,13 @@ class DataPlane:
     # ------------------------------------------------------------------ release / outcomes
     def release(self, cell_id: Any, ue_ids: Any) -> int:
         """Forget UEs; unknown cell/UE → INVALID_ARGUMENT naming the field, nothing changed."""
-        if not isinstance(cell_id, int) or isinstance(cell_id, bool) or cell_id < 0:
+        if (
+            not isinstance(cell_id, int)
+            or isinstance(cell_id, bool)
+            or not 0 <= cell_id <= _I64_MAX
+        ):
             raise RequestError(
-                INVALID_ARGUMENT, "cell_id", f"must be an integer >= 0, got {cell_id!r}"
+                INVALID_ARGUMENT, "cell_id", f"must be an integer in [0, 2^63), got {cell_id!r}"
             )
         try:
             ues = as_int_column("ue_id", ue_ids)
@@ -623,12 +634,18 @@ class DataPlane:
         self, cell_id: Any, slot: Any, columns: dict[str, Any], slot_us: int = 0
     ) -> int:
         """Fold one slot's delivered bits / first-tx ACKs into the per-cell KPIs."""
-        if not isinstance(cell_id, int) or isinstance(cell_id, bool) or cell_id < 0:
+        if (
+            not isinstance(cell_id, int)
+            or isinstance(cell_id, bool)
+            or not 0 <= cell_id <= _I64_MAX
+        ):
             raise RequestError(
-                INVALID_ARGUMENT, "cell_id", f"must be an integer >= 0, got {cell_id!r}"
+                INVALID_ARGUMENT, "cell_id", f"must be an integer in [0, 2^63), got {cell_id!r}"
             )
-        if not isinstance(slot, int) or isinstance(slot, bool) or slot < 0:
-            raise RequestError(INVALID_ARGUMENT, "slot", f"must be an integer >= 0, got {slot!r}")
+        if not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot <= _I64_MAX:
+            raise RequestError(
+                INVALID_ARGUMENT, "slot", f"must be an integer in [0, 2^63), got {slot!r}"
+            )
         if not isinstance(slot_us, int) or isinstance(slot_us, bool) or not 0 <= slot_us <= 1000:
             raise RequestError(
                 INVALID_ARGUMENT,
@@ -680,7 +697,12 @@ class DataPlane:
         m.cell_delivered_bytes.labels(label).inc(bits / 8)
         m.cell_first_tx.labels(label).inc(first)
         m.cell_first_tx_nack.labels(label).inc(nacks)
-        k = self._kpi.setdefault(cell_id, _CellKpi())
+        k = self._kpi.get(cell_id)
+        if k is None:
+            if len(self._kpi) >= MAX_KPI_CELLS:  # bounded label cardinality
+                self.metrics.kpi_cells_dropped.inc()
+                return
+            k = self._kpi[cell_id] = _CellKpi()
         if k.start_slot < 0:
             k.start_slot = slot
         k.start_slot = min(k.start_slot, slot)

@@ -42,8 +42,9 @@ disable_created_metrics()
 class _CellMcsCollector:
     """Per-cell histogram of decided MCS indices, accumulated with ``np.bincount``."""
 
-    def __init__(self, n_mcs: int) -> None:
+    def __init__(self, n_mcs: int, max_cells: int = 4096) -> None:
         self.n_mcs = n_mcs
+        self.max_cells = max_cells
         self._counts: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
 
@@ -52,6 +53,8 @@ class _CellMcsCollector:
         with self._lock:
             acc = self._counts.get(cell_id)
             if acc is None:
+                if len(self._counts) >= self.max_cells:
+                    return  # bounded label cardinality (counted in kpi_cells_dropped)
                 self._counts[cell_id] = counts.astype(np.int64)
             else:
                 acc += counts
@@ -194,6 +197,11 @@ class ServiceMetrics:
             f"{p}_cell_first_tx_bler_deviation_ratio",
             "Live first-tx BLER minus the manifest reference BLER (absolute), per scenario",
             ["cell", "scenario"],
+            registry=r,
+        )
+        self.kpi_cells_dropped = Counter(
+            f"{p}_kpi_cells_dropped",
+            "Outcome reports of cells beyond the per-cell KPI series cap (4096 cells)",
             registry=r,
         )
         self.cell_mcs = _CellMcsCollector(n_mcs)

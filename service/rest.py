@@ -161,8 +161,17 @@ def _error(exc: RequestError, dp: DataPlane | None = None) -> Response:
     return _json(doc, HTTP_STATUS.get(exc.code, 500))
 
 
-async def _read_object(request: Request) -> dict[str, Any]:
+async def _read_object(request: Request, max_bytes: int) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise RequestError(
+            INVALID_ARGUMENT, "body", f"request body above {max_bytes} bytes", "too_large"
+        )
     raw = await request.body()
+    if len(raw) > max_bytes:
+        raise RequestError(
+            INVALID_ARGUMENT, "body", f"request body above {max_bytes} bytes", "too_large"
+        )
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -197,6 +206,8 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastAPI:
         "Errors name the offending field.",
     )
     m = dp.metrics
+    # JSON is ~4x the protobuf size of the same batch
+    max_body = 4 * dp.settings.grpc_max_message_bytes
     req_decide = m.requests.labels("rest", "decisions")
     req_outcome = m.requests.labels("rest", "outcomes")
     req_release = m.requests.labels("rest", "release")
@@ -215,7 +226,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastAPI:
         t0 = time.perf_counter()
         req_decide.inc()
         try:
-            doc = await _read_object(request)
+            doc = await _read_object(request, max_body)
             res = await dp.decide(
                 _int_field(doc, "cell_id"), _int_field(doc, "slot"), _int_field(doc, "mcs_table"),
                 doc,
@@ -245,7 +256,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastAPI:
     async def outcomes(request: Request) -> Response:
         req_outcome.inc()
         try:
-            doc = await _read_object(request)
+            doc = await _read_object(request, max_body)
             cols = {k: doc.get(k) for k in ("ue_id", "delivered_bits", "first_tx_ack", "mcs")}
             n = dp.report_outcome(
                 _int_field(doc, "cell_id"), _int_field(doc, "slot"), cols,
@@ -265,7 +276,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastAPI:
     async def release(request: Request) -> Response:
         req_release.inc()
         try:
-            doc = await _read_object(request)
+            doc = await _read_object(request, max_body)
             ues = doc.get("ue_id")
             if ues is None:
                 raise RequestError(INVALID_ARGUMENT, "ue_id", "missing field")

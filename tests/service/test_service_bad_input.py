@@ -4,6 +4,7 @@ UE's state (not even other UEs of the same request) is touched."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import grpc
@@ -70,6 +71,10 @@ JSON_ONLY: list[tuple[str, bytes, str]] = [
     ("not_an_object", b"[1, 2, 3]", "body"),
     ("cell_id_string", orjson.dumps(json_request(CELL, 1, _valid()) | {"cell_id": "a"}),
      "cell_id"),
+    ("cell_id_above_int64", json.dumps(json_request(CELL, 1, _valid()) | {"cell_id": 2**70})
+     .encode(), "cell_id"),
+    ("ue_id_above_int64", json.dumps(json_request(CELL, 1, _valid()) | {
+        "ue_id": [2**70] + UES[1:].tolist()}).encode(), "ue_id"),
 ]  # fmt: skip
 
 
