@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from linkadapt.policy import DecisionBatch
 from linkadapt.reports import (
@@ -38,8 +39,10 @@ from linkadapt.reports import (
 )
 from service.config import Settings
 from service.metrics import ServiceMetrics
+from service.proto_gen import link_adaptation_pb2 as pb
 from service.registry import ModelRegistry, n_mcs_for_table
 from service.state import CapacityError, UeStateTable, UnknownUeError
+from service.wire import encode_decide_response, request_columns
 
 log = logging.getLogger("service.dataplane")
 
@@ -86,6 +89,19 @@ class DecideResult:
     queue_wait: float = 0.0
     state_features: float = 0.0
     inference: float = 0.0
+    wire: bytes | None = None  # the serialized DecideResponse, for protobuf requests
+
+
+@dataclass
+class _Request:
+    """A decide request as received: ``kind`` "pb" (serialized ``DecideRequest``, parsed
+    and answered in protobuf by the data plane) or "cols" ((cell_id, slot, mcs_table,
+    columns) already decoded by the adapter)."""
+
+    kind: str
+    payload: Any
+    fut: asyncio.Future[DecideResult]
+    t_submit: float
 
 
 @dataclass
@@ -98,6 +114,7 @@ class _Item:
     seq: int
     fut: asyncio.Future[DecideResult]
     t_submit: float
+    kind: str = "cols"
 
 
 @dataclass
@@ -189,6 +206,25 @@ def fast_report_batch(
     return ReportBatch(cell_id=np.full(n, cell_id, dtype=np.int64), **fields)
 
 
+def _request_ues(r: _Request) -> int:
+    """UE count of a queued request, for the micro-batch size bound (estimate for protobuf:
+    ~9 bytes per UE)."""
+    if r.kind == "pb":
+        return max(1, len(r.payload) // 9)
+    ue = r.payload[3].get("ue_id") if isinstance(r.payload[3], dict) else None
+    return len(ue) if hasattr(ue, "__len__") else 1
+
+
+def parse_decide_request(raw: bytes) -> Any:
+    """A serialized ``DecideRequest``; malformed bytes → INVALID_ARGUMENT on ``request``."""
+    try:
+        return pb.DecideRequest.FromString(raw)
+    except (DecodeError, RuntimeError) as exc:
+        raise RequestError(
+            INVALID_ARGUMENT, "request", f"malformed DecideRequest ({exc})", "malformed"
+        ) from None
+
+
 class DataPlane:
     """Model registry + per-UE state + micro-batched inference + KPIs."""
 
@@ -216,7 +252,8 @@ class DataPlane:
         self.started = False
         self.draining = False
         self.in_flight = 0
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # state index: worker admits, loop releases/expires
         self._worker: threading.Thread | None = None
         self._inline = not settings.inference_thread
         self._inline_scheduled = False
@@ -303,7 +340,8 @@ class DataPlane:
             self.expire_idle()
 
     def expire_idle(self) -> int:
-        n = self.state.expire(time.monotonic())
+        with self._lock:
+            n = self.state.expire(time.monotonic())
         if n:
             self.metrics.ues_expired.inc(n)
             log.info("expired idle UEs", extra={"count": n})
@@ -390,39 +428,30 @@ class DataPlane:
                 )
         return batch
 
-    def submit(
-        self, cell_id: int, slot: int, mcs_table: int, columns: dict[str, Any]
-    ) -> asyncio.Future[DecideResult]:
-        """Validate, admit and queue one request (synchronously, in arrival order).
+    def submit_raw(self, kind: str, payload: Any) -> asyncio.Future[DecideResult]:
+        """Queue one decide request without touching it (event-loop thread, cheap).
 
-        Returns the future of its decisions; raises :class:`RequestError` (nothing changed).
-        Streams submit message k+1 while message k is still being decided.
+        Parsing, whole-batch validation, (cell, UE) → row admission, the decision and (for
+        ``kind == "pb"``) the response encoding all happen in the inference worker, in
+        arrival order; errors come back as :class:`RequestError` on the future, and a
+        refused request changes nothing. Streams submit message k+1 while message k is
+        still being decided.
         """
-        batch = self.validate_decide(cell_id, slot, mcs_table, columns)
-        n = len(batch)
-        self.metrics.batch_size.observe(n)
         loop = self._loop or asyncio.get_running_loop()
         fut: asyncio.Future[DecideResult] = loop.create_future()
-        if n == 0:
-            fut.set_result(
-                DecideResult(
-                    cell_id, slot, np.zeros(0, np.int32), np.zeros(0, np.uint8), self._version()
-                )
-            )
-            return fut
-        now = time.perf_counter()
-        try:
-            rows, new_rows, seq = self.state.admit(cell_id, batch.ue_id, time.monotonic())
-        except CapacityError as exc:
-            self.metrics.ue_capacity_rejections.inc()
-            raise RequestError(RESOURCE_EXHAUSTED, "ue_id", str(exc), "ue_capacity") from None
         self.in_flight += 1
         fut.add_done_callback(self._done)
-        self._queue.put(_Item(cell_id, slot, batch, rows, new_rows, seq, fut, now))
+        self._queue.put(_Request(kind, payload, fut, time.perf_counter()))
         if self._inline and not self._inline_scheduled:
             self._inline_scheduled = True
             loop.call_soon(self._drain_inline)
         return fut
+
+    def submit(
+        self, cell_id: int, slot: int, mcs_table: int, columns: dict[str, Any]
+    ) -> asyncio.Future[DecideResult]:
+        """Queue a decoded request: see :meth:`submit_raw`."""
+        return self.submit_raw("cols", (cell_id, slot, mcs_table, columns))
 
     def _done(self, _fut: asyncio.Future[DecideResult]) -> None:
         self.in_flight -= 1
@@ -460,7 +489,7 @@ class DataPlane:
             if first is None:
                 return
             items = [first]
-            ues = first.rows.shape[0]
+            ues = _request_ues(first)
             deadline = first.t_submit + max_wait
             stop = False
             while ues < max_ues:
@@ -478,7 +507,7 @@ class DataPlane:
                     stop = True
                     break
                 items.append(nxt)
-                ues += nxt.rows.shape[0]
+                ues += _request_ues(nxt)
             self._process(items)
             if stop:
                 return
@@ -486,7 +515,7 @@ class DataPlane:
     def _drain_inline(self) -> None:
         """``inference_thread=False``: run everything queued now, on the event loop."""
         self._inline_scheduled = False
-        items: list[_Item] = []
+        items: list[_Request] = []
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -497,12 +526,55 @@ class DataPlane:
         if items:
             self._process(items)
 
-    def _process(self, items: list[_Item]) -> None:
-        """Run ``items`` (arrival order) as collision-free groups; deliver on the loop."""
+    def _admit(
+        self, requests: list[_Request], done: list[tuple[Any, DecideResult | BaseException]]
+    ) -> list[_Item]:
+        """Parse, validate and admit ``requests`` in order; refusals go to ``done``."""
+        items: list[_Item] = []
+        for r in requests:
+            try:
+                if r.kind == "pb":
+                    msg = parse_decide_request(r.payload)
+                    cell_id, slot, mcs_table = msg.cell_id, msg.slot, msg.mcs_table
+                    columns: dict[str, Any] = request_columns(msg)
+                else:
+                    cell_id, slot, mcs_table, columns = r.payload
+                batch = self.validate_decide(cell_id, slot, mcs_table, columns)
+                n = len(batch)
+                self.metrics.batch_size.observe(n)
+                if n == 0:
+                    empty = DecideResult(cell_id, slot, np.zeros(0, np.int32),
+                                         np.zeros(0, np.uint8), self._version())  # fmt: skip
+                    if r.kind == "pb":
+                        empty.wire = encode_decide_response(
+                            cell_id, slot, empty.mcs, empty.source, empty.model_version
+                        )
+                    done.append((r.fut, empty))
+                    continue
+                with self._lock:
+                    try:
+                        rows, new_rows, seq = self.state.admit(
+                            cell_id, batch.ue_id, time.monotonic()
+                        )
+                    except CapacityError as exc:
+                        self.metrics.ue_capacity_rejections.inc()
+                        raise RequestError(
+                            RESOURCE_EXHAUSTED, "ue_id", str(exc), "ue_capacity"
+                        ) from None
+                items.append(
+                    _Item(cell_id, slot, batch, rows, new_rows, seq, r.fut, r.t_submit, r.kind)
+                )
+            except RequestError as exc:
+                done.append((r.fut, exc))
+        return items
+
+    def _process(self, requests: list[_Request]) -> None:
+        """Admit ``requests``, run them as collision-free groups, deliver on the loop."""
         st = self.state
+        done: list[tuple[Any, DecideResult | BaseException]] = []
+        items = self._admit(requests, done)
         fresh = [it.new_rows for it in items if it.new_rows.size]
         st.prepare_rows(np.concatenate(fresh) if fresh else _EMPTY_ROWS)
-        done: list[tuple[_Item, DecideResult | BaseException]] = []
         start = 0
         while start < len(items):
             group = [items[start]]
@@ -518,27 +590,36 @@ class DataPlane:
                 ues += n
             start += len(group)
             try:
-                done.extend(zip(group, self._run_group(group), strict=True))
+                results = self._run_group(group)
+                for it, res in zip(group, results, strict=True):
+                    if it.kind == "pb":
+                        res.wire = encode_decide_response(
+                            res.cell_id, res.slot, res.mcs, res.source, res.model_version
+                        )
+                    done.append((it.fut, res))
             except Exception as exc:  # a bug, not bad input: fail only this group
                 log.exception("decision group failed")
                 err = RequestError("internal", "request", f"internal error: {exc}")
-                done.extend((it, err) for it in group)
+                done.extend((it.fut, err) for it in group)
+        seq = items[-1].seq if items else 0
         if self._inline:
-            self._deliver(done, items[-1].seq)
+            self._deliver(done, seq)
         else:
             assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._deliver, done, items[-1].seq)
+            self._loop.call_soon_threadsafe(self._deliver, done, seq)
 
-    def _deliver(self, done: list[tuple[_Item, DecideResult | BaseException]], seq: int) -> None:
+    def _deliver(self, done: list[tuple[Any, DecideResult | BaseException]], seq: int) -> None:
         """Event-loop side: resolve futures, release quarantined rows."""
-        for it, res in done:
-            if it.fut.done():
+        for fut, res in done:
+            if fut.done():
                 continue
             if isinstance(res, BaseException):
-                it.fut.set_exception(res)
+                fut.set_exception(res)
             else:
-                it.fut.set_result(res)
-        self.state.flushed(seq)
+                fut.set_result(res)
+        if seq:
+            with self._lock:
+                self.state.flushed(seq)
         self.metrics.tracked_ues.set(self.state.n_tracked)
 
     def _run_group(self, group: list[_Item]) -> list[DecideResult]:
@@ -623,7 +704,8 @@ class DataPlane:
         if ues.size == 0:
             raise RequestError(INVALID_ARGUMENT, "ue_id", "no UE ids given")
         try:
-            n = self.state.release(cell_id, ues)
+            with self._lock:
+                n = self.state.release(cell_id, ues)
         except UnknownUeError as exc:
             raise RequestError(INVALID_ARGUMENT, exc.field, exc.message, "unknown_ue") from None
         self.metrics.ues_released.inc(n)

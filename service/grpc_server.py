@@ -37,7 +37,6 @@ from service.dataplane import (
     RequestError,
 )
 from service.proto_gen import link_adaptation_pb2 as pb
-from service.wire import encode_decide_response, request_columns
 
 log = logging.getLogger("service.grpc")
 
@@ -103,66 +102,54 @@ class LinkAdaptationService:
         self._req["Decide"].inc()
         await self._check_deadline(context)
         try:
-            msg = self._parse(pb.DecideRequest, raw)
-            res = await self.dp.decide(msg.cell_id, msg.slot, msg.mcs_table, request_columns(msg))
+            res = await self.dp.submit_raw("pb", raw)
         except RequestError as exc:
             await self._abort(context, exc)
             raise AssertionError("unreachable") from None
-        out = encode_decide_response(res.cell_id, res.slot, res.mcs, res.source, res.model_version)
         self.dp.observe_total(time.perf_counter() - t0)
-        return out
+        assert res.wire is not None
+        return res.wire
 
     async def decide_stream(
         self, request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
-        """One response per request message, in order. Messages are read and submitted
-        as they arrive (a reader task), so message k+1 is validated and queued while
-        message k is still being decided; a bad message gets an in-stream error."""
+        """One response per request message, in order. Messages are queued as they
+        arrive (a reader task), so message k+1 is parsed and validated while message k is
+        still being decided; a bad message gets an in-stream error."""
         counter = self._req["DecideStream"]
-        pending: asyncio.Queue[tuple[float, int, int, Any] | None] = asyncio.Queue()
+        pending: asyncio.Queue[tuple[float, bytes, Any] | None] = asyncio.Queue()
 
         async def reader() -> None:
             try:
                 async for raw in request_iterator:
-                    t0 = time.perf_counter()
                     counter.inc()
-                    cell_id = slot = 0
-                    try:
-                        msg = self._parse(pb.DecideRequest, raw)
-                        cell_id, slot = msg.cell_id, msg.slot
-                        fut: Any = self.dp.submit(
-                            msg.cell_id, msg.slot, msg.mcs_table, request_columns(msg)
-                        )
-                    except RequestError as exc:
-                        self._invalid(exc)
-                        fut = exc
-                    pending.put_nowait((t0, cell_id, slot, fut))
+                    pending.put_nowait((time.perf_counter(), raw, self.dp.submit_raw("pb", raw)))
             finally:
                 pending.put_nowait(None)
 
         task = asyncio.create_task(reader())
         try:
             while (entry := await pending.get()) is not None:
-                t0, cell_id, slot, fut = entry
-                if isinstance(fut, RequestError):
+                t0, raw, fut = entry
+                try:
+                    res = await fut
+                except RequestError as exc:
+                    self._invalid(exc)
+                    cell_id = slot = 0
+                    try:  # echo the slot back when the message parses at all
+                        msg = pb.DecideRequest.FromString(raw)
+                        cell_id, slot = msg.cell_id, msg.slot
+                    except (DecodeError, RuntimeError):
+                        pass
                     err = pb.DecideError(
-                        code=RPC_CODES.get(fut.code, 13), field=fut.field, message=fut.message
+                        code=RPC_CODES.get(exc.code, 13), field=exc.field, message=exc.message
                     )
                     yield pb.DecideResponse(
                         cell_id=cell_id, slot=slot, error=err
                     ).SerializeToString()
                     continue
-                try:
-                    res = await fut
-                except RequestError as exc:
-                    err = pb.DecideError(code=13, field=exc.field, message=exc.message)
-                    yield pb.DecideResponse(
-                        cell_id=cell_id, slot=slot, error=err
-                    ).SerializeToString()
-                    continue
-                yield encode_decide_response(
-                    res.cell_id, res.slot, res.mcs, res.source, res.model_version
-                )
+                assert res.wire is not None
+                yield res.wire
                 self.dp.observe_total(time.perf_counter() - t0)
             task.result()  # surface reader errors (e.g. cancelled stream)
         finally:
