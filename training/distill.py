@@ -176,6 +176,7 @@ def distill(cfg: DistillConfig, out_dir: str | Path, *, progress: bool = True,
     }
     if cfg.eval_seeds > 0:
         summary["evaluation"] = _evaluate(student, teacher, cfg)
+        _plot(summary["evaluation"], out / "evaluation.png")
     _export(student, out, summary, cfg)
     (out / "distill.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -207,6 +208,16 @@ def _evaluate(student, teacher, cfg: DistillConfig) -> dict[str, Any]:
             "student_vs_teacher_pct": result.paired_gain_pct("student", "teacher"),
         }
     return out
+
+
+def _plot(evaluation: dict[str, Any], path: Path) -> None:
+    """Bar chart of throughput and BLER per scenario for student, teacher, OLLA, genie."""
+    from training.report import plot_kpi_bars
+
+    bars = {sc: {p: {k: (v["mean"], v["ci95"]) for k, v in row.items()}
+                 for p, row in res["summary"].items()}
+            for sc, res in evaluation.items()}
+    plot_kpi_bars(bars, path)
 
 
 def _export(student, out: Path, summary: dict[str, Any], cfg: DistillConfig) -> None:

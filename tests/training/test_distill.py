@@ -69,6 +69,7 @@ def test_student_learns_the_teacher_and_ships_a_verified_model(tmp_path) -> None
     # the student drives the simulator about as well as its teacher
     gain, _ = summary["evaluation"]["mimo"]["student_vs_teacher_pct"]
     assert gain > -15.0
+    assert (tmp_path / "evaluation.png").stat().st_size > 10_000
 
 
 def test_untrained_student_does_not_agree(tmp_path) -> None:
