@@ -475,9 +475,9 @@ class DataPlane:
         """Inference worker thread: dynamic micro-batching.
 
         Takes the oldest queued request, then everything else already queued, waiting at
-        most ``microbatch_max_wait_us`` after that request's arrival for more, up to
-        ``microbatch_max_ues``. While a batch runs, new requests queue up, so under load
-        batches grow by themselves. Requests naming the same (cell, UE) go to separate
+        most ``microbatch_max_wait_us`` after that request's arrival for more (only while
+        other requests are in flight), up to ``microbatch_max_ues``. While a batch runs,
+        new requests queue up, so under load batches grow by themselves. Requests naming the same (cell, UE) go to separate
         consecutive groups so every UE's reports are folded in arrival order. The event
         loop thread keeps doing I/O, parsing and validation meanwhile (onnxruntime and
         most numpy kernels release the GIL).
@@ -497,7 +497,8 @@ class DataPlane:
                     nxt = q.get_nowait()
                 except queue.Empty:
                     remaining = deadline - time.perf_counter()
-                    if remaining <= 0:
+                    # nothing else in flight (e.g. one stream): waiting only adds latency
+                    if remaining <= 0 or self.in_flight <= len(items):
                         break
                     try:
                         nxt = q.get(timeout=remaining)
