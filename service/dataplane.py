@@ -477,10 +477,10 @@ class DataPlane:
         Takes the oldest queued request, then everything else already queued, waiting at
         most ``microbatch_max_wait_us`` after that request's arrival for more (only while
         other requests are in flight), up to ``microbatch_max_ues``. While a batch runs,
-        new requests queue up, so under load batches grow by themselves. Requests naming the same (cell, UE) go to separate
-        consecutive groups so every UE's reports are folded in arrival order. The event
-        loop thread keeps doing I/O, parsing and validation meanwhile (onnxruntime and
-        most numpy kernels release the GIL).
+        new requests queue up, so under load batches grow by themselves. Requests naming
+        the same (cell, UE) go to separate consecutive groups so every UE's reports are
+        folded in arrival order. The event loop thread keeps doing transport I/O meanwhile
+        (onnxruntime and most numpy kernels release the GIL).
         """
         q = self._queue
         max_ues, max_wait = self._max_ues, self._max_wait
