@@ -78,12 +78,19 @@ def collect(env, teacher, actor, n_decisions: int) -> tuple[np.ndarray, np.ndarr
     """
     import torch
 
+    from training.envs import upcoming_decisions
+
     obs_rows: list[np.ndarray] = []
     have = 0
     obs = env.last_obs
     while have < n_decisions:
-        with torch.no_grad():
-            actions = actor(torch.from_numpy(obs)).argmax(dim=1).numpy()
+        # only the UEs starting a transport block decide; the others' actions are ignored
+        deciding = upcoming_decisions(env)
+        rows = np.flatnonzero(deciding) if deciding is not None else np.arange(len(obs))
+        actions = np.zeros(len(obs), np.int64)
+        if rows.size:
+            with torch.no_grad():
+                actions[rows] = actor(torch.from_numpy(obs[rows])).argmax(dim=1).numpy()
         next_obs, _, _, _, info = env.step(actions)
         decided = info["new_tx"]
         obs_rows.append(obs[decided])
