@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import queue
 import threading
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 from google.protobuf.message import DecodeError
 
 from linkadapt.policy import DecisionBatch
@@ -94,9 +96,9 @@ class DecideResult:
 
 @dataclass
 class _Request:
-    """A decide request as received: ``kind`` "pb" (serialized ``DecideRequest``, parsed
-    and answered in protobuf by the data plane) or "cols" ((cell_id, slot, mcs_table,
-    columns) already decoded by the adapter)."""
+    """A decide request as received: ``kind`` "pb" (serialized ``DecideRequest``) or
+    "json" (REST body), both parsed and answered in their format by the data plane, or
+    "cols" ((cell_id, slot, mcs_table, columns) already decoded by the caller)."""
 
     kind: str
     payload: Any
@@ -207,10 +209,12 @@ def fast_report_batch(
 
 
 def _request_ues(r: _Request) -> int:
-    """UE count of a queued request, for the micro-batch size bound (estimate for protobuf:
-    ~9 bytes per UE)."""
+    """UE count of a queued request, for the micro-batch size bound (estimates from the
+    size: ~9 protobuf bytes, ~40 JSON bytes per UE)."""
     if r.kind == "pb":
         return max(1, len(r.payload) // 9)
+    if r.kind == "json":
+        return max(1, len(r.payload) // 40)
     ue = r.payload[3].get("ue_id") if isinstance(r.payload[3], dict) else None
     return len(ue) if hasattr(ue, "__len__") else 1
 
@@ -223,6 +227,55 @@ def parse_decide_request(raw: bytes) -> Any:
         raise RequestError(
             INVALID_ARGUMENT, "request", f"malformed DecideRequest ({exc})", "malformed"
         ) from None
+
+
+SOURCE_JSON = np.array(
+    ["DECISION_SOURCE_UNSPECIFIED", "DECISION_SOURCE_MODEL", "DECISION_SOURCE_FALLBACK"]
+)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A JSON request body (orjson); malformed → INVALID_ARGUMENT on ``body``.
+
+    On the error path only, the stdlib parser is tried too: it accepts NaN/Infinity
+    literals, so such a value is reported against its field instead of ``body``.
+    """
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            doc = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise RequestError(
+                INVALID_ARGUMENT, "body", f"malformed JSON ({exc})", "malformed"
+            ) from None
+    if not isinstance(doc, dict):
+        raise RequestError(INVALID_ARGUMENT, "body", "must be a JSON object", "malformed")
+    return doc
+
+
+def json_int_field(doc: dict[str, Any], name: str, default: int = 0) -> int:
+    """An optional integer field of a JSON request (absent/null → ``default``)."""
+    v = doc.get(name, default)
+    if v is None:
+        return default
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise RequestError(INVALID_ARGUMENT, name, f"must be an integer, got {v!r}")
+    return v
+
+
+def encode_decide_json(res: DecideResult) -> bytes:
+    """The REST response body of a decision."""
+    return orjson.dumps(
+        {
+            "cell_id": res.cell_id,
+            "slot": res.slot,
+            "mcs": res.mcs,
+            "source": SOURCE_JSON[res.source].tolist(),
+            "model_version": res.model_version,
+        },
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
 
 
 class DataPlane:
@@ -538,6 +591,11 @@ class DataPlane:
                     msg = parse_decide_request(r.payload)
                     cell_id, slot, mcs_table = msg.cell_id, msg.slot, msg.mcs_table
                     columns: dict[str, Any] = request_columns(msg)
+                elif r.kind == "json":
+                    columns = parse_json_object(r.payload)
+                    cell_id = json_int_field(columns, "cell_id")
+                    slot = json_int_field(columns, "slot")
+                    mcs_table = json_int_field(columns, "mcs_table")
                 else:
                     cell_id, slot, mcs_table, columns = r.payload
                 batch = self.validate_decide(cell_id, slot, mcs_table, columns)
@@ -550,6 +608,8 @@ class DataPlane:
                         empty.wire = encode_decide_response(
                             cell_id, slot, empty.mcs, empty.source, empty.model_version
                         )
+                    elif r.kind == "json":
+                        empty.wire = encode_decide_json(empty)
                     done.append((r.fut, empty))
                     continue
                 with self._lock:
@@ -597,6 +657,8 @@ class DataPlane:
                         res.wire = encode_decide_response(
                             res.cell_id, res.slot, res.mcs, res.source, res.model_version
                         )
+                    elif it.kind == "json":
+                        res.wire = encode_decide_json(res)
                     done.append((it.fut, res))
             except Exception as exc:  # a bug, not bad input: fail only this group
                 log.exception("decision group failed")

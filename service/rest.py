@@ -15,11 +15,9 @@ JSON numbers, decision sources are the proto enum names (``DECISION_SOURCE_MODEL
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from typing import Any
 
-import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -33,6 +31,8 @@ from service.dataplane import (
     UNAVAILABLE,
     DataPlane,
     RequestError,
+    json_int_field,
+    parse_json_object,
 )
 from service.metrics import CONTENT_TYPE
 
@@ -43,9 +43,6 @@ HTTP_STATUS = {
     UNAUTHENTICATED: 401,
     PERMISSION_DENIED: 403,
 }
-SOURCE_JSON = np.array(
-    ["DECISION_SOURCE_UNSPECIFIED", "DECISION_SOURCE_MODEL", "DECISION_SOURCE_FALLBACK"]
-)
 JSON = "application/json"
 
 
@@ -164,41 +161,77 @@ def _error(exc: RequestError, dp: DataPlane | None = None) -> Response:
 async def _read_object(request: Request, max_bytes: int) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise RequestError(
-            INVALID_ARGUMENT, "body", f"request body above {max_bytes} bytes", "too_large"
-        )
+        raise _too_large(max_bytes)
     raw = await request.body()
     if len(raw) > max_bytes:
-        raise RequestError(
-            INVALID_ARGUMENT, "body", f"request body above {max_bytes} bytes", "too_large"
-        )
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        # Error path only: the stdlib parser accepts NaN/Infinity literals, so such a
-        # value is reported against its field ("NaN or infinite value") instead of "body".
+        raise _too_large(max_bytes)
+    return parse_json_object(raw)
+
+
+def _too_large(max_bytes: int) -> RequestError:
+    return RequestError(
+        INVALID_ARGUMENT, "body", f"request body above {max_bytes} bytes", "too_large"
+    )
+
+
+_int_field = json_int_field
+
+
+class FastDecisions:
+    """ASGI front: ``POST /v1/decisions`` is answered here, straight from the raw body
+    (the data plane parses it in its worker and returns the encoded JSON), skipping
+    Starlette routing and FastAPI's request machinery; everything else, including the
+    OpenAPI description of that same route, is the FastAPI app's."""
+
+    def __init__(self, app: FastAPI, dp: DataPlane, max_body: int) -> None:
+        self.app = app
+        self.dp = dp
+        self.max_body = max_body
+        self._req = dp.metrics.requests.labels("rest", "decisions")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/decisions" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        self._req.inc()
+        status, body = 200, b""
         try:
-            doc = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise RequestError(
-                INVALID_ARGUMENT, "body", f"malformed JSON ({exc})", "malformed"
-            ) from None
-    if not isinstance(doc, dict):
-        raise RequestError(INVALID_ARGUMENT, "body", "must be a JSON object", "malformed")
-    return doc
+            raw = await self._body(scope, receive)
+            res = await self.dp.submit_raw("json", raw)
+            assert res.wire is not None
+            body = res.wire
+            self.dp.observe_total(time.perf_counter() - t0)
+        except RequestError as exc:
+            resp = _error(exc, self.dp)
+            status, body = resp.status_code, bytes(resp.body)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+    async def _body(self, scope: Any, receive: Any) -> bytes:
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
+                raise _too_large(self.max_body)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestError(INVALID_ARGUMENT, "body", "client disconnected", "malformed")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise _too_large(self.max_body)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
 
-def _int_field(doc: dict[str, Any], name: str, default: int = 0) -> int:
-    v = doc.get(name, default)
-    if v is None:
-        return default
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise RequestError(INVALID_ARGUMENT, name, f"must be an integer, got {v!r}")
-    return v
-
-
-def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastAPI:
-    """The FastAPI application bound to ``dp``."""
+def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
+    """The ASGI application bound to ``dp``: :class:`FastDecisions` in front of FastAPI
+    (``.app``)."""
     app = FastAPI(
         title="ran-distill link-adaptation xApp",
         version="1.0.0",
@@ -223,28 +256,20 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastAPI:
         },
     )
     async def decisions(request: Request) -> Response:
+        # Served by FastDecisions in front of this app; kept for the OpenAPI description
+        # and for direct use of the FastAPI app (same semantics).
         t0 = time.perf_counter()
         req_decide.inc()
         try:
-            doc = await _read_object(request, max_body)
-            res = await dp.decide(
-                _int_field(doc, "cell_id"), _int_field(doc, "slot"), _int_field(doc, "mcs_table"),
-                doc,
-            )  # fmt: skip
+            raw = await request.body()
+            if len(raw) > max_body:
+                raise _too_large(max_body)
+            res = await dp.submit_raw("json", raw)
         except RequestError as exc:
             return _error(exc, dp)
-        body = orjson.dumps(
-            {
-                "cell_id": res.cell_id,
-                "slot": res.slot,
-                "mcs": res.mcs,
-                "source": SOURCE_JSON[res.source].tolist(),
-                "model_version": res.model_version,
-            },
-            option=orjson.OPT_SERIALIZE_NUMPY,
-        )
         dp.observe_total(time.perf_counter() - t0)
-        return Response(body, media_type=JSON)
+        assert res.wire is not None
+        return Response(res.wire, media_type=JSON)
 
     @app.post(
         "/v1/outcomes",
@@ -341,4 +366,4 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastAPI:
     for path in ("/ric/v1/metrics", "/metrics"):
         app.add_api_route(path, metrics, methods=["GET"], summary="Prometheus metrics",
                           response_class=Response, responses=metrics_doc)  # fmt: skip
-    return app
+    return FastDecisions(app, dp, max_body)
