@@ -179,7 +179,8 @@ def export_from_run(model_dir: str | Path, out_dir: str | Path, *,
 
     Golden rows come from ``golden_scenario`` (simulator observations) when the model
     reads simulator observations, else synthetic rows. Provenance (training command,
-    seed, source weights hash) is copied from the run's ``manifest.json``.
+    seed, source weights hash, KPIs: the whole training manifest) is kept under ``source``,
+    so one ``manifest.json`` can sit beside both ``model.onnx`` and ``model.pt``.
     """
     from training.policies import _read_meta, load_torch_qnet
 
@@ -190,8 +191,6 @@ def export_from_run(model_dir: str | Path, out_dir: str | Path, *,
     golden = None
     if golden_scenario and schema["obs_schema_version"] is not None:
         golden = simulator_golden_obs(golden_scenario, n_golden, privileged=schema["privileged"])
-    extra = {"source": {k: meta.get(k) for k in
-                        ("kind", "env", "seed", "command", "transitions", "weights", "kpis")
-                        if k in meta}}
+    extra = {"source": meta}
     return export_qnet(net, out_dir, golden_obs=golden, n_golden=n_golden,
                        arch=meta.get("arch"), extra=extra)

@@ -34,8 +34,9 @@ def plot_learning_curve(rows: Sequence[Mapping[str, float]], path: str | Path,
         return any(not math.isnan(v) for v in series(key))
 
     episodic = has("eval_return") and not has("train_throughput_mbps")
-    panels = ["reward"] + (["tput"] if has("train_throughput_mbps") or
-                           has("eval_throughput_mbps") else []) + ["loss"]
+    panels = (["reward"] + (["tput"] if has("train_throughput_mbps") or
+                            has("eval_throughput_mbps") else [])
+              + (["gain"] if has("eval_gain_vs_olla_pct") else []) + ["loss"])
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.6 * len(panels)), sharex=True)
     for ax, panel in zip(axes, panels, strict=True):
         if panel == "reward":
@@ -51,6 +52,11 @@ def plot_learning_curve(rows: Sequence[Mapping[str, float]], path: str | Path,
             ax.plot(x, series("train_throughput_mbps"), label="train (ε-greedy)")
             ax.plot(x, series("eval_throughput_mbps"), "o-", label="greedy eval")
             ax.set_ylabel("throughput / UE (Mbit/s)")
+        elif panel == "gain":
+            ax.plot(x, series("eval_gain_vs_olla_pct"), "o-", color="tab:green",
+                    label="greedy vs OLLA, paired seeds")
+            ax.axhline(0.0, color="grey", lw=0.8)
+            ax.set_ylabel("throughput gain (%)")
         else:
             ax.plot(x, series("loss"), color="tab:red")
             ax.set_ylabel("Huber TD loss")

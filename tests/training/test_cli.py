@@ -85,6 +85,12 @@ def test_simulator_teacher_manifest(sim_teacher):
     assert set(sim_kpis) == {"teacher", "olla", "genie"}
     assert sim_kpis["teacher"]["throughput_mbps"]["mean"] > 0
     assert (sim_teacher / "curve.png").exists()
+    import csv
+    import math
+
+    with (sim_teacher / "curve.csv").open() as fh:
+        gains = [float(r["eval_gain_vs_olla_pct"]) for r in csv.DictReader(fh)]
+    assert any(not math.isnan(g) for g in gains)  # the curve tracks the gain over OLLA
 
 
 def test_evaluate_json_and_onnx_export_agree_with_torch(app, sim_teacher, tmp_path):

@@ -68,6 +68,7 @@ class DQNConfig:
     eval_interval: int = _f(250_000, "Transitions between periodic greedy evaluations")
     eval_steps: int = _f(200, "Vector-env steps per periodic evaluation")
     eval_num_envs: int = _f(200, "Sub-envs of the evaluation env")
+    eval_kpi_seeds: int = _f(4, "Simulator: paired seeds of the periodic gain-vs-OLLA check")
     checkpoint_interval: int = _f(1_000_000, "Transitions between checkpoints")
     torch_threads: int = _f(1, "torch intra-op threads (the machine is shared)")
 

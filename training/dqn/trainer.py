@@ -35,6 +35,7 @@ CURVE_FIELDS = [
     "transitions", "env_steps", "updates", "epsilon", "wall_s", "transitions_per_s",
     "train_reward_per_decision", "train_episode_return", "train_throughput_mbps",
     "loss", "q_mean", "eval_return", "eval_reward_per_decision", "eval_throughput_mbps",
+    "eval_gain_vs_olla_pct",
 ]
 
 
@@ -72,6 +73,35 @@ def probe_dims(cfg: DQNConfig) -> tuple[int, int]:
         return env_dims(env)
     finally:
         env.close()
+
+
+def paired_gain_vs_olla(net: torch.nn.Module, cfg: DQNConfig,
+                       cache: dict[str, object]) -> float:
+    """Mean paired throughput gain (%) of the greedy ``net`` over OLLA on ``cfg.env``.
+
+    Uses :func:`linkadapt.evaluation.evaluate` on ``eval_kpi_seeds`` seeds with
+    ``eval_num_envs`` UEs × ``eval_steps`` slots; OLLA's results are computed once and
+    cached (same seeds → same channels → same OLLA KPIs). NaN for Gymnasium tasks,
+    privileged nets (the evaluation simulator emits student observations) or 0 seeds.
+    """
+    from training.envs import is_gym_id
+
+    if is_gym_id(cfg.env) or cfg.privileged or cfg.eval_kpi_seeds < 1:
+        return math.nan
+    from linkadapt.evaluation import baseline_factory, evaluate
+    from training.policies import TorchQPolicy
+
+    seeds = list(range(cfg.eval_kpi_seeds))
+    if "olla" not in cache:
+        cache["olla"] = evaluate({"olla": baseline_factory("olla")}, cfg.env, seeds,
+                                 cfg.eval_num_envs, cfg.eval_steps)
+    was_training = net.training
+    ours = evaluate({"net": lambda n: TorchQPolicy(net)}, cfg.env, seeds, cfg.eval_num_envs,
+                    cfg.eval_steps)
+    net.train(was_training)
+    ref = cache["olla"].values("olla", "throughput_mbps")
+    thr = ours.values("net", "throughput_mbps")
+    return float(np.mean(100.0 * (thr / np.maximum(ref, 1e-12) - 1.0)))
 
 
 def _make_replay(cfg: DQNConfig, obs_dim: int, net: torch.nn.Module):
@@ -178,7 +208,12 @@ def train(cfg: DQNConfig, out_dir: str | Path, *, resume: bool = False, progress
     def wall() -> float:
         return wall_before + time.perf_counter() - t0
 
+    olla_cache: dict[str, object] = {}
+    last_gain = math.nan
+
     def run_eval() -> GreedyEvalResult:
+        nonlocal last_gain
+        last_gain = paired_gain_vs_olla(net, cfg, olla_cache)
         return greedy_evaluate(net, cfg.env, num_envs=cfg.eval_num_envs, steps=cfg.eval_steps,
                                seed=cfg.seed + 1_000_003, privileged=cfg.privileged,
                                episode_slots=cfg.episode_slots)
@@ -241,6 +276,7 @@ def train(cfg: DQNConfig, out_dir: str | Path, *, resume: bool = False, progress
                     "eval_reward_per_decision":
                         last_eval.reward_per_decision if last_eval else math.nan,
                     "eval_throughput_mbps": last_eval.throughput_mbps if last_eval else math.nan,
+                    "eval_gain_vs_olla_pct": last_gain,
                 }
                 curve.append(row)
                 _write_curve(out / "curve.csv", curve)
