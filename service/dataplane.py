@@ -1,16 +1,22 @@
 """The data plane: one implementation behind both the gRPC and the REST adapters.
 
-``decide`` = validate the whole batch (nothing is touched before it passes) → map
-(cell, UE) to history rows (:mod:`service.state`) → queue for the micro-batcher. The
-micro-batcher coalesces the requests that arrive together (same event-loop iteration,
-bounded by ``microbatch_max_ues`` and ``microbatch_max_wait_us``) and, per coalesced
-group, folds all reports into the shared :class:`linkadapt.features.FeatureHistory`,
-encodes the observations with the linkadapt encoder, steps the OLLA fallback (so it is
-always warm), runs the ONNX student once, and splits the decisions back per request.
-Each decision says whether the model or the fallback produced it.
+The adapters only move bytes: they queue each decide request (raw protobuf, raw JSON or
+decoded columns) with :meth:`DataPlane.submit_raw` and await a future. An inference worker
+thread (or the event loop itself with ``inference_thread=false``) takes the queued requests
+in arrival order and, per micro-batch (bounded by ``microbatch_max_ues`` and
+``microbatch_max_wait_us``):
 
-Errors are :class:`RequestError` with a transport-neutral ``code`` that the adapters map
-to gRPC status codes / HTTP statuses.
+1. parses each request and validates it as a whole (nothing is touched before it passes;
+   a refusal is a :class:`RequestError` naming the field, on that request's future only);
+2. maps (cell, UE) to rows of the per-UE state (:mod:`service.state`);
+3. folds all reports into the shared :class:`linkadapt.features.FeatureHistory`, encodes
+   the observations with the linkadapt encoder, steps the OLLA fallback (always warm), runs
+   the ONNX student once, and splits the decisions back per request, each saying whether
+   the model or the fallback produced it;
+4. serializes each response in its request's format.
+
+Errors carry a transport-neutral ``code`` that the adapters map to gRPC status codes /
+HTTP statuses.
 """
 
 from __future__ import annotations
@@ -562,9 +568,24 @@ class DataPlane:
                     break
                 items.append(nxt)
                 ues += _request_ues(nxt)
-            self._process(items)
+            self._process_safely(items)
             if stop:
                 return
+
+    def _process_safely(self, requests: list[_Request]) -> None:
+        """:meth:`_process`, and should it ever raise, fail its requests instead of the
+        worker (a dead worker would leave every later request waiting forever)."""
+        try:
+            self._process(requests)
+        except Exception as exc:
+            log.exception("micro-batch failed")
+            err = RequestError("internal", "request", f"internal error: {exc}")
+            done: list[tuple[Any, DecideResult | BaseException]] = [(r.fut, err) for r in requests]
+            if self._inline:
+                self._deliver(done, 0)
+            else:
+                assert self._loop is not None
+                self._loop.call_soon_threadsafe(self._deliver, done, 0)
 
     def _drain_inline(self) -> None:
         """``inference_thread=False``: run everything queued now, on the event loop."""
@@ -578,7 +599,7 @@ class DataPlane:
             if item is not None:
                 items.append(item)
         if items:
-            self._process(items)
+            self._process_safely(items)
 
     def _admit(
         self, requests: list[_Request], done: list[tuple[Any, DecideResult | BaseException]]
@@ -627,6 +648,9 @@ class DataPlane:
                 )
             except RequestError as exc:
                 done.append((r.fut, exc))
+            except Exception as exc:  # a bug, not bad input: fail only this request
+                log.exception("request admission failed")
+                done.append((r.fut, RequestError("internal", "request", f"internal error: {exc}")))
         return items
 
     def _process(self, requests: list[_Request]) -> None:

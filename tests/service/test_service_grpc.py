@@ -271,3 +271,30 @@ def test_drain_reports_not_serving_then_stops(model_dir: Path) -> None:
     fut.result(30)
     srv.loop.call_soon_threadsafe(srv.loop.stop)
     srv.thread.join(10)
+
+
+def test_internal_error_fails_one_request_not_the_worker(server: ServerThread) -> None:
+    dp = server.app.dataplane
+    original = dp.validate_decide
+
+    def boom(cell_id, slot, mcs_table, columns):  # noqa: ANN001, ANN202
+        if cell_id == 666:
+            raise ValueError("synthetic bug")
+        return original(cell_id, slot, mcs_table, columns)
+
+    server.call(setattr, dp, "validate_decide", boom)
+    try:
+        cols = random_reports(np.random.default_rng(0), np.arange(4))
+        ch, stub = _stub(server.grpc_target)
+        with ch:
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Decide(grpc_request(666, 0, cols), timeout=5)
+            assert err.value.code() == grpc.StatusCode.INTERNAL
+            assert len(stub.Decide(grpc_request(667, 0, cols), timeout=5).mcs) == 4
+        r = httpx.post(
+            f"{server.http_base}/v1/decisions",
+            json={"cell_id": 666, **{k: v.tolist() for k, v in cols.items()}},
+        )
+        assert r.status_code == 500  # fmt: skip
+    finally:
+        server.call(delattr, dp, "validate_decide")
