@@ -1,9 +1,10 @@
 """REST adapter (FastAPI): the same data plane as gRPC, same columnar JSON as the proto.
 
-Hot path (``POST /v1/decisions``) reads the raw body with orjson and hands the lists to
-the data plane (numpy conversion, whole-batch validation); no pydantic model per UE or
-per request is built. The pydantic classes below exist only to document the OpenAPI
-schema (request bodies are attached with ``openapi_extra``).
+``POST /v1/decisions`` is answered by :class:`FastDecisions`, a thin ASGI front: it hands
+the raw body to the data plane, whose worker parses it with orjson (no pydantic model per
+UE or per request), validates, decides and encodes the JSON response. Everything else is a
+FastAPI route; the pydantic classes below only document the OpenAPI schema (request bodies
+are attached with ``openapi_extra``), including the decisions route.
 
 JSON conventions: field names are the proto field names (snake_case), int64 values are
 JSON numbers, decision sources are the proto enum names (``DECISION_SOURCE_MODEL`` /

@@ -70,6 +70,12 @@ def test_inline_mode_gives_the_same_decisions(server: ServerThread, model_dir: P
                 req = grpc_request(777, slot, random_reports(rng, ues))
                 ra, rb = sa.Decide(req, timeout=10), sb.Decide(req, timeout=10)
                 assert list(ra.mcs) == list(rb.mcs) and list(ra.source) == list(rb.source)
+                # and the REST path of the inline server (another cell, same reports)
+                body = json_request(778, slot, {k: list(getattr(req, k)) for k in (
+                    "ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb",
+                    "n_symbols", "buffer_bytes")})  # fmt: skip
+                r = httpx.post(f"{inline.http_base}/v1/decisions", json=body)
+                assert r.status_code == 200 and r.json()["mcs"] == list(ra.mcs)
         assert inline.app.dataplane._worker is None
     finally:
         inline.stop()
