@@ -38,7 +38,8 @@ class DistillConfig:
     samples: int = 400_000  # decisions collected over all rounds
     rounds: int = 4  # collection rounds: 0 teacher-driven, later student-driven
     student_driven: bool = True  # False: every round teacher-driven (no DAgger)
-    num_envs: int = 2048  # UEs stepping together while collecting
+    num_envs: int = 256  # UEs stepping together (as in teacher training: decisions per slot
+    # are capped by the scheduler, more UEs only make each step slower)
     episode_slots: int = 200  # slots per drop
     loss: str = "kl"  # kl (Rusu τ-softened), mse (on Q-values), nll (on argmax)
     temperature: float = 0.01  # τ of the teacher's softmax for the kl loss
