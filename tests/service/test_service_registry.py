@@ -106,3 +106,13 @@ def test_missing_model_dir_means_fallback(tmp_path: Path) -> None:
     ok, err = reg.reload()
     assert not ok and "not a directory" in err
     assert reg.current is None and reg.info()["loaded"] is False
+
+
+def test_shipped_default_model_is_servable() -> None:
+    """``models/default`` (when the training pipeline has shipped it) passes every check the
+    xApp applies before serving: format, SHA-256, schema, golden rows, warm-up."""
+    default = Path(__file__).resolve().parents[2] / "models" / "default"
+    if not (default / "manifest.json").exists():
+        pytest.skip("models/default not shipped yet (produced by the training pipeline)")
+    model = load_model(default)
+    assert model.n_actions == 28 and model.obs_dim == features.OBS_DIM
