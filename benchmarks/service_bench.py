@@ -68,13 +68,31 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def load(mode: str, target: str, *extra: str, seconds: float) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    mode: str, target: str, *extra: str, seconds: float, server_pid: int | None = None
+) -> dict[str, Any]:
+    """Run the load generator; with ``server_pid`` also the server's CPU µs per request
+    (robust to background load, unlike throughput)."""
+    warmup = ["--warmup", "0"] if server_pid else []  # CPU accounting counts every request
     cmd = [PY, str(REPO / "benchmarks" / "service_load.py"), mode, "--target", target,
-           "--seconds", str(seconds), *extra]  # fmt: skip
+           "--seconds", str(seconds), *warmup, *extra]  # fmt: skip
+    c0 = cpu_seconds(server_pid) if server_pid else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, cwd=REPO)
+    c1 = cpu_seconds(server_pid) if server_pid else 0.0
     if out.returncode != 0:
         raise RuntimeError(f"load generator failed: {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    if server_pid and res.get("requests"):
+        # with --warmup 0 every request (plus one sanity request per worker) is counted
+        n = res["requests"] + int(res.get("concurrency") or 1)
+        res["server_cpu_us_per_request"] = (c1 - c0) / n * 1e6
+    return res
 
 
 def run(model: Path, seconds: float) -> dict[str, Any]:
@@ -108,12 +126,14 @@ def run(model: Path, seconds: float) -> dict[str, Any]:
         grpc_t, rest_t, echo_t = f"127.0.0.1:{gport}", f"127.0.0.1:{hport}", f"127.0.0.1:{eport}"
         res: dict[str, Any] = {"machine": machine_info(), "model": model_info["version"]}
         res["grpc_1024"] = load("unary", grpc_t, "--ues", "1024", "--concurrency", "8",
-                                seconds=seconds)  # fmt: skip
+                                seconds=seconds, server_pid=xapp.pid)  # fmt: skip
         # xApp and echo alternate (3 pairs) so both see the same background load
         pairs = []
         for _ in range(3):
-            x = load("unary", grpc_t, "--ues", "64", "--concurrency", "16", seconds=seconds)
-            e = load("unary", echo_t, "--ues", "64", "--concurrency", "16", seconds=seconds)
+            x = load("unary", grpc_t, "--ues", "64", "--concurrency", "16", seconds=seconds,
+                     server_pid=xapp.pid)  # fmt: skip
+            e = load("unary", echo_t, "--ues", "64", "--concurrency", "16", seconds=seconds,
+                     server_pid=echo.pid)  # fmt: skip
             pairs.append((x, e, x["requests_per_s"] / e["requests_per_s"]))
         pairs.sort(key=lambda p: p[2])
         res["grpc_64"], res["echo_64"], _ = pairs[1]  # the median pair
@@ -123,6 +143,9 @@ def run(model: Path, seconds: float) -> dict[str, Any]:
         res["rest_64"] = load("rest", rest_t, "--ues", "64", "--concurrency", "16",
                               seconds=seconds)  # fmt: skip
         res["ratio_64_vs_echo"] = pairs[1][2]
+        xc = sorted(p[0]["server_cpu_us_per_request"] for p in pairs)[1]
+        ec = sorted(p[1]["server_cpu_us_per_request"] for p in pairs)[1]
+        res["cpu_us_64"] = {"xapp": xc, "echo": ec, "ratio": ec / xc}
         metrics = httpx.get(f"http://127.0.0.1:{hport}/metrics").text
         res["mean_requests_per_inference"] = _ratio(
             metrics, "ran_distill_inference_batch_requests_sum",
@@ -203,13 +226,17 @@ def run_table(res: dict[str, Any], k: int) -> list[str]:
     rows = [
         ("gRPC unary, 1024-UE batches (8 in flight)",
          f"{g1['ue_decisions_per_s'] / 1e6:.3f} M UE decisions/s "
-         f"({g1['requests_per_s']:.0f} req/s, p99 {g1['latency_p99_ms']:.1f} ms)",
+         f"({g1['requests_per_s']:.0f} req/s, p99 {g1['latency_p99_ms']:.1f} ms; server CPU "
+         f"{g1['server_cpu_us_per_request']:.0f} µs/request = "
+         f"{1024 / g1['server_cpu_us_per_request']:.2f} M UE decisions per CPU-second)",
          ">= 1 M/s", ok(g1["ue_decisions_per_s"] >= 1e6)),
         ("gRPC unary, 64-UE batches (16 in flight)",
          f"{g64['requests_per_s']:.0f} req/s = {g64['ue_decisions_per_s'] / 1e3:.0f} k UE/s; "
          f"bare echo {e64['requests_per_s']:.0f} req/s → **{100 * res['ratio_64_vs_echo']:.0f} %** "
          f"(median of 3 alternating pairs: "
-         f"{', '.join(f'{100 * r:.0f} %' for r in res['ratios_64_vs_echo'])})",
+         f"{', '.join(f'{100 * r:.0f} %' for r in res['ratios_64_vs_echo'])}); server CPU "
+         f"per request (median): xApp {res['cpu_us_64']['xapp']:.0f} µs, echo "
+         f"{res['cpu_us_64']['echo']:.0f} µs → {100 * res['cpu_us_64']['ratio']:.0f} %",
          ">= 50 % of echo", ok(res["ratio_64_vs_echo"] >= 0.5)),
         ("gRPC DecideStream, 64-UE batches at 1000/s",
          f"p50 {st['latency_p50_ms']:.2f} ms, **p99 {st['latency_p99_ms']:.2f} ms**, "
