@@ -8,6 +8,7 @@ more policy.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import grpc
@@ -19,6 +20,7 @@ from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 from service.wire import decide_response_arrays
 
+CELL_BITS = 24  # RemotePolicy: simulator cell ids below 2**24, namespace above
 _COLUMNS = ("ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb",
             "n_symbols", "buffer_bytes")  # fmt: skip
 
@@ -101,10 +103,16 @@ class RemotePolicy:
 
     name = "xapp"
 
-    def __init__(self, target: str | XappClient, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self, target: str | XappClient, *, timeout: float = 5.0, fresh_state: bool = True
+    ) -> None:
         self.client = (
             target if isinstance(target, XappClient) else XappClient(target, timeout=timeout)
         )
+        # fresh_state: this instance's cells live in their own id range on the xApp, so a
+        # new policy (e.g. one per evaluation seed) never inherits per-UE history that an
+        # earlier instance left behind for the same (cell, UE) ids (it expires by TTL).
+        self.cell_base = (secrets.randbits(31) + 1) << CELL_BITS if fresh_state else 0
         self.slot = 0
         self.last_source = np.zeros(0, np.uint8)
         self._row_key: dict[int, tuple[int, int]] = {}
@@ -115,14 +123,17 @@ class RemotePolicy:
         mcs = np.zeros(n, np.int32)
         source = np.zeros(n, np.uint8)
         for cell in np.unique(reports.cell_id).tolist():
+            if cell >= 1 << CELL_BITS:
+                raise ValueError(f"cell id {cell} needs more than {CELL_BITS} bits")
             idx = np.flatnonzero(reports.cell_id == cell)
             part = reports.take(idx)
-            m, s, _ = self.client.decide(part, cell_id=int(cell), slot=self.slot)
+            m, s, _ = self.client.decide(part, cell_id=self.cell_base + int(cell), slot=self.slot)
             mcs[idx] = m
             source[idx] = s
         rows = batch.rows.tolist()
-        self._row_key.update(zip(rows, zip(reports.cell_id.tolist(), reports.ue_id.tolist(),
-                                           strict=True), strict=True))  # fmt: skip
+        cells = (reports.cell_id + self.cell_base).tolist()
+        self._row_key.update(zip(rows, zip(cells, reports.ue_id.tolist(), strict=True),
+                                 strict=True))  # fmt: skip
         self.slot += 1
         self.last_source = source
         return mcs

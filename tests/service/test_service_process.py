@@ -117,16 +117,19 @@ def test_client_and_remote_policy(server: ServerThread) -> None:
         mcs = policy.act(batch)
         assert mcs.shape == (n,) and ((mcs >= 0) & (mcs < 28)).all()
         assert set(policy.last_source.tolist()) == {1}
+        dp = server.app.dataplane
+        base = policy.cell_base
+        for cell in (5, 6):  # one request per cell, in this policy's own cell-id range
+            known = server.call(lambda c=cell: dp.state.lookup(base + c, np.arange(900, 912))[1])
+            assert known.sum() == 6
         with XappClient(server.grpc_target) as client:
-            # the policy sent one request per cell: the xApp tracks both cells' UEs
             m5, s5, version = client.decide(reports.take(np.arange(6)), cell_id=5, slot=1)
             assert version and set(s5.tolist()) == {1}
             assert client.get_model().loaded
             assert client.report_outcome(cell_id=5, slot=1, ue_id=[900], delivered_bits=[8],
                                          first_tx_ack=[1]) == 1  # fmt: skip
         policy.reset(np.arange(6))  # releases cell 5's UEs on the server
-        dp = server.app.dataplane
-        known = server.call(lambda: dp.state.lookup(5, np.arange(900, 906))[1].copy())
+        known = server.call(lambda: dp.state.lookup(base + 5, np.arange(900, 906))[1].copy())
         assert not known.any()
         policy.reset(np.arange(6))  # idempotent
     finally:
@@ -146,3 +149,22 @@ def test_service_never_imports_torch() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                           timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_xapp_as_a_policy_in_the_evaluation_loop(tmp_path: Path) -> None:
+    """End to end through the simulator: with no model the xApp's decisions are its OLLA
+    fallback, so the paired-seed evaluation must give exactly the KPIs of linkadapt's own
+    OLLA baseline on every seed (same reports → same state → same MCS, over gRPC)."""
+    from linkadapt.evaluation import baseline_factory, evaluate
+
+    srv = ServerThread(model_dir=tmp_path / "no-model")
+    try:
+        res = evaluate({"xapp": lambda n: RemotePolicy(srv.grpc_target),
+                        "olla": baseline_factory("olla")}, "mimo", [0, 1], n_ues=16,
+                       n_slots=40)  # fmt: skip
+        for seed in (0, 1):
+            assert res.per_seed["xapp"][seed] == res.per_seed["olla"][seed], seed
+        reg = srv.app.dataplane.metrics.registry
+        assert reg.get_sample_value("ran_distill_decisions_total", {"source": "fallback"}) > 0
+    finally:
+        srv.stop()
