@@ -5,12 +5,17 @@ The (cell, UE) → row map is one sorted ``int64`` array of UE ids per cell plus
 the same order, so a request (one cell, many UEs) maps its ids with a single
 ``np.searchsorted``; no Python loop per UE. Rows are recycled through a free stack.
 
-Safety with the micro-batcher: a request's rows are looked up (and new UEs admitted)
-when it arrives, but its reports are folded into the history when its micro-batch is
-flushed. A row freed by a release or TTL expiry in between must not be handed to a new
-UE before every request admitted earlier has been flushed, so freed rows wait in a
+Threads: the inference worker admits (index + row allocation) and folds reports into
+the history/OLLA arrays; the event loop releases UEs, expires idle ones and reports
+flushed batches. The data plane serializes every index operation with one lock; the
+history/OLLA arrays are only touched by the worker (:meth:`UeStateTable.prepare_rows`
+sizes and resets them there).
+
+Row reuse: a request's rows are looked up (and new UEs admitted) before its reports are
+folded in. A row freed by a release or TTL expiry in between must not be handed to a new
+UE before every request admitted earlier has been processed, so freed rows wait in a
 quarantine tagged with the admission sequence number and return to the free stack only
-once :meth:`UeStateTable.flushed` reports that sequence flushed.
+once :meth:`UeStateTable.flushed` reports that sequence processed.
 """
 
 from __future__ import annotations
