@@ -217,6 +217,8 @@ def fast_report_batch(
 def _request_ues(r: _Request) -> int:
     """UE count of a queued request, for the micro-batch size bound (estimates from the
     size: ~9 protobuf bytes, ~40 JSON bytes per UE)."""
+    if r.kind == "release":
+        return 0
     if r.kind == "pb":
         return max(1, len(r.payload) // 9)
     if r.kind == "json":
@@ -608,6 +610,9 @@ class DataPlane:
         items: list[_Item] = []
         for r in requests:
             try:
+                if r.kind == "release":
+                    done.append((r.fut, self.release_now(*r.payload)))  # type: ignore[arg-type]
+                    continue
                 if r.kind == "pb":
                     msg = parse_decide_request(r.payload)
                     cell_id, slot, mcs_table = msg.cell_id, msg.slot, msg.mcs_table
@@ -769,7 +774,12 @@ class DataPlane:
         return results
 
     # ------------------------------------------------------------------ release / outcomes
-    def release(self, cell_id: Any, ue_ids: Any) -> int:
+    async def release(self, cell_id: Any, ue_ids: Any) -> int:
+        """Forget UEs, in arrival order with the decide requests (through the same queue,
+        so a release never overtakes a decision for the same UE sent before it)."""
+        return await self.submit_raw("release", (cell_id, ue_ids))  # type: ignore[return-value]
+
+    def release_now(self, cell_id: Any, ue_ids: Any) -> int:
         """Forget UEs; unknown cell/UE → INVALID_ARGUMENT naming the field, nothing changed."""
         if (
             not isinstance(cell_id, int)

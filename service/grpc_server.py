@@ -178,7 +178,7 @@ class LinkAdaptationService:
         await self._check_deadline(context)
         try:
             msg = self._parse(pb.ReleaseUeRequest, raw)
-            n = self.dp.release(msg.cell_id, list(msg.ue_id))
+            n = await self.dp.release(msg.cell_id, list(msg.ue_id))
         except RequestError as exc:
             await self._abort(context, exc)
             raise AssertionError("unreachable") from None

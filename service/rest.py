@@ -306,7 +306,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             ues = doc.get("ue_id")
             if ues is None:
                 raise RequestError(INVALID_ARGUMENT, "ue_id", "missing field")
-            n = dp.release(_int_field(doc, "cell_id"), ues)
+            n = await dp.release(_int_field(doc, "cell_id"), ues)
         except RequestError as exc:
             return _error(exc, dp)
         return _json({"released": n})

@@ -298,3 +298,18 @@ def test_internal_error_fails_one_request_not_the_worker(server: ServerThread) -
         assert r.status_code == 500  # fmt: skip
     finally:
         server.call(delattr, dp, "validate_decide")
+
+
+def test_release_is_ordered_with_decisions(server: ServerThread) -> None:
+    """A release queued right after a decision for a brand-new UE applies after it."""
+    dp = server.app.dataplane
+    cols = random_reports(np.random.default_rng(0), np.array([4242]))
+
+    async def scenario() -> tuple[int, bool]:
+        decided = dp.submit(9090, 0, 0, dict(cols))  # not awaited yet
+        released = await dp.release(9090, [4242])
+        await decided
+        return released, bool(dp.state.lookup(9090, np.array([4242]))[1][0])
+
+    released, still_known = server.run(scenario())
+    assert released == 1 and not still_known
