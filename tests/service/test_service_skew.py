@@ -79,3 +79,47 @@ def test_inline_mode_gives_the_same_decisions(server: ServerThread, model_dir: P
         assert inline.app.dataplane._worker is None
     finally:
         inline.stop()
+
+
+class _LocalOnnxPolicy:
+    """The reference: linkadapt's encoder + onnxruntime in this process (no xApp)."""
+
+    name = "local-onnx"
+
+    def __init__(self, n_ues: int, model: Path) -> None:
+        from linkadapt.features import FeatureHistory
+
+        self.history = FeatureHistory(n_ues)
+        self.sess = ort.InferenceSession(str(model / "model.onnx"),
+                                         providers=["CPUExecutionProvider"])  # fmt: skip
+        self.input = self.sess.get_inputs()[0].name
+
+    def act(self, batch):  # noqa: ANN001, ANN201
+        self.history.update(batch.rows, batch.reports)
+        obs = self.history.encode(batch.rows)
+        return np.argmax(self.sess.run(None, {self.input: obs})[0], axis=1)
+
+    def reset(self, rows: np.ndarray) -> None:
+        self.history.reset(rows)
+
+
+def test_evaluation_loop_same_kpis_in_process_and_through_the_xapp(model_dir: Path) -> None:
+    """Through the simulator, paired seeds: the served student (models/default when shipped,
+    else the test model) gives exactly the KPIs of the same ONNX file run in-process."""
+    from linkadapt.evaluation import evaluate
+    from service.client import RemotePolicy
+
+    shipped = Path(__file__).resolve().parents[2] / "models" / "default"
+    model = shipped if (shipped / "manifest.json").exists() else model_dir
+    srv = ServerThread(model_dir=model)
+    try:
+        res = evaluate({"xapp": lambda n: RemotePolicy(srv.grpc_target),
+                        "local": lambda n: _LocalOnnxPolicy(n, model)}, "mimo", [0, 1],
+                       n_ues=16, n_slots=40)  # fmt: skip
+        for seed in (0, 1):
+            assert res.per_seed["xapp"][seed] == res.per_seed["local"][seed], seed
+        reg = srv.app.dataplane.metrics.registry
+        assert reg.get_sample_value("ran_distill_decisions_total", {"source": "model"}) > 0
+        assert not reg.get_sample_value("ran_distill_decisions_total", {"source": "fallback"})
+    finally:
+        srv.stop()
