@@ -99,7 +99,8 @@ def train_teacher(
     kpis: dict[str, Any] = {}
     if result.final_eval is not None:
         kpis["greedy_eval"] = result.final_eval.__dict__
-    if not is_gym_id(cfg.env) and kpi_seeds > 0:
+    # A privileged teacher reads columns the evaluation simulator does not emit.
+    if not is_gym_id(cfg.env) and kpi_seeds > 0 and not cfg.privileged:
         kpis["simulator"] = _teacher_kpis(out, cfg, kpi_seeds)
     write_manifest(out, cfg=cfg, net=net, wall_s=result.wall_s,
                    transitions=result.transitions, updates=result.updates,

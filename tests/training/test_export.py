@@ -56,3 +56,10 @@ def test_verification_catches_a_tampered_manifest(exported):
 def test_recurrent_nets_are_refused(tmp_path):
     with pytest.raises(ValueError, match="recurrent"):
         export_qnet(build_qnet("gru-16", OBS_DIM, 28), tmp_path)
+
+
+def test_dueling_head_exports_and_verifies(tmp_path):
+    torch.manual_seed(1)
+    net = build_qnet("dueling-2x16", OBS_DIM, 28)
+    export_qnet(net, tmp_path, arch="dueling-2x16")
+    assert verify_export(tmp_path) <= 1e-4
