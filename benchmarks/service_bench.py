@@ -278,8 +278,8 @@ def render(runs: list[dict[str, Any]], command: str) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, shared by the xApp, the load generator "
         f"and whatever else ran on the box (see the load averages: other sessions' jobs were "
         f"running, so numbers vary run to run); Python {m['python']}, grpcio {m['grpcio']}, "
-        f"onnxruntime {m['onnxruntime']}. Model: `{runs[0]['model']}` (a 3x32 MLP "
-        "student-sized test model when models/default is absent).",
+        f"onnxruntime {m['onnxruntime']}. Model: `{runs[0]['model']}` "
+        f"({runs[0].get('model_source', '')}).",
         "",
     ]
     for k, res in enumerate(runs, 1):
@@ -322,6 +322,13 @@ def main() -> None:
     runs = []
     for _ in range(args.repeat):
         res = run(model, args.seconds)
+        res["model_source"] = (
+            "the shipped models/default student"
+            if tmp is None and args.model is None
+            else "a random 3x32-MLP test model, models/default absent"
+            if tmp is not None
+            else str(model)
+        )
         res["dataplane_1024"] = dataplane_only(model, 1024, 8, min(args.seconds, 3.0))
         res["dataplane_64"] = dataplane_only(model, 64, 16, min(args.seconds, 3.0))
         runs.append(res)
