@@ -7,7 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from linkadapt.baselines import FixedCqiPolicy
 from linkadapt.evaluation import baseline_factory, evaluate
 from linkadapt.sim import PRESETS, Simulator
 
@@ -36,17 +35,16 @@ def test_olla_holds_its_bler_target_on_a_static_channel() -> None:
 
 
 def test_bler_falls_with_sinr() -> None:
-    """Same fixed MCS policy, more transmit power → lower first-transmission BLER."""
+    """Same MCS for everyone, a noise-limited cell, more transmit power → lower BLER."""
     blers = []
-    for power in (30.0, 40.0, 50.0):
-        cfg = dataclasses.replace(PRESETS["mimo"], tx_power_dbm=power, bler_offset_db=(2.0, 2.0))
-        sim = Simulator(cfg, 42, seed=0)
-        fixed = FixedCqiPolicy(42)
-        for _ in range(300):
-            batch = sim.observe()
-            sim.step(np.minimum(fixed.act(batch), 9))  # capped: same MCS range at every power
+    for power in (0.0, 10.0, 20.0):
+        cfg = dataclasses.replace(PRESETS["scsu"], tx_power_dbm=power)
+        sim = Simulator(cfg, 8, seed=0)
+        for _ in range(600):
+            sim.observe()
+            sim.step(np.full(8, 15))
         blers.append(sim.summary()["bler"])
-    assert blers[0] > blers[1] > blers[2]
+    assert blers[0] > blers[1] > blers[2], blers
 
 
 def test_higher_speed_widens_the_olla_to_genie_gap() -> None:
