@@ -23,7 +23,7 @@ import uvicorn
 from service.config import Settings
 from service.dataplane import DataPlane
 from service.grpc_server import GrpcFrontend
-from service.rest import create_rest_app
+from service.rest import FastDecisions, create_rest_app
 
 log = logging.getLogger("service.app")
 
@@ -44,6 +44,7 @@ class XApp:
         self.dataplane = DataPlane(settings)
         self.grpc: GrpcFrontend | None = None
         self.http: _UvicornServer | None = None
+        self.rest_app: FastDecisions | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         self.grpc_port = 0
@@ -70,9 +71,9 @@ class XApp:
         sock.setblocking(False)
         self._sock = sock
         self.http_port = sock.getsockname()[1]
-        app = create_rest_app(self.dataplane, s.admin_token)
+        self.rest_app = create_rest_app(self.dataplane, s.admin_token)
         config = uvicorn.Config(
-            app,
+            self.rest_app,
             log_config=None,
             access_log=False,
             lifespan="off",

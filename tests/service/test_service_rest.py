@@ -99,3 +99,26 @@ def test_schemathesis(server: ServerThread) -> None:
     assert re.search(r"Tested:\s+9\b", proc.stdout), proc.stdout[-2000:]
     m = re.search(r"(\d+) generated, (\d+) passed", proc.stdout)
     assert m and m.group(1) == m.group(2) and int(m.group(1)) >= 9, proc.stdout[-2000:]
+
+
+def test_fastapi_route_matches_the_fast_front(server: ServerThread) -> None:
+    """The FastAPI ``/v1/decisions`` route (what the OpenAPI documents; shadowed in the
+    server by the ASGI front) answers exactly like the front."""
+    front = server.app.rest_app
+    cols = random_reports(np.random.default_rng(4), np.arange(500, 510))
+    body = json_request(31337, 3, cols)
+    via_front = httpx.post(f"{server.http_base}/v1/decisions", json=body).json()
+
+    async def via_fastapi() -> dict:
+        transport = httpx.ASGITransport(app=front.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+            r = await client.post("/v1/decisions", json={**body, "cell_id": 31338})
+            assert r.status_code == 200
+            bad = await client.post(
+                "/v1/decisions", json={**body, "cqi": [99] * 10, "cqi_age_slots": [1] * 10}
+            )
+            assert bad.status_code == 422 and bad.json()["field"] == "cqi"
+            return r.json()
+
+    direct = server.run(via_fastapi())
+    assert direct["mcs"] == via_front["mcs"] and direct["source"] == via_front["source"]
