@@ -37,12 +37,12 @@ def test_olla_holds_its_bler_target_on_a_static_channel() -> None:
 def test_bler_falls_with_sinr() -> None:
     """Same MCS for everyone, a noise-limited cell, more transmit power → lower BLER."""
     blers = []
-    for power in (0.0, 10.0, 20.0):
+    for power in (30.0, 40.0, 50.0):
         cfg = dataclasses.replace(PRESETS["scsu"], tx_power_dbm=power)
-        sim = Simulator(cfg, 8, seed=0)
+        sim = Simulator(cfg, 16, seed=0)
         for _ in range(600):
             sim.observe()
-            sim.step(np.full(8, 15))
+            sim.step(np.full(16, 12))
         blers.append(sim.summary()["bler"])
     assert blers[0] > blers[1] > blers[2], blers
 
