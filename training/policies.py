@@ -35,6 +35,13 @@ def _net_input(obs: np.ndarray, obs_dim: int) -> np.ndarray:
     return np.ascontiguousarray(obs[:, :obs_dim])
 
 
+def _deciding_rows(batch: DecisionBatch) -> np.ndarray:
+    """Indices of the rows whose MCS will be used (all rows when ``new_tx`` is unknown)."""
+    if batch.new_tx is None:
+        return np.arange(len(batch))
+    return np.flatnonzero(np.asarray(batch.new_tx, bool))
+
+
 class TorchQPolicy:
     """Greedy argmax over a torch Q-network's outputs.
 
@@ -85,9 +92,18 @@ class TorchQPolicy:
             return q.squeeze(1).numpy()
 
     def act(self, batch: DecisionBatch) -> np.ndarray:
-        """MCS indices int64 ``[n]``: argmax of the Q-values."""
-        q = self.q_values(batch.obs, batch.rows, batch.new_tx)
-        return q.argmax(axis=1).astype(np.int64)
+        """MCS indices int64 ``[n]``: argmax of the Q-values.
+
+        When ``batch.new_tx`` is given only those rows are evaluated (the others' MCS is
+        ignored by the transmitter and returned as 0); the KPIs are identical to
+        evaluating every row, only the work is smaller.
+        """
+        out = np.zeros(len(batch), np.int64)
+        sel = _deciding_rows(batch)
+        if sel.size:
+            q = self.q_values(batch.obs[sel], np.asarray(batch.rows)[sel])
+            out[sel] = q.argmax(axis=1)
+        return out
 
     def reset(self, rows: np.ndarray) -> None:
         rows = np.asarray(rows, np.int64)
@@ -115,9 +131,12 @@ class OnnxQPolicy:
         return self.session.run(["q_values"], {"obs": _net_input(obs, self.obs_dim)})[0]
 
     def act(self, batch: DecisionBatch) -> np.ndarray:
-        if len(batch) == 0:
-            return np.zeros(0, np.int64)
-        return self.q_values(batch.obs).argmax(axis=1).astype(np.int64)
+        """MCS indices int64 ``[n]``; like :meth:`TorchQPolicy.act`, only ``new_tx`` rows."""
+        out = np.zeros(len(batch), np.int64)
+        sel = _deciding_rows(batch)
+        if sel.size:
+            out[sel] = self.q_values(batch.obs[sel]).argmax(axis=1)
+        return out
 
     def reset(self, rows: np.ndarray) -> None:
         """Stateless."""

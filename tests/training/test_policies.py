@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -31,7 +33,14 @@ def test_torch_policy_is_greedy_argmax(batch):
     assert isinstance(pol, Policy)
     with torch.no_grad():
         expect = net(torch.as_tensor(batch.obs)).argmax(1).numpy()
-    np.testing.assert_array_equal(pol.act(batch), expect)
+    # No new_tx information (e.g. a gNB asking for every UE): every row is decided.
+    np.testing.assert_array_equal(pol.act(dataclasses.replace(batch, new_tx=None)), expect)
+    # In the simulator only new transmissions use the MCS: only those rows are computed.
+    new = np.asarray(batch.new_tx, bool)
+    assert new.any() and not new.all()
+    got = pol.act(batch)
+    np.testing.assert_array_equal(got[new], expect[new])
+    assert (got[~new] == 0).all()
 
 
 def test_extra_privileged_columns_are_ignored_missing_columns_fail(batch):
@@ -68,6 +77,8 @@ def test_onnx_policy_matches_torch_policy(batch, tmp_path):
     np.testing.assert_allclose(onnx_pol.q_values(batch.obs), torch_pol.q_values(batch.obs),
                                atol=1e-5)
     np.testing.assert_array_equal(onnx_pol.act(batch), torch_pol.act(batch))
+    full = dataclasses.replace(batch, new_tx=None)
+    np.testing.assert_array_equal(onnx_pol.act(full), torch_pol.act(full))
 
 
 def test_resolve_policy_baselines_and_errors(tmp_path, batch):
