@@ -1,6 +1,7 @@
 """NR link-adaptation core: 38.214 tables, BLER abstraction, reports, features, policies, simulator.
 
-Only numpy and scipy are imported here, so the xApp pulls in nothing more.
+What the xApp imports (reports, features, OLLA, BLER thresholds) needs numpy only; the
+simulator, evaluation and calibration also use scipy (the ``sim`` extra).
 """
 
 __version__ = "0.1.0"

@@ -20,13 +20,24 @@ HARQ chase combining: linear SINRs of the transmissions add.
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from importlib import resources
+from statistics import NormalDist
 
 import numpy as np
-from scipy.special import ndtr
 
 from linkadapt import nr
+
+try:  # the simulator's hot path; the xApp image has no scipy and only needs cached thresholds
+    from scipy.special import ndtr
+except ImportError:  # pragma: no cover - exercised by the serving-image test
+    _erfc = np.frompyfunc(math.erfc, 1, 1)
+
+    def ndtr(x: np.ndarray) -> np.ndarray:
+        """Standard normal CDF Φ(x) = erfc(−x/√2)/2 (standard library, elementwise)."""
+        return (0.5 * _erfc(-np.asarray(x, dtype=np.float64) / math.sqrt(2.0))).astype(
+            np.float64)
 
 Z_10 = 1.2815515655446004  # Φ⁻¹(0.9): 10 % BLER sits 1.28 σ above the 50 % point
 MIN_CB_BITS, MAX_CB_BITS = 24, 8448
@@ -79,10 +90,8 @@ def sinr_threshold_db(se: np.ndarray | float, *, bler_target: float = 0.1, table
                       cb_bits: np.ndarray | float = MAX_CB_BITS,
                       offset_db: np.ndarray | float = 0.0) -> np.ndarray:
     """SINR (dB) at which a code block of spectral efficiency ``se`` has ``bler_target``."""
-    from scipy.special import ndtri
-
     snr10, sigma = _waterfall(se, cb_bits, table, offset_db)
-    return snr10 - Z_10 * sigma - ndtri(bler_target) * sigma
+    return snr10 - Z_10 * sigma - NormalDist().inv_cdf(bler_target) * sigma
 
 
 def mcs_thresholds_db(*, table: int = 2, bler_target: float = 0.1,

@@ -258,3 +258,32 @@ def test_model_tracks_reference_for_short_blocks():
     errors = np.abs(np.asarray(errors))
     assert errors.size >= 15
     assert np.mean(errors <= 1.5) >= 0.8, errors
+
+
+def test_serving_path_needs_no_scipy() -> None:
+    """The xApp image has no scipy: the BLER thresholds must come out the same without it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'scipy' or name.startswith('scipy.'):\n"
+        "            raise ImportError('scipy blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from linkadapt import link_map, bler\n"
+        "import numpy as np\n"
+        "print(json.dumps([link_map.cqi_thresholds_db(2)[1:].tolist(),\n"
+        "                  link_map.illa_thresholds_db(2).tolist(),\n"
+        "                  bler.code_block_bler(np.array([5.0, 9.0]), 8).tolist()]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    no_scipy = json.loads(out)
+    from linkadapt import link_map
+
+    np.testing.assert_allclose(no_scipy[0], link_map.cqi_thresholds_db(2)[1:], atol=1e-9)
+    np.testing.assert_allclose(no_scipy[1], link_map.illa_thresholds_db(2), atol=1e-9)
+    np.testing.assert_allclose(no_scipy[2], bler.code_block_bler(np.array([5.0, 9.0]), 8),
+                               atol=1e-12)
