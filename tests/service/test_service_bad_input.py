@@ -14,6 +14,7 @@ import orjson
 import pytest
 from service_testing import ServerThread, grpc_request, json_request, random_reports
 
+from service.dataplane import RequestError
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 
@@ -265,3 +266,69 @@ def test_bad_outcome_reports(server: ServerThread) -> None:
     )
     assert r.status_code == 422 and r.json()["field"] == "delivered_bits"  # fmt: skip
     _assert_serving(server)
+
+
+def _micro_batch(server: ServerThread, raws: list[bytes]) -> tuple[list, int]:
+    """Queue all ``raws`` before any is processed; return results and how many requests
+    took the merged (one-pass) path."""
+    dp = server.app.dataplane
+    merged_counts: list[int] = []
+    original = dp._premerge
+
+    def spy(requests):  # noqa: ANN001, ANN202
+        batch, spans = original(requests)
+        merged_counts.append(len(spans))
+        return batch, spans
+
+    async def together() -> list:
+        futs = [dp.submit_raw("pb", raw) for raw in raws]
+        out = []
+        for f in futs:
+            try:
+                out.append((await f).wire)
+            except RequestError as exc:
+                out.append(exc)
+        return out
+
+    server.call(setattr, dp, "_premerge", spy)
+    try:
+        return server.run(together()), sum(merged_counts)
+    finally:
+        server.call(delattr, dp, "_premerge")
+
+
+def test_one_micro_batch_mixing_good_and_bad_requests(server: ServerThread, model_dir) -> None:  # noqa: ANN001
+    """Requests decided in the same micro-batch (merged parsing and validation) get the
+    same answers as one at a time, and a bad one among them is refused alone."""
+    rng = np.random.default_rng(11)
+    good = []
+    for k in range(6):
+        cols = random_reports(rng, np.arange(20) + 100 * k)
+        if k == 4:
+            cols.pop("buffer_bytes")  # mixed presence of the optional column
+        good.append(grpc_request(7000 + k, 1, cols).SerializeToString())
+    bad_cqi = grpc_request(7100, 1, random_reports(rng, np.arange(5)))
+    bad_cqi.cqi[2], bad_cqi.cqi_age_slots[2] = 99, 0
+    dup = grpc_request(7101, 1, random_reports(rng, np.array([1, 2, 2]))).SerializeToString()
+    # phase 1: good + duplicate-UE request: the merged path serves the good ones
+    raws1 = good[:3] + [dup] + good[3:]
+    got1, merged1 = _micro_batch(server, raws1)
+    assert merged1 >= 5, merged1
+    assert isinstance(got1[3], RequestError) and got1[3].field == "ue_id"
+    # phase 2 (next slot): a bad value anywhere sends the batch down the per-request path
+    good2 = [grpc_request(7000 + k, 2, random_reports(rng, np.arange(20) + 100 * k))
+             .SerializeToString() for k in range(6)]  # fmt: skip
+    raws2 = good2[:2] + [bad_cqi.SerializeToString()] + good2[2:]
+    got2, _ = _micro_batch(server, raws2)
+    assert isinstance(got2[2], RequestError) and got2[2].field == "cqi"
+    ref = ServerThread(model_dir=model_dir, inference_thread=False)  # one at a time
+    try:
+        with grpc.insecure_channel(ref.grpc_target) as ch:
+            stub = pb_grpc.LinkAdaptationStub(ch)
+            for raw, res in zip(raws1 + raws2, got1 + got2, strict=True):
+                if isinstance(res, RequestError):
+                    continue
+                want = stub.Decide(pb.DecideRequest.FromString(raw), timeout=10)
+                assert list(pb.DecideResponse.FromString(res).mcs) == list(want.mcs)
+    finally:
+        ref.stop()
