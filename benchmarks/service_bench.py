@@ -34,6 +34,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks_common import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 SECTION_START = "<!-- section:xapp-service:start -->"
@@ -47,19 +49,11 @@ def free_port() -> int:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import grpc
     import onnxruntime
 
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "grpcio": grpc.__version__,

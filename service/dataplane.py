@@ -436,18 +436,8 @@ class DataPlane:
         self, cell_id: int, slot: int, mcs_table: int, columns: dict[str, Any]
     ) -> ReportBatch:
         """Whole-batch validation; raises :class:`RequestError` naming the field."""
-        if (
-            not isinstance(cell_id, int)
-            or isinstance(cell_id, bool)
-            or not 0 <= cell_id <= _I64_MAX
-        ):
-            raise RequestError(
-                INVALID_ARGUMENT, "cell_id", f"must be an integer in [0, 2^63), got {cell_id!r}"
-            )
-        if not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot <= _I64_MAX:
-            raise RequestError(
-                INVALID_ARGUMENT, "slot", f"must be an integer in [0, 2^63), got {slot!r}"
-            )
+        _check_id("cell_id", cell_id)
+        _check_id("slot", slot)
         if mcs_table not in (0, self.settings.mcs_table):
             if mcs_table in (1, 2):
                 msg = (
@@ -872,14 +862,7 @@ class DataPlane:
 
     def release_now(self, cell_id: Any, ue_ids: Any) -> int:
         """Forget UEs; unknown cell/UE → INVALID_ARGUMENT naming the field, nothing changed."""
-        if (
-            not isinstance(cell_id, int)
-            or isinstance(cell_id, bool)
-            or not 0 <= cell_id <= _I64_MAX
-        ):
-            raise RequestError(
-                INVALID_ARGUMENT, "cell_id", f"must be an integer in [0, 2^63), got {cell_id!r}"
-            )
+        _check_id("cell_id", cell_id)
         try:
             ues = as_int_column("ue_id", ue_ids)
             if ues.dtype.kind == "f" and (
@@ -904,18 +887,8 @@ class DataPlane:
         self, cell_id: Any, slot: Any, columns: dict[str, Any], slot_us: int = 0
     ) -> int:
         """Fold one slot's delivered bits / first-tx ACKs into the per-cell KPIs."""
-        if (
-            not isinstance(cell_id, int)
-            or isinstance(cell_id, bool)
-            or not 0 <= cell_id <= _I64_MAX
-        ):
-            raise RequestError(
-                INVALID_ARGUMENT, "cell_id", f"must be an integer in [0, 2^63), got {cell_id!r}"
-            )
-        if not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot <= _I64_MAX:
-            raise RequestError(
-                INVALID_ARGUMENT, "slot", f"must be an integer in [0, 2^63), got {slot!r}"
-            )
+        _check_id("cell_id", cell_id)
+        _check_id("slot", slot)
         if not isinstance(slot_us, int) or isinstance(slot_us, bool) or not 0 <= slot_us <= 1000:
             raise RequestError(
                 INVALID_ARGUMENT,
@@ -1016,3 +989,11 @@ class DataPlane:
     # ------------------------------------------------------------------ model
     def model_info(self) -> dict[str, Any]:
         return self.registry.info()
+
+
+def _check_id(field: str, value: Any) -> None:
+    """``value`` must be a plain int in [0, 2^63) (cell ids, slots); else INVALID_ARGUMENT."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _I64_MAX:
+        raise RequestError(
+            INVALID_ARGUMENT, field, f"must be an integer in [0, 2^63), got {value!r}"
+        )
