@@ -39,7 +39,7 @@ class DQNConfig:
     replay_ratio: float = _f(2.0, "Sampled transitions per stored transition (updates pace)")
     learning_starts: int = _f(20_000, "Transitions stored before the first gradient step")
     gamma: float = _f(0.5, "Discount per decision (link adaptation is nearly a bandit)")
-    n_step: int = _f(3, "n of the n-step return (in decisions)")
+    n_step: int = _f(1, "n of the n-step return (in decisions)")
     double_dqn: bool = _f(True, "Double-DQN target: online argmax, target-network value")
     huber_delta: float = _f(1.0, "Huber loss threshold (in reward units)")
     max_grad_norm: float = _f(10.0, "Global gradient-norm clip")
