@@ -43,6 +43,24 @@ REPORT_DTYPES: dict[str, np.dtype] = {
 }
 
 
+_I64_MAX = int(np.iinfo(np.int64).max)
+# Valid range per field (inclusive). harq_mcs's upper bound is the MCS table's n_mcs − 1
+# (None here); cqi is checked only where a CQI exists (cqi_age_slots ≥ 0), harq_mcs only
+# where there is feedback (harq_ack ≥ 0). The xApp's vectorized pre-check reads this too.
+FIELD_RANGES: dict[str, tuple[int, int | None]] = {
+    "cell_id": (0, _I64_MAX),
+    "ue_id": (0, _I64_MAX),
+    "cqi": (0, MAX_CQI),
+    "cqi_age_slots": (-1, 1_000_000),
+    "harq_ack": (-1, 1),
+    "harq_mcs": (0, None),
+    "rank": (1, MAX_LAYERS),
+    "n_prb": (1, MAX_PRB),
+    "n_symbols": (1, MAX_SYMBOLS),
+    "buffer_bytes": (-1, _I64_MAX),
+}
+
+
 class ReportError(ValueError):
     """A report batch is malformed; ``field`` names the offending field."""
 
@@ -109,17 +127,14 @@ class ReportBatch:
             col = getattr(self, f.name)
             if col.ndim != 1 or col.shape[0] != n:
                 raise ReportError(f.name, f"length {col.shape[0]} != ue_id length {n}")
-        has_cqi = self.cqi_age_slots >= 0
-        _check_range("cqi", self.cqi[has_cqi], 0, MAX_CQI)
-        _check_range("cqi_age_slots", self.cqi_age_slots, -1, 1_000_000)
-        _check_range("harq_ack", self.harq_ack, -1, 1)
-        _check_range("harq_mcs", self.harq_mcs[self.harq_ack >= 0], 0, n_mcs - 1)
-        _check_range("rank", self.rank, 1, MAX_LAYERS)
-        _check_range("n_prb", self.n_prb, 1, MAX_PRB)
-        _check_range("n_symbols", self.n_symbols, 1, MAX_SYMBOLS)
-        _check_range("buffer_bytes", self.buffer_bytes, -1, np.iinfo(np.int64).max)
-        _check_range("cell_id", self.cell_id, 0, np.iinfo(np.int64).max)
-        _check_range("ue_id", self.ue_id, 0, np.iinfo(np.int64).max)
+        where = {"cqi": self.cqi_age_slots >= 0, "harq_mcs": self.harq_ack >= 0}
+        for name in ("cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb",
+                     "n_symbols", "buffer_bytes", "cell_id", "ue_id"):
+            low, high = FIELD_RANGES[name]
+            col = getattr(self, name)
+            if name in where:
+                col = col[where[name]]
+            _check_range(name, col, low, n_mcs - 1 if high is None else high)
 
     def take(self, index: np.ndarray) -> ReportBatch:
         """Rows ``index`` of this batch (a boolean mask or integer indices)."""

@@ -36,15 +36,7 @@ import orjson
 from google.protobuf.message import DecodeError
 
 from linkadapt.policy import DecisionBatch
-from linkadapt.reports import (
-    MAX_CQI,
-    MAX_LAYERS,
-    MAX_PRB,
-    MAX_SYMBOLS,
-    REPORT_DTYPES,
-    ReportBatch,
-    ReportError,
-)
+from linkadapt.reports import FIELD_RANGES, REPORT_DTYPES, ReportBatch, ReportError
 from service.config import Settings
 from service.metrics import ServiceMetrics
 from service.proto_gen import link_adaptation_pb2 as pb
@@ -160,12 +152,8 @@ _FAST_NAMES = tuple(k for k in REPORT_DTYPES if k != "cell_id")
 _FAST_LO = np.array([[np.iinfo(REPORT_DTYPES[k]).min] for k in _FAST_NAMES], dtype=np.int64)
 _FAST_HI = np.array([[np.iinfo(REPORT_DTYPES[k]).max] for k in _FAST_NAMES], dtype=np.int64)
 _I64_MAX = int(np.iinfo(np.int64).max)
-# ReportBatch.validate()'s ranges, same order as _FAST_NAMES (harq_mcs: n_mcs - 1, per call)
-_SEM_BOUNDS = {
-    "ue_id": (0, _I64_MAX), "cqi": (0, MAX_CQI), "cqi_age_slots": (-1, 1_000_000),
-    "harq_ack": (-1, 1), "harq_mcs": (0, None), "rank": (1, MAX_LAYERS),
-    "n_prb": (1, MAX_PRB), "n_symbols": (1, MAX_SYMBOLS), "buffer_bytes": (-1, _I64_MAX),
-}  # fmt: skip
+# ReportBatch.validate()'s ranges (harq_mcs: n_mcs - 1, per call)
+_SEM_BOUNDS = FIELD_RANGES
 _SEM_LO = np.array([[_SEM_BOUNDS[k][0]] for k in _FAST_NAMES], dtype=np.int64)
 _CQI, _AGE = _FAST_NAMES.index("cqi"), _FAST_NAMES.index("cqi_age_slots")
 _ACK, _HMCS = _FAST_NAMES.index("harq_ack"), _FAST_NAMES.index("harq_mcs")
