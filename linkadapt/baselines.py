@@ -96,7 +96,8 @@ class GeniePolicy:
         if batch.true_sinr_db is None:
             raise ValueError("the genie needs true_sinr_db (simulator only)")
         r = batch.reports
-        offset = 0.0 if batch.bler_offset_db is None else batch.bler_offset_db[:, None]
+        offset = (np.zeros(len(batch)) if batch.bler_offset_db is None
+                  else np.asarray(batch.bler_offset_db))
         n_mcs = nr.n_mcs(self.mcs_table)
         betas = bler.eesm_beta(np.arange(n_mcs), table=self.mcs_table)
         sinr_sb = np.asarray(batch.true_sinr_db).reshape(len(batch), -1)
@@ -109,7 +110,7 @@ class GeniePolicy:
             cb_bler = bler.code_block_bler(
                 eff[sel], np.arange(n_mcs), table=self.mcs_table,
                 cb_bits=k_cb[:, r.rank[sel], r.n_prb[sel]].T,
-                offset_db=offset if np.isscalar(offset) else offset[sel])
+                offset_db=offset[sel, None])
             tbler = bler.transport_block_bler(cb_bler, n_cb[:, r.rank[sel], r.n_prb[sel]].T)
             expected[sel] = tb * (1.0 - tbler)
         return np.argmax(expected, axis=1)

@@ -110,14 +110,13 @@ class FeatureHistory:
         a["buffer"][rows] = reports.buffer_bytes
         a["feedback_age"][rows] += 1
 
-        has_fb = fb
-        ack = reports.harq_ack[has_fb]
+        ack = reports.harq_ack[fb]
         a["feedback_age"][fb_rows] = 0
         sign = np.where(ack == 1, 1, -1).astype(np.int8)
         a["harq_ack"][fb_rows] = np.concatenate(
             [sign[:, None], a["harq_ack"][fb_rows, :-1]], axis=1)
         a["harq_mcs"][fb_rows] = np.concatenate(
-            [reports.harq_mcs[has_fb, None], a["harq_mcs"][fb_rows, :-1]], axis=1)
+            [reports.harq_mcs[fb, None], a["harq_mcs"][fb_rows, :-1]], axis=1)
         ackf = ack.astype(np.float32)
         a["ack_fast"][fb_rows] += FAST_ALPHA * (ackf - a["ack_fast"][fb_rows])
         a["ack_slow"][fb_rows] += SLOW_ALPHA * (ackf - a["ack_slow"][fb_rows])

@@ -113,9 +113,8 @@ def drop_ues(cfg: ScenarioConfig, n_ues: int, rng: np.random.Generator) -> Large
 
 
 def fading_correlation(speed_kmh: np.ndarray, cfg: ScenarioConfig) -> np.ndarray:
-    """AR(1) coefficient ρ = J0(2π f_D T) per UE; also returns nothing else."""
-    doppler_hz = speed_kmh / 3.6 * cfg.carrier_ghz * 1e9 / SPEED_OF_LIGHT
-    return j0(2.0 * np.pi * doppler_hz * cfg.slot_seconds)
+    """AR(1) coefficient ρ = J0(2π f_D T) per UE."""
+    return j0(2.0 * np.pi * doppler_hz(speed_kmh, cfg) * cfg.slot_seconds)
 
 
 def doppler_hz(speed_kmh: np.ndarray, cfg: ScenarioConfig) -> np.ndarray:
