@@ -37,7 +37,7 @@ class OllaPolicy:
         self.loop.reset(rows)
 
     def act(self, batch: DecisionBatch) -> np.ndarray:
-        self.loop.update(batch.rows, batch.reports.harq_ack)
+        self.loop.update(batch.rows, batch.reports.harq_ack, batch.reports.harq_tx_index)
         sinr = _cqi_sinr_estimate(batch, self.mcs_table) - self.loop.offset_db[batch.rows]
         return link_map.illa_mcs(sinr, table=self.mcs_table, bler_target=self.bler_target)
 

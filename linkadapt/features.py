@@ -14,7 +14,7 @@ cqi                 latest CQI / 15 (0 when none yet)
 cqi_valid           1 if any CQI has been received
 cqi_age             slots since that CQI was measured, min(age, 40) / 40
 cqi_sinr_db         SINR implied by the CQI (link_map.sinr_from_cqi), dB / 30
-olla_offset_db      OLLA offset (Δ_up 1 dB, target 10 %) from all feedback, dB / 10
+olla_offset_db      OLLA offset (Δ_up 1 dB, target 10 %), dB / 10; first-tx feedback (see below)
 olla_mcs            ILLA(cqi_sinr − olla_offset) / 27: what OLLA would send
 ack_rate_fast       EWMA of ACK (1) / NACK (0), α = 0.3, starts at 0.9
 ack_rate_slow       EWMA of ACK / NACK, α = 0.05, starts at 0.9
@@ -30,6 +30,11 @@ buffer              min(log10(1 + bytes) / 7, 1); 1 when unknown (full buffer)
 Privileged extension (appended only for privileged teachers, never for students):
 ``true_sinr_db`` (effective SINR of the coming transmission, dB / 30) and
 ``doppler_hz`` (maximum Doppler shift, Hz / 1000).
+
+``olla_offset_db`` follows the feedback of first transmissions only: feedback whose
+``harq_tx_index`` is > 0 (a retransmission) does not move the loop; index 0 or -1
+(unknown, the default) counts. The ``harq_ack_*`` / ``harq_mcs_*`` / ``ack_rate_*``
+features record every feedback.
 """
 
 from __future__ import annotations
@@ -120,7 +125,9 @@ class FeatureHistory:
         ackf = ack.astype(np.float32)
         a["ack_fast"][fb_rows] += FAST_ALPHA * (ackf - a["ack_fast"][fb_rows])
         a["ack_slow"][fb_rows] += SLOW_ALPHA * (ackf - a["ack_slow"][fb_rows])
-        self.outer_loop.update(fb_rows, ack)
+        # OLLA steps on first-transmission feedback only where the index is known; the
+        # ack/mcs history above records every feedback
+        self.outer_loop.update(fb_rows, ack, reports.harq_tx_index[fb])
 
     def encode(self, rows: np.ndarray | None) -> np.ndarray:
         """Observation of ``rows``: float32 ``[len(rows), OBS_DIM]`` in schema v1 order.

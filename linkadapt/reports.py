@@ -12,6 +12,10 @@ Semantics per row:
 - ``harq_ack`` / ``harq_mcs``: HARQ feedback that reached the link adapter in this slot:
   1 = ACK, 0 = NACK, -1 = no feedback this slot; ``harq_mcs`` is the MCS that
   transmission was sent with (ignored when ``harq_ack == -1``).
+- ``harq_tx_index``: HARQ transmission index of the feedback in ``harq_ack``
+  (0 = first transmission, 1 = first retransmission, ... up to 7); -1 = unknown. Optional
+  (defaults to -1 for every row); ignored when ``harq_ack == -1``. The OLLA loop
+  (:mod:`linkadapt.olla`) steps only on first-transmission (or unknown) feedback.
 - ``rank`` / ``n_prb`` / ``n_symbols``: the allocation of the transmission about to be
   decided (layers 1..8, PRBs 1..275, PDSCH symbols 1..14).
 - ``buffer_bytes``: bytes waiting in the UE's downlink buffer, -1 if unknown / full buffer.
@@ -40,13 +44,15 @@ REPORT_DTYPES: dict[str, np.dtype] = {
     "n_prb": np.dtype(np.int32),
     "n_symbols": np.dtype(np.int16),
     "buffer_bytes": np.dtype(np.int64),
+    "harq_tx_index": np.dtype(np.int16),
 }
 
 
 _I64_MAX = int(np.iinfo(np.int64).max)
 # Valid range per field (inclusive). harq_mcs's upper bound is the MCS table's n_mcs − 1
 # (None here); cqi is checked only where a CQI exists (cqi_age_slots ≥ 0), harq_mcs only
-# where there is feedback (harq_ack ≥ 0). The xApp's vectorized pre-check reads this too.
+# where there is feedback (harq_ack ≥ 0), and so is harq_tx_index. The xApp's vectorized
+# pre-check reads this too.
 FIELD_RANGES: dict[str, tuple[int, int | None]] = {
     "cell_id": (0, _I64_MAX),
     "ue_id": (0, _I64_MAX),
@@ -58,7 +64,10 @@ FIELD_RANGES: dict[str, tuple[int, int | None]] = {
     "n_prb": (1, MAX_PRB),
     "n_symbols": (1, MAX_SYMBOLS),
     "buffer_bytes": (-1, _I64_MAX),
+    "harq_tx_index": (-1, 7),
 }
+# optional columns and their value when absent
+OPTIONAL_DEFAULTS: dict[str, int] = {"buffer_bytes": -1, "harq_tx_index": -1}
 
 
 class ReportError(ValueError):
@@ -72,7 +81,11 @@ class ReportError(ValueError):
 
 @dataclass(frozen=True)
 class ReportBatch:
-    """Columnar reports of ``n`` UEs for one slot; every field has shape ``[n]``."""
+    """Columnar reports of ``n`` UEs for one slot; every field has shape ``[n]``.
+
+    ``harq_tx_index`` may be omitted when constructing directly: it then becomes -1
+    (unknown) for every row.
+    """
 
     cell_id: np.ndarray
     ue_id: np.ndarray
@@ -84,6 +97,14 @@ class ReportBatch:
     n_prb: np.ndarray
     n_symbols: np.ndarray
     buffer_bytes: np.ndarray
+    harq_tx_index: np.ndarray = None  # type: ignore[assignment]  # None → all -1
+
+    def __post_init__(self) -> None:
+        if self.harq_tx_index is None:
+            n = self.ue_id.shape[0]
+            object.__setattr__(
+                self, "harq_tx_index", np.full(n, -1, dtype=REPORT_DTYPES["harq_tx_index"])
+            )
 
     def __len__(self) -> int:
         return int(self.ue_id.shape[0])
@@ -92,11 +113,12 @@ class ReportBatch:
     def from_arrays(cls, n_mcs: int = 28, **arrays: object) -> ReportBatch:
         """Build and validate a batch from array-likes (lists, numpy arrays).
 
-        ``buffer_bytes`` defaults to -1 (unknown), ``cell_id`` to 0. Raises
-        :class:`ReportError` naming the first bad field.
+        ``buffer_bytes`` and ``harq_tx_index`` default to -1 (unknown), ``cell_id`` to 0.
+        Raises :class:`ReportError` naming the first bad field.
         """
         arrays.setdefault("cell_id", None)
-        arrays.setdefault("buffer_bytes", None)
+        for name in OPTIONAL_DEFAULTS:
+            arrays.setdefault(name, None)
         unknown = set(arrays) - set(REPORT_DTYPES)
         if unknown:
             name = sorted(unknown)[0]
@@ -109,7 +131,7 @@ class ReportBatch:
         n = np.asarray(arrays["ue_id"]).shape[0] if np.ndim(arrays["ue_id"]) == 1 else -1
         if n < 0:
             raise ReportError("ue_id", "must be a 1-D array")
-        defaults = {"cell_id": 0, "buffer_bytes": -1}
+        defaults = {"cell_id": 0, **OPTIONAL_DEFAULTS}
         columns: dict[str, np.ndarray] = {}
         for name, dtype in REPORT_DTYPES.items():
             value = arrays[name]
@@ -127,9 +149,10 @@ class ReportBatch:
             col = getattr(self, f.name)
             if col.ndim != 1 or col.shape[0] != n:
                 raise ReportError(f.name, f"length {col.shape[0]} != ue_id length {n}")
-        where = {"cqi": self.cqi_age_slots >= 0, "harq_mcs": self.harq_ack >= 0}
-        for name in ("cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb",
-                     "n_symbols", "buffer_bytes", "cell_id", "ue_id"):
+        feedback = self.harq_ack >= 0
+        where = {"cqi": self.cqi_age_slots >= 0, "harq_mcs": feedback, "harq_tx_index": feedback}
+        for name in ("cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "harq_tx_index", "rank",
+                     "n_prb", "n_symbols", "buffer_bytes", "cell_id", "ue_id"):
             low, high = FIELD_RANGES[name]
             col = getattr(self, name)
             if name in where:

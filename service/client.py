@@ -26,10 +26,14 @@ _COLUMNS = ("ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_
 
 
 def decide_request(reports: ReportBatch, *, cell_id: int, slot: int, mcs_table: int = 0) -> Any:
-    """A ``DecideRequest`` carrying ``reports`` (all of one cell)."""
+    """A ``DecideRequest`` carrying ``reports`` (all of one cell).
+
+    ``harq_tx_index`` is sent only when some UE's index is known (empty = all -1)."""
     msg = pb.DecideRequest(cell_id=cell_id, slot=slot, mcs_table=mcs_table)
     for name in _COLUMNS:
         getattr(msg, name).extend(getattr(reports, name).tolist())
+    if (reports.harq_tx_index >= 0).any():
+        msg.harq_tx_index.extend(reports.harq_tx_index.tolist())
     return msg
 
 

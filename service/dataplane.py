@@ -36,7 +36,13 @@ import orjson
 from google.protobuf.message import DecodeError
 
 from linkadapt.policy import DecisionBatch
-from linkadapt.reports import FIELD_RANGES, REPORT_DTYPES, ReportBatch, ReportError
+from linkadapt.reports import (
+    FIELD_RANGES,
+    OPTIONAL_DEFAULTS,
+    REPORT_DTYPES,
+    ReportBatch,
+    ReportError,
+)
 from service.config import Settings
 from service.metrics import ServiceMetrics
 from service.proto_gen import link_adaptation_pb2 as pb
@@ -58,11 +64,12 @@ PERMISSION_DENIED = "permission_denied"
 
 # columns of a decide request besides cell_id (which is per request)
 DECIDE_COLUMNS = tuple(k for k in REPORT_DTYPES if k != "cell_id")
-OPTIONAL_COLUMNS = ("buffer_bytes",)
+# optional columns (absent, null or empty → the default for every UE, see linkadapt.reports)
+OPTIONAL_COLUMNS = tuple(OPTIONAL_DEFAULTS)
 OUTCOME_COLUMNS = ("ue_id", "delivered_bits", "first_tx_ack", "mcs")
 DEFAULT_SLOT_US = 500
 _EMPTY_ROWS = np.zeros(0, dtype=np.int64)
-# DecideRequest columns that must all have ue_id's length (buffer_bytes may be empty)
+# DecideRequest columns that must all have ue_id's length (the optional ones may be empty)
 _LEN_CHECKED = ("cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb", "n_symbols")
 MAX_KPI_CELLS = 4096  # cells with per-cell KPI series (label cardinality bound)
 
@@ -157,6 +164,7 @@ _SEM_BOUNDS = FIELD_RANGES
 _SEM_LO = np.array([[_SEM_BOUNDS[k][0]] for k in _FAST_NAMES], dtype=np.int64)
 _CQI, _AGE = _FAST_NAMES.index("cqi"), _FAST_NAMES.index("cqi_age_slots")
 _ACK, _HMCS = _FAST_NAMES.index("harq_ack"), _FAST_NAMES.index("harq_mcs")
+_HTX = _FAST_NAMES.index("harq_tx_index")
 _SEM_HI_CACHE: dict[int, np.ndarray] = {}
 
 
@@ -176,19 +184,20 @@ def fast_report_batch(
 
     When every column is a 1-D ``int64`` array of length ``n``, one stacked comparison
     checks that the values fit the columns' dtypes and a second one checks the ranges of
-    :meth:`ReportBatch.validate` (CQI only where a CQI exists, HARQ MCS only where there
-    is feedback). Anything else, including any out-of-range value, returns ``None`` and the
-    caller runs linkadapt's ``from_arrays``, which raises the precise
-    :class:`ReportError`. ``tests/service/test_service_fastpath.py`` checks (property
+    :meth:`ReportBatch.validate` (CQI only where a CQI exists, HARQ MCS and transmission
+    index only where there is feedback). An optional column given as ``None`` (or left
+    out) takes its default (-1) for every UE. Anything else, including any out-of-range
+    value, returns ``None`` and the caller runs linkadapt's ``from_arrays``, which raises
+    the precise :class:`ReportError`. ``tests/service/test_service_fastpath.py`` checks (property
     test) that this accepts exactly what ``from_arrays`` accepts, with identical arrays.
     """
     arrays = []
     for name in _FAST_NAMES:
         col = cols.get(name)
         if col is None:
-            if name != "buffer_bytes":
+            if name not in OPTIONAL_DEFAULTS:
                 return None
-            col = np.full(n, -1, dtype=np.int64)
+            col = np.full(n, OPTIONAL_DEFAULTS[name], dtype=np.int64)
         if col.dtype != np.int64 or col.ndim != 1 or col.shape[0] != n:
             return None
         arrays.append(col)
@@ -197,7 +206,9 @@ def fast_report_batch(
         if (stacked < _FAST_LO).any() or (stacked > _FAST_HI).any():
             return None
         stacked[_CQI, stacked[_AGE] < 0] = 0  # ignored values are not range-checked
-        stacked[_HMCS, stacked[_ACK] < 0] = 0
+        no_fb = stacked[_ACK] < 0
+        stacked[_HMCS, no_fb] = 0
+        stacked[_HTX, no_fb] = 0
         if (stacked < _SEM_LO).any() or (stacked > _sem_hi(n_mcs)).any():
             return None
     fields = {
@@ -604,7 +615,7 @@ class DataPlane:
         raws: list[bytes] = []
         heads: list[tuple[int, int]] = []
         lens: list[int] = []
-        no_buf: bool | None = None
+        absent: tuple[bool, ...] | None = None  # per optional column: empty in the requests
         served = self.settings.mcs_table
         max_n = self.settings.max_batch_ues
         for i, r in enumerate(requests):
@@ -617,14 +628,15 @@ class DataPlane:
             n = len(msg.ue_id)
             if not 0 < n <= max_n or any(len(getattr(msg, k)) != n for k in _LEN_CHECKED):
                 continue
-            nb = len(msg.buffer_bytes)
-            if nb not in (0, n):
-                continue
-            if no_buf is None:
-                no_buf = nb == 0
-            elif no_buf != (nb == 0):
+            lens_opt = [len(getattr(msg, k)) for k in OPTIONAL_COLUMNS]
+            if any(ln not in (0, n) for ln in lens_opt):
                 continue
             if msg.mcs_table not in (0, served) or msg.cell_id < 0 or msg.slot < 0:
+                continue
+            empty = tuple(ln == 0 for ln in lens_opt)
+            if absent is None:
+                absent = empty
+            elif absent != empty:  # the merged columns would not line up
                 continue
             idx.append(i)
             raws.append(r.payload)
@@ -635,8 +647,10 @@ class DataPlane:
         merged = pb.DecideRequest.FromString(b"".join(raws))
         cols: dict[str, Any] = request_columns(merged)
         total = sum(lens)
-        if no_buf:
-            cols["buffer_bytes"] = None
+        assert absent is not None
+        for k, missing in zip(OPTIONAL_COLUMNS, absent, strict=True):
+            if missing:
+                cols[k] = None
         cells = np.repeat(np.array([h[0] for h in heads], dtype=np.int64), lens)
         if any(c.shape[0] != total for c in cols.values() if c is not None):
             return None, {}

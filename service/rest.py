@@ -63,6 +63,13 @@ class DecideRequestJson(BaseModel):
     n_prb: list[int] = Field(description="PRBs 1..275")
     n_symbols: list[int] = Field(description="PDSCH symbols 1..14")
     buffer_bytes: list[int] | None = Field(None, description="DL buffer bytes, -1 = unknown")
+    harq_tx_index: list[int] | None = Field(
+        None,
+        description="HARQ transmission index of the harq_ack feedback (0 = first transmission,"
+        " 1.. = retransmission, max 7; -1 = unknown; checked only where harq_ack >= 0)."
+        " Absent/null/empty = unknown for every UE; else ue_id's length. OLLA ignores the"
+        " feedback of retransmissions.",
+    )
 
 
 class DecideResponseJson(BaseModel):

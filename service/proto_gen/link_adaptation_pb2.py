@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"linkadapt/v1/link_adaptation.proto\x12\x0clinkadapt.v1\"\xde\x01\n\rDecideRequest\x12\x0f\n\x07\x63\x65ll_id\x18\x01 \x01(\x03\x12\x0c\n\x04slot\x18\x02 \x01(\x03\x12\x11\n\tmcs_table\x18\x03 \x01(\r\x12\r\n\x05ue_id\x18\x04 \x03(\x03\x12\x0b\n\x03\x63qi\x18\x05 \x03(\x05\x12\x15\n\rcqi_age_slots\x18\x06 \x03(\x11\x12\x10\n\x08harq_ack\x18\x07 \x03(\x11\x12\x10\n\x08harq_mcs\x18\x08 \x03(\x05\x12\x0c\n\x04rank\x18\t \x03(\x05\x12\r\n\x05n_prb\x18\n \x03(\x05\x12\x11\n\tn_symbols\x18\x0b \x03(\x05\x12\x14\n\x0c\x62uffer_bytes\x18\x0c \x03(\x12\";\n\x0b\x44\x65\x63ideError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xab\x01\n\x0e\x44\x65\x63ideResponse\x12\x0f\n\x07\x63\x65ll_id\x18\x01 \x01(\x03\x12\x0c\n\x04slot\x18\x02 \x01(\x03\x12\x0b\n\x03mcs\x18\x03 \x03(\x05\x12,\n\x06source\x18\x04 \x03(\x0e\x32\x1c.linkadapt.v1.DecisionSource\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12(\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x19.linkadapt.v1.DecideError\"\x92\x01\n\rOutcomeReport\x12\x0f\n\x07\x63\x65ll_id\x18\x01 \x01(\x03\x12\x0c\n\x04slot\x18\x02 \x01(\x03\x12\r\n\x05ue_id\x18\x03 \x03(\x03\x12\x16\n\x0e\x64\x65livered_bits\x18\x04 \x03(\x03\x12\x14\n\x0c\x66irst_tx_ack\x18\x05 \x03(\x11\x12\x0b\n\x03mcs\x18\x06 \x03(\x05\x12\x18\n\x10slot_duration_us\x18\x07 \x01(\r\"\x1e\n\nOutcomeAck\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\"2\n\x10ReleaseUeRequest\x12\x0f\n\x07\x63\x65ll_id\x18\x01 \x01(\x03\x12\r\n\x05ue_id\x18\x02 \x03(\x03\"%\n\x11ReleaseUeResponse\x12\x10\n\x08released\x18\x01 \x01(\r\"\x11\n\x0fGetModelRequest\"\xfa\x01\n\tModelInfo\x12\x0e\n\x06loaded\x18\x01 \x01(\x08\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x1a\n\x12obs_schema_version\x18\x04 \x01(\t\x12\x0f\n\x07obs_dim\x18\x05 \x01(\r\x12\x11\n\tn_actions\x18\x06 \x01(\r\x12\x12\n\nparameters\x18\x07 \x01(\x04\x12\x16\n\x0eloaded_at_unix\x18\x08 \x01(\x01\x12\x1a\n\x12last_reload_result\x18\t \x01(\t\x12\x19\n\x11last_reload_error\x18\n \x01(\t\x12\x1b\n\x13last_reload_at_unix\x18\x0b \x01(\x01\"\x14\n\x12ReloadModelRequest\"X\n\x13ReloadModelResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12&\n\x05model\x18\x03 \x01(\x0b\x32\x17.linkadapt.v1.ModelInfo*j\n\x0e\x44\x65\x63isionSource\x12\x1f\n\x1b\x44\x45\x43ISION_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x45\x43ISION_SOURCE_MODEL\x10\x01\x12\x1c\n\x18\x44\x45\x43ISION_SOURCE_FALLBACK\x10\x02\x32\xd2\x03\n\x0eLinkAdaptation\x12\x43\n\x06\x44\x65\x63ide\x12\x1b.linkadapt.v1.DecideRequest\x1a\x1c.linkadapt.v1.DecideResponse\x12M\n\x0c\x44\x65\x63ideStream\x12\x1b.linkadapt.v1.DecideRequest\x1a\x1c.linkadapt.v1.DecideResponse(\x01\x30\x01\x12\x46\n\rReportOutcome\x12\x1b.linkadapt.v1.OutcomeReport\x1a\x18.linkadapt.v1.OutcomeAck\x12L\n\tReleaseUe\x12\x1e.linkadapt.v1.ReleaseUeRequest\x1a\x1f.linkadapt.v1.ReleaseUeResponse\x12\x42\n\x08GetModel\x12\x1d.linkadapt.v1.GetModelRequest\x1a\x17.linkadapt.v1.ModelInfo\x12R\n\x0bReloadModel\x12 .linkadapt.v1.ReloadModelRequest\x1a!.linkadapt.v1.ReloadModelResponseBFP\x01ZBgithub.com/ran-distill/ran-distill/gen/go/linkadapt/v1;linkadaptv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"linkadapt/v1/link_adaptation.proto\x12\x0clinkadapt.v1\"\xf5\x01\n\rDecideRequest\x12\x0f\n\x07\x63\x65ll_id\x18\x01 \x01(\x03\x12\x0c\n\x04slot\x18\x02 \x01(\x03\x12\x11\n\tmcs_table\x18\x03 \x01(\r\x12\r\n\x05ue_id\x18\x04 \x03(\x03\x12\x0b\n\x03\x63qi\x18\x05 \x03(\x05\x12\x15\n\rcqi_age_slots\x18\x06 \x03(\x11\x12\x10\n\x08harq_ack\x18\x07 \x03(\x11\x12\x10\n\x08harq_mcs\x18\x08 \x03(\x05\x12\x0c\n\x04rank\x18\t \x03(\x05\x12\r\n\x05n_prb\x18\n \x03(\x05\x12\x11\n\tn_symbols\x18\x0b \x03(\x05\x12\x14\n\x0c\x62uffer_bytes\x18\x0c \x03(\x12\x12\x15\n\rharq_tx_index\x18\r \x03(\x11\";\n\x0b\x44\x65\x63ideError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xab\x01\n\x0e\x44\x65\x63ideResponse\x12\x0f\n\x07\x63\x65ll_id\x18\x01 \x01(\x03\x12\x0c\n\x04slot\x18\x02 \x01(\x03\x12\x0b\n\x03mcs\x18\x03 \x03(\x05\x12,\n\x06source\x18\x04 \x03(\x0e\x32\x1c.linkadapt.v1.DecisionSource\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12(\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x19.linkadapt.v1.DecideError\"\x92\x01\n\rOutcomeReport\x12\x0f\n\x07\x63\x65ll_id\x18\x01 \x01(\x03\x12\x0c\n\x04slot\x18\x02 \x01(\x03\x12\r\n\x05ue_id\x18\x03 \x03(\x03\x12\x16\n\x0e\x64\x65livered_bits\x18\x04 \x03(\x03\x12\x14\n\x0c\x66irst_tx_ack\x18\x05 \x03(\x11\x12\x0b\n\x03mcs\x18\x06 \x03(\x05\x12\x18\n\x10slot_duration_us\x18\x07 \x01(\r\"\x1e\n\nOutcomeAck\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\"2\n\x10ReleaseUeRequest\x12\x0f\n\x07\x63\x65ll_id\x18\x01 \x01(\x03\x12\r\n\x05ue_id\x18\x02 \x03(\x03\"%\n\x11ReleaseUeResponse\x12\x10\n\x08released\x18\x01 \x01(\r\"\x11\n\x0fGetModelRequest\"\xfa\x01\n\tModelInfo\x12\x0e\n\x06loaded\x18\x01 \x01(\x08\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x1a\n\x12obs_schema_version\x18\x04 \x01(\t\x12\x0f\n\x07obs_dim\x18\x05 \x01(\r\x12\x11\n\tn_actions\x18\x06 \x01(\r\x12\x12\n\nparameters\x18\x07 \x01(\x04\x12\x16\n\x0eloaded_at_unix\x18\x08 \x01(\x01\x12\x1a\n\x12last_reload_result\x18\t \x01(\t\x12\x19\n\x11last_reload_error\x18\n \x01(\t\x12\x1b\n\x13last_reload_at_unix\x18\x0b \x01(\x01\"\x14\n\x12ReloadModelRequest\"X\n\x13ReloadModelResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12&\n\x05model\x18\x03 \x01(\x0b\x32\x17.linkadapt.v1.ModelInfo*j\n\x0e\x44\x65\x63isionSource\x12\x1f\n\x1b\x44\x45\x43ISION_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x45\x43ISION_SOURCE_MODEL\x10\x01\x12\x1c\n\x18\x44\x45\x43ISION_SOURCE_FALLBACK\x10\x02\x32\xd2\x03\n\x0eLinkAdaptation\x12\x43\n\x06\x44\x65\x63ide\x12\x1b.linkadapt.v1.DecideRequest\x1a\x1c.linkadapt.v1.DecideResponse\x12M\n\x0c\x44\x65\x63ideStream\x12\x1b.linkadapt.v1.DecideRequest\x1a\x1c.linkadapt.v1.DecideResponse(\x01\x30\x01\x12\x46\n\rReportOutcome\x12\x1b.linkadapt.v1.OutcomeReport\x1a\x18.linkadapt.v1.OutcomeAck\x12L\n\tReleaseUe\x12\x1e.linkadapt.v1.ReleaseUeRequest\x1a\x1f.linkadapt.v1.ReleaseUeResponse\x12\x42\n\x08GetModel\x12\x1d.linkadapt.v1.GetModelRequest\x1a\x17.linkadapt.v1.ModelInfo\x12R\n\x0bReloadModel\x12 .linkadapt.v1.ReloadModelRequest\x1a!.linkadapt.v1.ReloadModelResponseBFP\x01ZBgithub.com/ran-distill/ran-distill/gen/go/linkadapt/v1;linkadaptv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,30 +32,30 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linkadapt.v1.link_adaptatio
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001ZBgithub.com/ran-distill/ran-distill/gen/go/linkadapt/v1;linkadaptv1'
-  _globals['_DECISIONSOURCE']._serialized_start=1168
-  _globals['_DECISIONSOURCE']._serialized_end=1274
+  _globals['_DECISIONSOURCE']._serialized_start=1191
+  _globals['_DECISIONSOURCE']._serialized_end=1297
   _globals['_DECIDEREQUEST']._serialized_start=53
-  _globals['_DECIDEREQUEST']._serialized_end=275
-  _globals['_DECIDEERROR']._serialized_start=277
-  _globals['_DECIDEERROR']._serialized_end=336
-  _globals['_DECIDERESPONSE']._serialized_start=339
-  _globals['_DECIDERESPONSE']._serialized_end=510
-  _globals['_OUTCOMEREPORT']._serialized_start=513
-  _globals['_OUTCOMEREPORT']._serialized_end=659
-  _globals['_OUTCOMEACK']._serialized_start=661
-  _globals['_OUTCOMEACK']._serialized_end=691
-  _globals['_RELEASEUEREQUEST']._serialized_start=693
-  _globals['_RELEASEUEREQUEST']._serialized_end=743
-  _globals['_RELEASEUERESPONSE']._serialized_start=745
-  _globals['_RELEASEUERESPONSE']._serialized_end=782
-  _globals['_GETMODELREQUEST']._serialized_start=784
-  _globals['_GETMODELREQUEST']._serialized_end=801
-  _globals['_MODELINFO']._serialized_start=804
-  _globals['_MODELINFO']._serialized_end=1054
-  _globals['_RELOADMODELREQUEST']._serialized_start=1056
-  _globals['_RELOADMODELREQUEST']._serialized_end=1076
-  _globals['_RELOADMODELRESPONSE']._serialized_start=1078
-  _globals['_RELOADMODELRESPONSE']._serialized_end=1166
-  _globals['_LINKADAPTATION']._serialized_start=1277
-  _globals['_LINKADAPTATION']._serialized_end=1743
+  _globals['_DECIDEREQUEST']._serialized_end=298
+  _globals['_DECIDEERROR']._serialized_start=300
+  _globals['_DECIDEERROR']._serialized_end=359
+  _globals['_DECIDERESPONSE']._serialized_start=362
+  _globals['_DECIDERESPONSE']._serialized_end=533
+  _globals['_OUTCOMEREPORT']._serialized_start=536
+  _globals['_OUTCOMEREPORT']._serialized_end=682
+  _globals['_OUTCOMEACK']._serialized_start=684
+  _globals['_OUTCOMEACK']._serialized_end=714
+  _globals['_RELEASEUEREQUEST']._serialized_start=716
+  _globals['_RELEASEUEREQUEST']._serialized_end=766
+  _globals['_RELEASEUERESPONSE']._serialized_start=768
+  _globals['_RELEASEUERESPONSE']._serialized_end=805
+  _globals['_GETMODELREQUEST']._serialized_start=807
+  _globals['_GETMODELREQUEST']._serialized_end=824
+  _globals['_MODELINFO']._serialized_start=827
+  _globals['_MODELINFO']._serialized_end=1077
+  _globals['_RELOADMODELREQUEST']._serialized_start=1079
+  _globals['_RELOADMODELREQUEST']._serialized_end=1099
+  _globals['_RELOADMODELRESPONSE']._serialized_start=1101
+  _globals['_RELOADMODELRESPONSE']._serialized_end=1189
+  _globals['_LINKADAPTATION']._serialized_start=1300
+  _globals['_LINKADAPTATION']._serialized_end=1766
 # @@protoc_insertion_point(module_scope)

@@ -17,7 +17,7 @@ DECISION_SOURCE_MODEL: DecisionSource
 DECISION_SOURCE_FALLBACK: DecisionSource
 
 class DecideRequest(_message.Message):
-    __slots__ = ("cell_id", "slot", "mcs_table", "ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb", "n_symbols", "buffer_bytes")
+    __slots__ = ("cell_id", "slot", "mcs_table", "ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb", "n_symbols", "buffer_bytes", "harq_tx_index")
     CELL_ID_FIELD_NUMBER: _ClassVar[int]
     SLOT_FIELD_NUMBER: _ClassVar[int]
     MCS_TABLE_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,7 @@ class DecideRequest(_message.Message):
     N_PRB_FIELD_NUMBER: _ClassVar[int]
     N_SYMBOLS_FIELD_NUMBER: _ClassVar[int]
     BUFFER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    HARQ_TX_INDEX_FIELD_NUMBER: _ClassVar[int]
     cell_id: int
     slot: int
     mcs_table: int
@@ -42,7 +43,8 @@ class DecideRequest(_message.Message):
     n_prb: _containers.RepeatedScalarFieldContainer[int]
     n_symbols: _containers.RepeatedScalarFieldContainer[int]
     buffer_bytes: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, cell_id: _Optional[int] = ..., slot: _Optional[int] = ..., mcs_table: _Optional[int] = ..., ue_id: _Optional[_Iterable[int]] = ..., cqi: _Optional[_Iterable[int]] = ..., cqi_age_slots: _Optional[_Iterable[int]] = ..., harq_ack: _Optional[_Iterable[int]] = ..., harq_mcs: _Optional[_Iterable[int]] = ..., rank: _Optional[_Iterable[int]] = ..., n_prb: _Optional[_Iterable[int]] = ..., n_symbols: _Optional[_Iterable[int]] = ..., buffer_bytes: _Optional[_Iterable[int]] = ...) -> None: ...
+    harq_tx_index: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, cell_id: _Optional[int] = ..., slot: _Optional[int] = ..., mcs_table: _Optional[int] = ..., ue_id: _Optional[_Iterable[int]] = ..., cqi: _Optional[_Iterable[int]] = ..., cqi_age_slots: _Optional[_Iterable[int]] = ..., harq_ack: _Optional[_Iterable[int]] = ..., harq_mcs: _Optional[_Iterable[int]] = ..., rank: _Optional[_Iterable[int]] = ..., n_prb: _Optional[_Iterable[int]] = ..., n_symbols: _Optional[_Iterable[int]] = ..., buffer_bytes: _Optional[_Iterable[int]] = ..., harq_tx_index: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DecideError(_message.Message):
     __slots__ = ("code", "field", "message")

@@ -226,6 +226,30 @@ def test_olla_offset_column_equals_outer_loop():
     np.testing.assert_allclose(obs[:, COL["olla_mcs"]] * 27, expect, atol=1e-4)
 
 
+def test_olla_offset_ignores_retransmission_feedback():
+    """With ``harq_tx_index``, retransmission feedback (index > 0) does not move the OLLA
+    offset feature; the HARQ history features still record it."""
+    h = FeatureHistory(3)
+    rows = np.arange(3)
+    h.update(rows, reports(3, harq_ack=[0, 0, 0], harq_tx_index=[0, 1, -1]))
+    h.update(rows, reports(3, harq_ack=[0, 0, 0], harq_tx_index=[2, 3, 0]))
+    obs = h.encode(rows)
+    np.testing.assert_allclose(obs[:, COL["olla_offset_db"]] * 10.0, [1.0, 0.0, 2.0],
+                               atol=1e-6)
+    np.testing.assert_array_equal(obs[:, COL["harq_ack_0"]], -1.0)
+    np.testing.assert_array_equal(obs[:, COL["harq_ack_1"]], -1.0)
+    # and it equals OuterLoop fed the same index
+    rng = np.random.default_rng(4)
+    h, loop = FeatureHistory(8), OuterLoop(8)
+    rows = np.arange(8)
+    for _ in range(50):
+        rep = reports(8, harq_ack=rng.integers(-1, 2, 8), harq_tx_index=rng.integers(-1, 4, 8))
+        h.update(rows, rep)
+        loop.update(rows, rep.harq_ack, rep.harq_tx_index)
+    np.testing.assert_allclose(h.encode(rows)[:, COL["olla_offset_db"]] * 10.0,
+                               loop.offset_db, rtol=1e-5, atol=1e-5)
+
+
 def test_no_cqi_yet_masks_cqi_features():
     h = FeatureHistory(1)
     h.update(np.array([0]), reports(1, cqi=15, cqi_age_slots=-1))

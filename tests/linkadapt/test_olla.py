@@ -65,6 +65,31 @@ def test_rows_not_in_update_untouched():
     assert np.count_nonzero(loop.offset_db) == 1 and loop.offset_db[7] == 1.0
 
 
+def test_retransmission_feedback_ignored_with_tx_index():
+    """With ``harq_tx_index``, NACKs/ACKs of retransmissions (index > 0) do not move the
+    offset; index 0 (first transmission) and -1 (unknown) count as without it."""
+    loop = OuterLoop(6)
+    rows = np.arange(6)
+    ack = np.array([0, 0, 0, 0, 1, 1], dtype=np.int8)
+    tx = np.array([0, -1, 1, 2, 3, 0], dtype=np.int16)
+    loop.update(rows, ack, tx)
+    np.testing.assert_allclose(loop.offset_db, [1.0, 1.0, 0.0, 0.0, 0.0, -1 / 9])
+    # no feedback (-1) stays no feedback whatever the index
+    loop.update(np.array([2]), np.array([-1]), np.array([0]))
+    assert loop.offset_db[2] == 0.0
+
+
+def test_without_tx_index_every_feedback_counts():
+    a, b = OuterLoop(4), OuterLoop(4)
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        ack = rng.integers(-1, 2, 4)
+        a.update(np.arange(4), ack)
+        b.update(np.arange(4), ack, np.full(4, -1))  # all unknown: same as no index
+    np.testing.assert_array_equal(a.offset_db, b.offset_db)
+    assert np.any(a.offset_db != 0.0)
+
+
 @pytest.mark.parametrize("target", [0.0, 1.0, -0.1, 1.5])
 def test_invalid_target(target):
     with pytest.raises(ValueError):

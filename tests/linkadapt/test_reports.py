@@ -20,6 +20,7 @@ def _valid(n: int = 4) -> dict[str, object]:
         "n_prb": [1, 275, 50, 10][:n],
         "n_symbols": [12, 14, 1, 12][:n],
         "buffer_bytes": [-1, 0, 1000, 2**40][:n],
+        "harq_tx_index": [0, 1, 99, -1][:n],  # 99 ignored: no feedback on that row
     }
 
 
@@ -54,10 +55,33 @@ def test_valid_batch_round_trips():
 
 def test_defaults_for_cell_and_buffer():
     arrays = _valid()
-    del arrays["cell_id"], arrays["buffer_bytes"]
+    del arrays["cell_id"], arrays["buffer_bytes"], arrays["harq_tx_index"]
     b = ReportBatch.from_arrays(**arrays)
     assert b.cell_id.tolist() == [0, 0, 0, 0]
     assert b.buffer_bytes.tolist() == [-1, -1, -1, -1]
+    assert b.harq_tx_index.tolist() == [-1, -1, -1, -1]
+    assert b.harq_tx_index.dtype == REPORT_DTYPES["harq_tx_index"] == np.int16
+
+
+def test_harq_tx_index_default_on_direct_construction():
+    d = ReportBatch.from_arrays(**_valid()).as_dict()
+    del d["harq_tx_index"]
+    b = ReportBatch(**d)  # constructors written before the field existed keep working
+    assert b.harq_tx_index.tolist() == [-1, -1, -1, -1] and b.harq_tx_index.dtype == np.int16
+    b.validate()
+    assert b.take(np.array([3, 1])).harq_tx_index.tolist() == [-1, -1]
+
+
+def test_harq_tx_index_checked_only_with_feedback():
+    ReportBatch.from_arrays(**{**_valid(), "harq_tx_index": [7, 0, -5, -1]})  # row 2: no fb
+    _raises("harq_tx_index", harq_tx_index=[8, 0, 0, 0])  # ACK row
+    _raises("harq_tx_index", harq_tx_index=[0, -2, 0, 0])  # NACK row
+    _raises("harq_tx_index", harq_tx_index=[0, 0, 0])  # wrong length
+    _raises("harq_tx_index", harq_tx_index=[0, 0, 40000, 0])  # does not fit int16
+    good = ReportBatch.from_arrays(**_valid()).as_dict()
+    with pytest.raises(ReportError) as info:
+        ReportBatch(**{**good, "harq_tx_index": np.zeros(5, np.int16)}).validate()
+    assert info.value.field == "harq_tx_index"
 
 
 def test_integer_valued_floats_accepted():

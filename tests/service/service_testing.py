@@ -196,12 +196,15 @@ class ServerThread:
         self.thread.join(30)
 
 
-def random_reports(rng: np.random.Generator, ue_ids: np.ndarray) -> dict[str, np.ndarray]:
-    """Valid random report columns for ``ue_ids`` (one slot)."""
+def random_reports(
+    rng: np.random.Generator, ue_ids: np.ndarray, *, harq_tx_index: bool = False
+) -> dict[str, np.ndarray]:
+    """Valid random report columns for ``ue_ids`` (one slot); with ``harq_tx_index`` also
+    that optional column (-1..3, about half retransmissions)."""
     n = ue_ids.shape[0]
     age = rng.integers(-1, 30, n)
     ack = rng.integers(-1, 2, n)
-    return {
+    cols = {
         "ue_id": ue_ids.astype(np.int64),
         "cqi": rng.integers(0, 16, n),
         "cqi_age_slots": age,
@@ -212,6 +215,9 @@ def random_reports(rng: np.random.Generator, ue_ids: np.ndarray) -> dict[str, np
         "n_symbols": rng.integers(1, 15, n),
         "buffer_bytes": np.where(rng.random(n) < 0.5, -1, rng.integers(0, 10**6, n)),
     }
+    if harq_tx_index:
+        cols["harq_tx_index"] = rng.integers(-1, 4, n)
+    return cols
 
 
 def json_request(cell_id: int, slot: int, cols: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -44,6 +44,7 @@ _cqi_neg[3] = -2
 _age = [5] * 16  # make every CQI count
 _prb_neg = [50] * 15 + [-5]
 _buf_neg = [-1] * 15 + [-7]
+_fb = [1] * 8 + [0] * 8  # feedback on every UE: harq_tx_index is range-checked
 _dup = UES.tolist()
 _dup[4] = _dup[5]
 
@@ -56,6 +57,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ("negative_ue_id", _with(ue_id=[-1, *UES[1:].tolist()]), {}, "ue_id"),
     ("harq_ack_2", _with(harq_ack=[2] * 16), {}, "harq_ack"),
     ("rank_9", _with(rank=[9] * 16), {}, "rank"),
+    ("harq_tx_index_8", _with(harq_ack=_fb, harq_tx_index=[0] * 15 + [8]), {}, "harq_tx_index"),
+    ("harq_tx_index_neg", _with(harq_ack=_fb, harq_tx_index=[-2] + [0] * 15), {},
+     "harq_tx_index"),
+    ("harq_tx_index_length", _with(harq_tx_index=[0] * 15), {}, "harq_tx_index"),
     ("mismatched_lengths", _with(cqi=_valid()["cqi"][:15].tolist()), {}, "cqi"),
     ("missing_column", _with(n_symbols=[]), {}, "n_symbols"),
     ("duplicate_ue", _with(ue_id=_dup), {}, "ue_id"),
@@ -305,7 +310,9 @@ def test_one_micro_batch_mixing_good_and_bad_requests(server: ServerThread, mode
     for k in range(6):
         cols = random_reports(rng, np.arange(20) + 100 * k)
         if k == 4:
-            cols.pop("buffer_bytes")  # mixed presence of the optional column
+            cols.pop("buffer_bytes")  # mixed presence of the optional columns
+        if k == 5:  # and of harq_tx_index (both take the per-request path)
+            cols["harq_tx_index"] = rng.integers(-1, 4, 20)
         good.append(grpc_request(7000 + k, 1, cols).SerializeToString())
     bad_cqi = grpc_request(7100, 1, random_reports(rng, np.arange(5)))
     bad_cqi.cqi[2], bad_cqi.cqi_age_slots[2] = 99, 0
@@ -321,11 +328,17 @@ def test_one_micro_batch_mixing_good_and_bad_requests(server: ServerThread, mode
     raws2 = good2[:2] + [bad_cqi.SerializeToString()] + good2[2:]
     got2, _ = _micro_batch(server, raws2)
     assert isinstance(got2[2], RequestError) and got2[2].field == "cqi"
+    # phase 3: every request carries harq_tx_index: merged as well
+    raws3 = [grpc_request(7000 + k, 3, random_reports(rng, np.arange(20) + 100 * k,
+                                                      harq_tx_index=True)).SerializeToString()
+             for k in range(6)]  # fmt: skip
+    got3, merged3 = _micro_batch(server, raws3)
+    assert merged3 >= 6, merged3
     ref = ServerThread(model_dir=model_dir, inference_thread=False)  # one at a time
     try:
         with grpc.insecure_channel(ref.grpc_target) as ch:
             stub = pb_grpc.LinkAdaptationStub(ch)
-            for raw, res in zip(raws1 + raws2, got1 + got2, strict=True):
+            for raw, res in zip(raws1 + raws2 + raws3, got1 + got2 + got3, strict=True):
                 if isinstance(res, RequestError):
                     continue
                 want = stub.Decide(pb.DecideRequest.FromString(raw), timeout=10)

@@ -48,11 +48,25 @@ def test_fast_path_declines_non_int64() -> None:
     assert fast_report_batch(0, 3, {k: np.full(3, 99, np.int64) for k in NAMES}, 28) is None
 
 
+def test_fast_path_optional_columns_default_to_unknown() -> None:
+    cols = {k: np.ones(3, np.int64) for k in NAMES if k not in ("buffer_bytes", "harq_tx_index")}
+    got = fast_report_batch(0, 3, cols, 28)
+    assert got is not None
+    assert got.buffer_bytes.tolist() == [-1] * 3 and got.harq_tx_index.tolist() == [-1] * 3
+    assert got.harq_tx_index.dtype == REPORT_DTYPES["harq_tx_index"]
+    # out of range only matters where there is feedback
+    cols["harq_ack"] = np.array([1, -1, 0], np.int64)
+    cols["harq_tx_index"] = np.array([7, 99, 0], np.int64)
+    assert fast_report_batch(0, 3, cols, 28) is not None
+    cols["harq_tx_index"] = np.array([8, 0, 0], np.int64)
+    assert fast_report_batch(0, 3, cols, 28) is None
+
+
 # values at and just beyond each field's documented range (see linkadapt/reports.py)
 EDGES = {
     "ue_id": (0, 2**62), "cqi": (0, 15), "cqi_age_slots": (-1, 1_000_000), "harq_ack": (-1, 1),
     "harq_mcs": (0, 27), "rank": (1, 8), "n_prb": (1, 275), "n_symbols": (1, 14),
-    "buffer_bytes": (-1, 2**62),
+    "buffer_bytes": (-1, 2**62), "harq_tx_index": (-1, 7),
 }  # fmt: skip
 
 

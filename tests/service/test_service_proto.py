@@ -58,8 +58,30 @@ def test_request_columns_roundtrip() -> None:
     msg = pb.DecideRequest(
         cell_id=3, ue_id=[1, 2**40], cqi=[0, 15], cqi_age_slots=[-1, 5], harq_ack=[-1, 1],
         harq_mcs=[0, 27], rank=[1, 8], n_prb=[1, 275], n_symbols=[1, 14], buffer_bytes=[-1, 2**40],
+        harq_tx_index=[-1, 3],
     )  # fmt: skip
     cols = request_columns(pb.DecideRequest.FromString(msg.SerializeToString()))
     assert cols["ue_id"].tolist() == [1, 2**40]
     assert cols["cqi_age_slots"].tolist() == [-1, 5]
     assert cols["buffer_bytes"].tolist() == [-1, 2**40]
+    assert cols["harq_tx_index"].tolist() == [-1, 3]
+    absent = request_columns(pb.DecideRequest(ue_id=[1, 2]))
+    assert absent["harq_tx_index"].shape == (0,)  # empty: unknown for every UE
+
+
+def test_decide_request_field_numbers() -> None:
+    """Wire compatibility: field numbers of the decide request never change."""
+    nums = {f.name: f.number for f in pb.DecideRequest.DESCRIPTOR.fields}
+    assert nums["buffer_bytes"] == 12 and nums["harq_tx_index"] == 13
+
+
+def test_client_request_carries_harq_tx_index_when_known() -> None:
+    from linkadapt.reports import ReportBatch
+    from service.client import decide_request
+
+    cols = dict(ue_id=[1, 2], cqi=[3, 4], cqi_age_slots=[0, 0], harq_ack=[1, 0],
+                harq_mcs=[5, 6], rank=[1, 1], n_prb=[10, 10], n_symbols=[12, 12])
+    assert len(decide_request(ReportBatch.from_arrays(**cols), cell_id=1, slot=0)
+               .harq_tx_index) == 0  # all unknown: left out (same meaning)
+    msg = decide_request(ReportBatch.from_arrays(**cols, harq_tx_index=[0, 2]), cell_id=1, slot=0)
+    assert list(msg.harq_tx_index) == [0, 2]

@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 from service_testing import ServerThread, grpc_request, json_request, random_reports
 
-from linkadapt.features import FeatureHistory
+from linkadapt.features import FEATURE_NAMES, FeatureHistory
 from linkadapt.reports import ReportBatch
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 
@@ -121,5 +121,78 @@ def test_evaluation_loop_same_kpis_in_process_and_through_the_xapp(model_dir: Pa
         reg = srv.app.dataplane.metrics.registry
         assert reg.get_sample_value("ran_distill_decisions_total", {"source": "model"}) > 0
         assert not reg.get_sample_value("ran_distill_decisions_total", {"source": "fallback"})
+    finally:
+        srv.stop()
+
+
+def test_harq_tx_index_same_observation_over_grpc_and_rest(
+    server: ServerThread, model_dir: Path
+) -> None:
+    """With ``harq_tx_index`` in the requests, the served observation (OLLA offset on
+    first-transmission feedback only) still equals the in-process one, on both protocols,
+    and the index really reaches the server (it changes the offset feature)."""
+    rng = np.random.default_rng(7)
+    n = 24
+    ue_ids = np.arange(n, dtype=np.int64) + 5000
+    sess = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    history, blind = FeatureHistory(n), FeatureHistory(n)  # blind: index left out
+    rows = np.arange(n)
+    cell_grpc, cell_rest = 601, 602
+    dp = server.app.dataplane
+    with grpc.insecure_channel(server.grpc_target) as ch:
+        stub = pb_grpc.LinkAdaptationStub(ch)
+        for slot in range(8):
+            cols = random_reports(rng, ue_ids, harq_tx_index=True)
+            history.update(rows, ReportBatch.from_arrays(**cols))
+            blind.update(rows, ReportBatch.from_arrays(
+                **{k: v for k, v in cols.items() if k != "harq_tx_index"}))  # fmt: skip
+            obs = history.encode(rows)
+            want = np.argmax(sess.run(None, {"obs": obs})[0], axis=1)
+            got_grpc = stub.Decide(grpc_request(cell_grpc, slot, cols), timeout=10)
+            r = httpx.post(f"{server.http_base}/v1/decisions",
+                           json=json_request(cell_rest, slot, cols))  # fmt: skip
+            assert r.status_code == 200, r.text
+            np.testing.assert_array_equal(np.asarray(got_grpc.mcs), want)
+            np.testing.assert_array_equal(np.asarray(r.json()["mcs"]), want)
+
+            def _server_obs(cell: int) -> np.ndarray:
+                srows, known = dp.state.lookup(cell, ue_ids)
+                assert known.all()
+                return dp.state.history.encode(srows).copy()
+
+            np.testing.assert_array_equal(server.call(_server_obs, cell_grpc), obs)
+            np.testing.assert_array_equal(server.call(_server_obs, cell_rest), obs)
+    off = FEATURE_NAMES.index("olla_offset_db")
+    assert not np.array_equal(obs[:, off], blind.encode(rows)[:, off])
+
+
+def test_olla_fallback_ignores_retransmission_feedback(tmp_path: Path) -> None:
+    """No model: the per-UE OLLA fallback is linkadapt's OllaPolicy fed the index too."""
+    from linkadapt.baselines import OllaPolicy
+    from linkadapt.policy import DecisionBatch
+
+    srv = ServerThread(model_dir=tmp_path / "absent")
+    try:
+        rng = np.random.default_rng(3)
+        n = 16
+        olla = OllaPolicy(n)
+        with grpc.insecure_channel(srv.grpc_target) as ch:
+            stub = pb_grpc.LinkAdaptationStub(ch)
+            for slot in range(10):
+                cols = random_reports(rng, np.arange(n), harq_tx_index=True)
+                rb = ReportBatch.from_arrays(**cols)
+                want = olla.act(DecisionBatch(obs=np.zeros((n, 1), np.float32), reports=rb,
+                                              rows=np.arange(n)))  # fmt: skip
+                if slot % 2:
+                    resp = stub.Decide(grpc_request(1, slot, cols), timeout=10)
+                    got = list(resp.mcs)
+                    assert set(resp.source) == {2}
+                else:
+                    r = httpx.post(f"{srv.http_base}/v1/decisions",
+                                   json=json_request(1, slot, cols))  # fmt: skip
+                    assert r.status_code == 200, r.text
+                    got = r.json()["mcs"]
+                np.testing.assert_array_equal(np.asarray(got), want)
+        assert np.any(olla.loop.offset_db != 0.0)
     finally:
         srv.stop()
