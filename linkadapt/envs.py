@@ -7,7 +7,12 @@ reset starts a new drop (the ``randomized`` scenario re-draws its deployment the
 - observation: float32 ``[OBS_DIM]`` per UE (+ ``PRIVILEGED_DIM`` with ``privileged``),
   the feature encoder's schema (:mod:`linkadapt.features`);
 - action: ``Discrete(n_mcs)``, the MCS index for the UE's next new transmission;
-- reward: normalized first-attempt delivered bits (:mod:`linkadapt.sim.simulator`);
+- reward (:mod:`linkadapt.sim.reward`): with ``reward="harq"`` (default) a decision's
+  credit arrives when its transport block finishes, some steps later:
+  ``info["credit"]`` is a :class:`~linkadapt.sim.reward.Credit` naming (row, decision
+  index, reward), where a row's decisions are numbered 0, 1, ... since its episode
+  started; the returned reward array is those credits summed per row (for logging).
+  ``reward="first_tx"`` gives the immediate first-attempt reward instead (no credit);
 - ``info["new_tx"]``: bool per UE, True where the action was used (a new transport
   block); elsewhere the action was ignored (retransmission or not scheduled), so a
   learner stores only those transitions;
@@ -28,6 +33,7 @@ import numpy as np
 from linkadapt import nr
 from linkadapt.features import OBS_DIM, PRIVILEGED_DIM
 from linkadapt.sim import ScenarioConfig, Simulator, load_scenario
+from linkadapt.sim.reward import RewardConfig
 
 ENV_ID = "RanDistill/LinkAdapt-v0"
 OBS_BOUND = 10.0  # features are scaled to about [-1, 1]; the box is generous
@@ -44,7 +50,8 @@ class LinkAdaptVectorEnv(gym.vector.VectorEnv):
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
 
     def __init__(self, scenario: str | ScenarioConfig = "randomized", num_envs: int = 256,
-                 seed: int = 0, privileged: bool = False, episode_slots: int = 200) -> None:
+                 seed: int = 0, privileged: bool = False, episode_slots: int = 200,
+                 reward: RewardConfig | str = "harq") -> None:
         self.scenario = load_scenario(scenario)
         self.num_envs = int(num_envs)
         self.episode_slots = int(episode_slots)
@@ -56,17 +63,22 @@ class LinkAdaptVectorEnv(gym.vector.VectorEnv):
         self.action_space = gym.vector.utils.batch_space(self.single_action_space,
                                                          self.num_envs)
         self._seed = seed
-        self.sim = Simulator(self.scenario, self.num_envs, seed, privileged=privileged)
+        self.reward = RewardConfig(reward) if isinstance(reward, str) else reward
+        self.sim = self._simulator(seed)
         self._obs: np.ndarray | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[np.ndarray, dict[str, Any]]:
         if seed is not None:
-            self.sim = Simulator(self.scenario, self.num_envs, seed, privileged=self.privileged)
+            self.sim = self._simulator(seed)
         else:
             self.sim.drop()
         self._obs = self.sim.observe().obs
         return self._obs, {}
+
+    def _simulator(self, seed: int) -> Simulator:
+        return Simulator(self.scenario, self.num_envs, seed, privileged=self.privileged,
+                         reward=self.reward)
 
     def step(self, actions: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -76,6 +88,10 @@ class LinkAdaptVectorEnv(gym.vector.VectorEnv):
         info: dict[str, Any] = {"new_tx": result.new_tx, "sent_bits": result.sent_bits}
         done = self.sim.t >= self.episode_slots
         obs = self.sim.observe().obs
+        reward = result.reward
+        if self.reward.kind == "harq":
+            info["credit"] = self.sim.pop_credits()
+            reward = info["credit"].per_row(self.num_envs)
         if done:
             info["final_obs"] = obs
             info["episode_kpis"] = self.sim.summary()
@@ -84,19 +100,24 @@ class LinkAdaptVectorEnv(gym.vector.VectorEnv):
         self._obs = obs
         terminated = np.zeros(self.num_envs, bool)
         truncated = np.full(self.num_envs, done)
-        return obs, result.reward.astype(np.float32), terminated, truncated, info
+        return obs, reward.astype(np.float32), terminated, truncated, info
 
 
 class LinkAdaptEnv(gym.Env):
-    """One UE in its own simulator (for generic RL tooling and ``check_env``)."""
+    """One UE in its own simulator (for generic RL tooling and ``check_env``).
+
+    With the ``harq`` reward the credits of blocks that finished arrive in later steps
+    (a delayed reward); ``reward="first_tx"`` makes it immediate.
+    """
 
     metadata = {"render_modes": []}
 
     def __init__(self, scenario: str | ScenarioConfig = "scsu", privileged: bool = False,
-                 episode_slots: int = 200) -> None:
+                 episode_slots: int = 200, reward: str = "harq") -> None:
         self.scenario = load_scenario(scenario)
         self.privileged = privileged
         self.episode_slots = episode_slots
+        self.reward = reward
         self.observation_space = _obs_space(privileged)
         self.action_space = gym.spaces.Discrete(nr.n_mcs(self.scenario.mcs_table))
         self.sim: Simulator | None = None
@@ -105,7 +126,8 @@ class LinkAdaptEnv(gym.Env):
               ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         sim_seed = int(self.np_random.integers(2**31)) if seed is None else seed
-        self.sim = Simulator(self.scenario, 1, sim_seed, privileged=self.privileged)
+        self.sim = Simulator(self.scenario, 1, sim_seed, privileged=self.privileged,
+                             reward=self.reward)
         return self.sim.observe().obs[0], {}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -115,7 +137,8 @@ class LinkAdaptEnv(gym.Env):
         obs = self.sim.observe().obs[0]
         truncated = self.sim.t >= self.episode_slots
         info = {"new_tx": bool(result.new_tx[0])}
-        return obs, float(result.reward[0]), False, truncated, info
+        reward = float(result.reward[0]) + float(self.sim.pop_credits().reward.sum())
+        return obs, reward, False, truncated, info
 
 
 if ENV_ID not in gym.registry:

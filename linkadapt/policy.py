@@ -33,6 +33,9 @@ class DecisionBatch:
         bler_offset_db: float ``[n]`` the link abstraction's threshold offset each UE's
             channel uses; simulator only (the genie reads it to know the true BLER).
         n_dmrs_re: DM-RS REs per PRB of the slot format (for TBS), when known.
+        attached: bool ``[n]``, True where the UE's context restarted this slot (a
+            handover: new serving cell); drivers call ``policy.reset`` on those rows
+            before ``act``. ``None`` when the producer does not know.
     """
 
     obs: np.ndarray
@@ -42,6 +45,7 @@ class DecisionBatch:
     new_tx: np.ndarray | None = None
     bler_offset_db: np.ndarray | None = None
     n_dmrs_re: int = 12
+    attached: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])

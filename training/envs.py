@@ -11,6 +11,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from linkadapt.sim.reward import RewardConfig
+
 
 def is_gym_id(name: str) -> bool:
     """Gymnasium ids carry a version suffix (``CartPole-v1``); scenario names do not."""
@@ -24,6 +26,7 @@ def make_vector_env(
     *,
     privileged: bool = False,
     episode_slots: int = 200,
+    reward: RewardConfig | str = "harq",
 ) -> gym.vector.VectorEnv:
     """Build ``num_envs`` sub-envs of scenario/Gymnasium id ``name`` and reset them with ``seed``.
 
@@ -45,7 +48,7 @@ def make_vector_env(
 
         env = LinkAdaptVectorEnv(
             scenario=name, num_envs=num_envs, seed=seed, privileged=privileged,
-            episode_slots=episode_slots,
+            episode_slots=episode_slots, reward=reward,
         )
     env.action_space.seed(seed)
     return env
@@ -93,3 +96,13 @@ def decision_mask(info: dict, num_envs: int) -> np.ndarray:
     if mask is None:
         return np.ones(num_envs, bool)
     return np.asarray(mask, bool)
+
+
+def decision_reward(reward: np.ndarray, info: dict, decision: np.ndarray) -> float:
+    """Reward earned by decisions in this step's report, for logging.
+
+    A delayed credit (``info["credit"]``) may land on any row, so all rows count; an
+    immediate reward counts only on the rows that decided.
+    """
+    reward = np.asarray(reward, np.float64)
+    return float(reward.sum() if "credit" in info else reward[decision].sum())

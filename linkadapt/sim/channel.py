@@ -1,7 +1,7 @@
 """Channel: TR 38.901 path loss and shadowing, AR(1) Rayleigh fading, interference, MIMO rank.
 
-Large-scale terms are fixed per drop (UEs move < 40 m in a 2000-slot episode at
-120 km/h); fast fading evolves per slot:
+Large-scale terms (positions, shadowing, attachment) live in :mod:`linkadapt.sim.geometry`;
+fast fading evolves per slot:
 
     h[t+1] = ρ·h[t] + √(1 − ρ²)·w,  w ~ CN(0, 1),  ρ = J0(2π f_D T),  f_D = v·f_c / c
 
@@ -15,8 +15,6 @@ still there when the CQI is used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.special import j0
 
@@ -26,21 +24,6 @@ BOLTZMANN_DBM_HZ = -174.0
 N_STRONG_INTERFERERS = 2
 INTERFERENCE_DWELL_SLOTS = 50.0
 BEAM_SIGMA_DB = 1.5
-
-
-def hex_sites(n_cells: int, isd_m: float) -> np.ndarray:
-    """``[n_cells, 2]`` site positions (m) on a hexagonal grid, spiralling out from 0."""
-    sites = [(0.0, 0.0)]
-    ring = 1
-    directions = [(1, 0), (0, 1), (-1, 1), (-1, 0), (0, -1), (1, -1)]
-    while len(sites) < n_cells:
-        q, r = -ring, ring  # start of the ring in axial coordinates
-        for dq, dr in directions:
-            for _ in range(ring):
-                sites.append((isd_m * (q + r / 2.0), isd_m * r * np.sqrt(3) / 2.0))
-                q, r = q + dq, r + dr
-        ring += 1
-    return np.asarray(sites[:n_cells])
 
 
 def path_loss_db(env: str, d2d: np.ndarray, fc_ghz: float, los: np.ndarray) -> np.ndarray:
@@ -71,45 +54,6 @@ def los_probability(env: str, d2d: np.ndarray) -> np.ndarray:
 def shadowing_std_db(env: str, los: np.ndarray) -> np.ndarray:
     """TR 38.901 Table 7.4.1-1 shadow-fading σ (dB)."""
     return np.where(los, 4.0, 6.0 if env == "UMa" else 7.82)
-
-
-@dataclass
-class LargeScale:
-    """Per-UE large-scale state of one drop (powers in mW)."""
-
-    cell: np.ndarray  # int [n] serving cell
-    signal_mw: np.ndarray  # [n] received signal power incl. BS antenna gain
-    strong_interf_mw: np.ndarray  # [n, 2] two strongest neighbours
-    background_interf_mw: np.ndarray  # [n] all other neighbours, full load
-    noise_mw: float
-
-
-def drop_ues(cfg: ScenarioConfig, n_ues: int, rng: np.random.Generator) -> LargeScale:
-    """Drop ``n_ues`` uniformly in disks around their cells (UE i serves cell i mod M)."""
-    sites = hex_sites(cfg.n_cells, np.sqrt(3.0) * cfg.cell_radius_m)
-    cell = np.arange(n_ues) % cfg.n_cells
-    min_d = 35.0 if cfg.environment == "UMa" else 10.0
-    radius = np.sqrt(rng.uniform((min_d / cfg.cell_radius_m) ** 2, 1.0, n_ues))
-    angle = rng.uniform(0.0, 2.0 * np.pi, n_ues)
-    pos = sites[cell] + cfg.cell_radius_m * radius[:, None] * np.stack(
-        [np.cos(angle), np.sin(angle)], axis=1)
-    d2d = np.maximum(np.linalg.norm(pos[:, None, :] - sites[None, :, :], axis=2), min_d)
-    los = rng.random(d2d.shape) < los_probability(cfg.environment, d2d)
-    shadow = rng.standard_normal(d2d.shape) * shadowing_std_db(cfg.environment, los)
-    rx_dbm = (cfg.tx_power_dbm + cfg.bs_antenna_gain_dbi
-              - path_loss_db(cfg.environment, d2d, cfg.carrier_ghz, los) - shadow)
-    rx_mw = np.power(10.0, rx_dbm / 10.0)
-    signal = rx_mw[np.arange(n_ues), cell]
-    rx_mw[np.arange(n_ues), cell] = 0.0
-    order = np.sort(rx_mw, axis=1)[:, ::-1]
-    strong = np.zeros((n_ues, N_STRONG_INTERFERERS))
-    k = min(N_STRONG_INTERFERERS, cfg.n_cells - 1)
-    strong[:, :k] = order[:, :k]
-    bandwidth_hz = cfg.n_prb * 12 * cfg.scs_khz * 1e3
-    noise_dbm = BOLTZMANN_DBM_HZ + 10.0 * np.log10(bandwidth_hz) + cfg.noise_figure_db
-    return LargeScale(cell=cell, signal_mw=signal, strong_interf_mw=strong,
-                      background_interf_mw=order[:, k:].sum(axis=1),
-                      noise_mw=float(10.0 ** (noise_dbm / 10.0)))
 
 
 def fading_correlation(speed_kmh: np.ndarray, cfg: ScenarioConfig) -> np.ndarray:
@@ -179,11 +123,32 @@ def layer_sinr_gain_db(rank: np.ndarray, n_tx: int) -> np.ndarray:
     return 10.0 * np.log10(n_tx / r) - 10.0 * np.log10(r) - 1.0 * (r - 1.0)
 
 
-def best_rank(sinr_db: np.ndarray, max_rank: int, n_tx: int) -> np.ndarray:
-    """Rank indicator: the layer count maximizing r·log2(1 + SINR_layer(r)) (int16)."""
+def with_evm_cap(sinr_lin: np.ndarray, evm_sinr_db: float) -> np.ndarray:
+    """Impairments cap the SINR after precoding and layer gains: 1/SINR = 1/SINR_ch + 1/SINR_EVM."""
+    evm = np.float32(10.0 ** (evm_sinr_db / 10.0))
+    return np.float32(1.0) / (np.float32(1.0) / sinr_lin + np.float32(1.0) / evm)
+
+
+def layer_sinr_lin(sinr_lin: np.ndarray, rank: np.ndarray, n_tx: int,
+                   evm_sinr_db: float) -> np.ndarray:
+    """Per-layer SINR (linear, float32) of ``rank`` layers: channel SINR ``[n, S]`` times the
+    layer gain, then the EVM cap (the cap bounds what the receiver sees per layer)."""
+    gain = np.power(10.0, layer_sinr_gain_db(rank, n_tx) / 10.0).astype(np.float32)
+    return with_evm_cap(sinr_lin * gain[:, None], evm_sinr_db)
+
+
+def best_rank(sinr_db: np.ndarray, max_rank: int, n_tx: int,
+              evm_sinr_db: float | None = None) -> np.ndarray:
+    """Rank indicator: the layer count maximizing r·log2(1 + SINR_layer(r)) (int16).
+
+    ``evm_sinr_db`` applies the impairment cap to each candidate's layer SINR.
+    """
     ranks = np.arange(1, max_rank + 1)
     layer_db = sinr_db[:, None] + layer_sinr_gain_db(ranks, n_tx)[None, :]
-    capacity = ranks[None, :] * np.log2(1.0 + np.power(10.0, layer_db / 10.0))
+    layer = np.power(10.0, layer_db / 10.0)
+    if evm_sinr_db is not None:
+        layer = 1.0 / (1.0 / layer + 10.0 ** (-evm_sinr_db / 10.0))
+    capacity = ranks[None, :] * np.log2(1.0 + layer)
     return (np.argmax(capacity, axis=1) + 1).astype(np.int16)
 
 

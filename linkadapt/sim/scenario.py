@@ -33,6 +33,8 @@ class Randomization:
     traffic: tuple[str, ...] = ("full_buffer", "full_buffer", "bursty", "mixed")
     interference_load: tuple[float, float] = (0.6, 1.0)
     n_cells: tuple[int, ...] = (1, 7)
+    handover_hysteresis_db: tuple[float, float] = (1.0, 5.0)
+    handover_ttt_ms: tuple[float, ...] = (0.0, 40.0, 80.0, 160.0)
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,10 @@ class ScenarioConfig:
 
     name: str = "mimo"
     environment: str = "UMa"  # TR 38.901 scenario: "UMa" or "UMi" (street canyon)
-    n_cells: int = 7  # cells on a hexagonal grid (1, 7 or 19 are full rings)
-    cell_radius_m: float = 250.0  # UEs dropped uniformly in a disk of this radius
+    n_cells: int = 7  # cells on a hexagonal grid (7 and 19 wrap around; see geometry.py)
+    cell_radius_m: float = 250.0  # hexagon circumradius; UEs dropped in disks of it per site
+    handover_hysteresis_db: float = 3.0  # A3 offset: a neighbour must be this much stronger
+    handover_ttt_ms: float = 40.0  # A3 time-to-trigger before the handover (ms)
     carrier_ghz: float = 3.5  # carrier frequency f_c (GHz)
     scs_khz: float = 30.0  # subcarrier spacing (kHz); slot = 1 ms · 15 / scs
     n_prb: int = 273  # PRBs per cell (273 = 100 MHz at 30 kHz)
@@ -87,6 +91,8 @@ class ScenarioConfig:
         _check(self.cqi_period_slots[0] >= 1, "cqi_period_slots", "must be ≥ 1")
         _check(self.harq_delay_slots[0] >= 1, "harq_delay_slots", "must be ≥ 1")
         _check(self.mcs_table in (1, 2), "mcs_table", "must be 1 or 2")
+        _check(self.handover_hysteresis_db >= 0.0, "handover_hysteresis_db", "must be ≥ 0")
+        _check(self.handover_ttt_ms >= 0.0, "handover_ttt_ms", "must be ≥ 0")
 
     @property
     def slot_seconds(self) -> float:
@@ -117,6 +123,8 @@ class ScenarioConfig:
             traffic=traffic,
             interference_load=float(rng.uniform(*r.interference_load)),
             n_cells=int(rng.choice(r.n_cells)),
+            handover_hysteresis_db=float(rng.uniform(*r.handover_hysteresis_db)),
+            handover_ttt_ms=float(rng.choice(r.handover_ttt_ms)),
         )
 
     def to_dict(self) -> dict[str, Any]:

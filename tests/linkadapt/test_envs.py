@@ -49,7 +49,7 @@ def test_single_env_privileged():
 
 
 def test_vector_env_shapes_and_autoreset():
-    env = LinkAdaptVectorEnv("scsu", num_envs=4, seed=1, episode_slots=6)
+    env = LinkAdaptVectorEnv("scsu", num_envs=4, seed=1, episode_slots=6, reward="first_tx")
     assert env.single_observation_space.shape == (OBS_DIM,)
     assert env.observation_space.shape == (4, OBS_DIM)
     assert env.single_action_space.n == 28

@@ -9,7 +9,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.envs import decision_mask, make_vector_env, step_throughput, upcoming_decisions
+from linkadapt.sim.reward import RewardConfig
+from training.envs import (
+    decision_mask,
+    decision_reward,
+    make_vector_env,
+    step_throughput,
+    upcoming_decisions,
+)
 from training.networks import is_recurrent
 
 
@@ -31,14 +38,15 @@ class GreedyEvalResult:
 
 
 def greedy_evaluate(net: nn.Module, env_name: str, *, num_envs: int, steps: int, seed: int,
-                    privileged: bool = False, episode_slots: int = 200) -> GreedyEvalResult:
+                    privileged: bool = False, episode_slots: int = 200,
+                    reward: RewardConfig | str = "harq") -> GreedyEvalResult:
     """Run the greedy policy of ``net`` for ``steps`` vector steps on a fresh env seeded ``seed``.
 
     The same seed at every evaluation makes successive points of the learning curve
     comparable (same channel realizations / initial states).
     """
     env = make_vector_env(env_name, num_envs, seed, privileged=privileged,
-                          episode_slots=episode_slots)
+                          episode_slots=episode_slots, reward=reward)
     obs, _ = env.reset(seed=seed)
     recurrent = is_recurrent(net)
     hidden = net.initial_state(num_envs) if recurrent else None
@@ -68,7 +76,7 @@ def greedy_evaluate(net: nn.Module, env_name: str, *, num_envs: int, steps: int,
                 hidden[:, torch.as_tensor(dec)] = h_new[:, torch.as_tensor(dec)]
                 hidden[:, torch.as_tensor(done)] = 0.0
             reward = np.asarray(reward, np.float64)
-            reward_sum += float(reward[dec].sum())
+            reward_sum += decision_reward(reward, info, dec)
             decisions += int(dec.sum())
             ep_ret += reward
             if done.any():

@@ -17,8 +17,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from linkadapt.sim.reward import Credit
 from training.dqn.config import DQNConfig
 from training.dqn.learner import DQNLearner, UpdateStats
+from training.dqn.transitions import MAX_OUTSTANDING
 
 _FIELDS = ("obs", "action", "reward", "length", "terminal", "h0")
 
@@ -55,57 +57,84 @@ class SequenceBatch:
 
 
 class SequenceBuilder:
-    """Per-row decision windows for sequence replay (vectorized over rows)."""
+    """Per-row decision windows for sequence replay (vectorized over rows).
+
+    Rewards are immediate or delayed exactly as in :class:`NStepBuilder`: with a
+    ``credit``, a window is emitted only once the rewards of its decisions are known, and
+    at an episode end the window is cut before its first decision without credit.
+    """
 
     def __init__(self, num_envs: int, obs_dim: int, hidden: int, seq_len: int,
                  burn_in: int) -> None:
         self.n_env, self.obs_dim, self.L, self.burn_in = num_envs, obs_dim, seq_len, burn_in
-        self._obs = np.zeros((num_envs, seq_len + 1, obs_dim), np.float32)
-        self._act = np.zeros((num_envs, seq_len + 1), np.int64)
-        self._rew = np.zeros((num_envs, seq_len + 1), np.float32)
-        self._h = np.zeros((num_envs, seq_len + 1, hidden), np.float32)
+        cap = seq_len + 1 + MAX_OUTSTANDING
+        self._obs = np.zeros((num_envs, cap, obs_dim), np.float32)
+        self._act = np.zeros((num_envs, cap), np.int64)
+        self._rew = np.zeros((num_envs, cap), np.float32)
+        self._known = np.zeros((num_envs, cap), bool)
+        self._h = np.zeros((num_envs, cap, hidden), np.float32)
         self._len = np.zeros(num_envs, np.int64)
+        self._head = np.zeros(num_envs, np.int64)  # decision index of slot 0
 
     def add(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray,
             terminated: np.ndarray, truncated: np.ndarray, final_obs: np.ndarray,
-            decision: np.ndarray, hidden: torch.Tensor) -> SequenceBatch | None:
+            decision: np.ndarray, hidden: torch.Tensor,
+            credit: Credit | None = None) -> SequenceBatch | None:
         """Record one step (same arguments as ``NStepBuilder.add`` plus the hidden state
         ``[1, N, H]`` the actions were chosen with); return completed windows."""
         out: list[SequenceBatch | None] = []
-        credit = ~decision & (self._len > 0)
-        if credit.any():
-            rows = np.flatnonzero(credit)
-            self._rew[rows, self._len[rows] - 1] += reward[rows]
+        if credit is None:
+            late = np.flatnonzero(~decision & (self._len > 0))
+            self._rew[late, self._len[late] - 1] += reward[late]
         rows = np.flatnonzero(decision)
         if rows.size:
             slot = self._len[rows]
+            if (slot >= self._act.shape[1]).any():
+                raise RuntimeError("more decisions awaiting credit than MAX_OUTSTANDING")
             self._obs[rows, slot] = obs[rows]
             self._act[rows, slot] = action[rows]
-            self._rew[rows, slot] = reward[rows]
+            self._rew[rows, slot] = 0.0 if credit is not None else reward[rows]
+            self._known[rows, slot] = credit is None
             self._h[rows, slot] = hidden[0].numpy()[rows]
             self._len[rows] += 1
-            full = rows[self._len[rows] == self.L + 1]
-            if full.size:
-                out.append(self._emit(full, self._obs[full, self.L], np.zeros(full.size, bool),
-                                      np.full(full.size, self.L)))
-                keep = self.L + 1 - (self.L - self.burn_in)  # = burn_in + 1 entries
-                for arr in (self._obs, self._act, self._rew, self._h):
-                    arr[full, :keep] = arr[full, self.L + 1 - keep:]
-                self._len[full] = keep
+        if credit is not None and credit.row.size:
+            slot = credit.index - self._head[credit.row]
+            ok = (slot >= 0) & (slot < self._len[credit.row])
+            self._rew[credit.row[ok], slot[ok]] += credit.reward[ok]
+            self._known[credit.row[ok], slot[ok]] = True
+        while True:
+            full = np.flatnonzero((self._len >= self.L + 1)
+                                  & self._known[:, : self.L].all(axis=1))
+            if not full.size:
+                break
+            out.append(self._emit(full, self._obs[full, self.L], np.zeros(full.size, bool),
+                                  np.full(full.size, self.L)))
+            shift = self.L - self.burn_in  # keep burn_in + 1 entries as the next warm-up
+            for arr in (self._obs, self._act, self._rew, self._known, self._h):
+                arr[full, :-shift] = arr[full, shift:]
+            self._len[full] -= shift
+            self._head[full] += shift
         done = np.asarray(terminated, bool) | np.asarray(truncated, bool)
         if done.any():
             rows = np.flatnonzero(done)
-            length = self._len[rows]
+            pending = np.arange(self._act.shape[1])[None, :] < self._len[rows, None]
+            unknown = pending & ~self._known[rows]
+            length = np.where(unknown.any(axis=1), unknown.argmax(axis=1), self._len[rows])
+            length = np.minimum(length, self.L)
             ok = length > self.burn_in  # shorter windows would carry no loss at all
             if ok.any():
-                out.append(self._emit(rows[ok], final_obs[rows[ok]],
-                                      np.asarray(terminated, bool)[rows[ok]], length[ok]))
+                r, k = rows[ok], length[ok]
+                ends = k >= self._len[r]
+                boot = np.where(ends[:, None], final_obs[r],
+                                self._obs[r, np.minimum(k, self._act.shape[1] - 1)])
+                out.append(self._emit(r, boot, np.asarray(terminated, bool)[r] & ends, k))
             self._len[rows] = 0
+            self._head[rows] = 0
         return SequenceBatch.concat(out, self.obs_dim)
 
     def _emit(self, rows: np.ndarray, bootstrap: np.ndarray, terminal: np.ndarray,
               length: np.ndarray) -> SequenceBatch:
-        obs = self._obs[rows].copy()
+        obs = self._obs[rows, : self.L + 1].copy()
         obs[np.arange(rows.size), length] = bootstrap
         valid = np.arange(self.L)[None, :] < length[:, None]
         return SequenceBatch(obs, np.where(valid, self._act[rows, :self.L], 0),

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from linkadapt.sim.reward import Credit
+
 
 @dataclass
 class TransitionBatch:
@@ -82,27 +84,38 @@ def final_observations(info: dict, next_obs: np.ndarray, done: np.ndarray) -> np
     return out
 
 
+MAX_OUTSTANDING = 32  # decisions of one row awaiting credit (≥ its HARQ processes)
+
+
 class NStepBuilder:
     """Per-row queues of pending decisions; emits n-step transitions when ready.
 
-    State per row (arrays over ``num_envs``): up to ``n`` pending decisions
-    ``(obs, action, reward)``. A pending decision becomes a transition once ``n``
-    later decisions of the same row exist (bootstrap from the n-th one) or the row's
-    episode ends (bootstrap from the final observation).
+    State per row (arrays over ``num_envs``): the pending decisions ``(obs, action,
+    reward, known)`` in order. A pending decision becomes a transition once its own and
+    the next ``n − 1`` rewards are known and ``n`` later decisions exist (bootstrap from
+    the n-th one), or when the row's episode ends (bootstrap from the final observation).
+
+    Rewards come one of two ways:
+
+    - immediate (``add(..., credit=None)``): the step's reward belongs to the decision
+      taken in it; rewards of non-decision steps are added to the row's latest decision;
+    - delayed (``add(..., credit=Credit)``, the simulator's ``harq`` reward): a decision's
+      reward arrives in a later step, addressed by the row's decision index (0, 1, ...
+      since the episode began). Decisions still without credit when the episode ends are
+      dropped (their block's fate was never known).
     """
 
     def __init__(self, num_envs: int, obs_dim: int, n_step: int, gamma: float) -> None:
         self.num_envs, self.obs_dim, self.n, self.gamma = num_envs, obs_dim, n_step, gamma
-        # n + 1 slots: the n pending decisions plus the newest one that serves as bootstrap.
-        self._obs = np.zeros((num_envs, n_step + 1, obs_dim), np.float32)
-        self._act = np.zeros((num_envs, n_step + 1), np.int64)
-        self._rew = np.zeros((num_envs, n_step + 1), np.float64)
+        cap = n_step + 1 + MAX_OUTSTANDING
+        self._obs = np.zeros((num_envs, cap, obs_dim), np.float32)
+        self._act = np.zeros((num_envs, cap), np.int64)
+        self._rew = np.zeros((num_envs, cap), np.float64)
+        self._known = np.zeros((num_envs, cap), bool)
         self._len = np.zeros(num_envs, np.int64)
+        self._head = np.zeros(num_envs, np.int64)  # decision index of queue slot 0
         self._gammas = gamma ** np.arange(n_step + 1)
-
-    def reset(self) -> None:
-        """Drop all pending decisions (after an env reset)."""
-        self._len[:] = 0
+        self.dropped = 0  # decisions that never became a transition
 
     def add(
         self,
@@ -113,47 +126,58 @@ class NStepBuilder:
         truncated: np.ndarray,
         final_obs: np.ndarray,
         decision: np.ndarray | None = None,
+        credit: Credit | None = None,
     ) -> TransitionBatch:
         """Record one vector-env step and return the transitions it completed.
 
         Args:
             obs: float ``[N, D]`` observations the actions were chosen on.
             action: int ``[N]`` actions sent to the env.
-            reward: float ``[N]`` rewards of this step.
+            reward: float ``[N]`` rewards of this step (ignored when ``credit`` is given).
             terminated, truncated: bool ``[N]``.
             final_obs: float ``[N, D]`` observation after the step, before any autoreset
                 (see :func:`final_observations`).
             decision: bool ``[N]`` rows whose action was a real decision (default: all).
+            credit: delayed rewards of earlier (or this step's) decisions.
         """
-        n_env = self.num_envs
-        decision = np.ones(n_env, bool) if decision is None else np.asarray(decision, bool)
-        reward = np.asarray(reward, np.float64)
+        decision = (np.ones(self.num_envs, bool) if decision is None
+                    else np.asarray(decision, bool))
         out: list[TransitionBatch] = []
-
-        # Rewards of non-decision steps belong to the row's latest pending decision.
-        credit = ~decision & (self._len > 0)
-        if credit.any():
-            rows = np.flatnonzero(credit)
+        if credit is None:
+            reward = np.asarray(reward, np.float64)
+            late = ~decision & (self._len > 0)  # non-decision rewards: the latest decision's
+            rows = np.flatnonzero(late)
             self._rew[rows, self._len[rows] - 1] += reward[rows]
-
         rows = np.flatnonzero(decision)
         if rows.size:
+            full = rows[self._len[rows] == self._act.shape[1]]
+            if full.size:  # should not happen: more outstanding blocks than processes
+                self._pop(full)
+                self.dropped += full.size
             slot = self._len[rows]
             self._obs[rows, slot] = obs[rows]
             self._act[rows, slot] = action[rows]
-            self._rew[rows, slot] = reward[rows]
+            self._rew[rows, slot] = 0.0 if credit is not None else reward[rows]
+            self._known[rows, slot] = credit is None
             self._len[rows] += 1
-            full = rows[self._len[rows] == self.n + 1]
-            if full.size:
-                out.append(self._emit_head(full))
-
+        if credit is not None and credit.row.size:
+            slot = credit.index - self._head[credit.row]
+            ok = (slot >= 0) & (slot < self._len[credit.row])
+            r, sl = credit.row[ok], slot[ok]
+            self._rew[r, sl] += credit.reward[ok]
+            self._known[r, sl] = True
+        while True:
+            ready = (self._len >= self.n + 1) & self._known[:, : self.n].all(axis=1)
+            if not ready.any():
+                break
+            out.append(self._emit_head(np.flatnonzero(ready)))
         done = np.asarray(terminated, bool) | np.asarray(truncated, bool)
         if done.any():
             out.append(self._flush(np.flatnonzero(done), final_obs, np.asarray(terminated, bool)))
         return TransitionBatch.concat(out, self.obs_dim)
 
     def _emit_head(self, rows: np.ndarray) -> TransitionBatch:
-        """Emit the oldest decision of ``rows`` (each holding n + 1 entries) and shift."""
+        """Emit the oldest decision of ``rows`` (each holding ≥ n + 1 entries) and shift."""
         n = self.n
         ret = (self._rew[rows, :n] * self._gammas[:n]).sum(axis=1)
         batch = TransitionBatch(
@@ -163,32 +187,49 @@ class NStepBuilder:
             self._obs[rows, n].copy(),
             np.full(rows.size, self._gammas[n], np.float32),
         )
-        self._obs[rows, :-1] = self._obs[rows, 1:]
-        self._act[rows, :-1] = self._act[rows, 1:]
-        self._rew[rows, :-1] = self._rew[rows, 1:]
-        self._len[rows] -= 1
+        self._pop(rows)
         return batch
+
+    def _pop(self, rows: np.ndarray) -> None:
+        for a in (self._obs, self._act, self._rew, self._known):
+            a[rows, :-1] = a[rows, 1:]
+        self._len[rows] -= 1
+        self._head[rows] += 1
 
     def _flush(
         self, rows: np.ndarray, final_obs: np.ndarray, terminated: np.ndarray
     ) -> TransitionBatch:
-        """Emit every pending decision of ``rows`` bootstrapping from ``final_obs``."""
+        """Emit the pending decisions of ``rows`` whose rewards are known, then clear.
+
+        Decision i uses the k = min(n, len − i) rewards after it and bootstraps from the
+        decision i + k, or from ``final_obs`` when that is past the end of the episode
+        (discount 0 if the episode terminated there).
+        """
         parts = []
         lengths = self._len[rows]
+        idx = np.arange(self.n)
         for i in range(int(lengths.max(initial=0))):
             sel = rows[lengths > i]
-            k = self._len[sel] - i  # rewards from decision i to the end of the episode
-            idx = np.arange(self.n + 1)
-            mask = (idx[None, :] >= i) & (idx[None, :] < self._len[sel][:, None])
-            disc = np.where(mask, self.gamma ** np.clip(idx[None, :] - i, 0, None), 0.0)
-            ret = (self._rew[sel] * disc).sum(axis=1)
-            discount = np.where(terminated[sel], 0.0, self.gamma**k)
+            k = np.minimum(self.n, self._len[sel] - i)
+            use = idx[None, :] < k[:, None]  # [m, n]
+            cols = np.minimum(i + idx, self._act.shape[1] - 1)
+            known = np.where(use, self._known[sel][:, cols], True).all(axis=1)
+            self.dropped += int((~known).sum())
+            sel, k, use = sel[known], k[known], use[known]
+            if not sel.size:
+                continue
+            ret = (np.where(use, self._rew[sel][:, cols], 0.0) * self._gammas[:self.n]).sum(1)
+            past_end = i + k >= self._len[sel]
+            boot = np.where(past_end[:, None], final_obs[sel],
+                            self._obs[sel, np.minimum(i + k, self._act.shape[1] - 1)])
+            discount = np.where(past_end & terminated[sel], 0.0, self.gamma**k)
             parts.append(TransitionBatch(
                 self._obs[sel, i].copy(),
                 self._act[sel, i].copy(),
                 ret.astype(np.float32),
-                final_obs[sel].astype(np.float32),
+                boot.astype(np.float32),
                 discount.astype(np.float32),
             ))
         self._len[rows] = 0
+        self._head[rows] = 0
         return TransitionBatch.concat(parts, self.obs_dim)
