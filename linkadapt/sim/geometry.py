@@ -45,7 +45,7 @@ def hex_sites(n_cells: int, isd_m: float) -> np.ndarray:
     """``[n_cells, 2]`` site positions (m) on a hexagonal grid, spiralling out from 0."""
     sites = [(0.0, 0.0)]
     ring = 1
-    directions = [(1, 0), (0, 1), (-1, 1), (-1, 0), (0, -1), (1, -1)]
+    directions = [(1, 0), (1, -1), (0, -1), (-1, 0), (-1, 1), (0, 1)]  # axial, walking the ring
     while len(sites) < n_cells:
         q, r = -ring, ring  # start of the ring in axial coordinates
         for dq, dr in directions:
