@@ -165,3 +165,55 @@ def test_scenario_files_and_validation(tmp_path) -> None:
         ScenarioConfig.from_dict({"nonsense": 1})
     with pytest.raises(ValueError, match="unknown scenario"):
         load_scenario("no-such-preset")
+
+
+def test_chase_combining_adds_per_subband_sinrs_before_eesm() -> None:
+    from linkadapt import bler
+    from linkadapt.sim import channel
+
+    sim = Simulator("mimo", 40, seed=5)
+    layers = {}
+    for _ in range(200):
+        batch = sim.observe()
+        snapshot = {int(u): sim._layer_lin[u].copy() for u in np.flatnonzero(sim.new_tx)}
+        re = np.flatnonzero(sim.retx)
+        retx_layer = {int(u): channel.layer_sinr_lin(
+            sim._sinr_sb_lin[[u]], sim.p_rank[[u], sim.retx_proc[u]], sim.cfg.n_tx,
+            sim.cfg.evm_sinr_db)[0] for u in re}
+        procs = {int(u): int(sim.retx_proc[u]) for u in re}
+        acc_before = {u: sim.p_acc[u, p].copy() for u, p in procs.items()}
+        sim.step(np.full(40, 27) * batch.new_tx)  # MCS 27 fails often: retransmissions
+        for u, layer in snapshot.items():
+            layers[u] = layer
+        for u, p in procs.items():
+            np.testing.assert_allclose(sim.p_acc[u, p], acc_before[u] + retx_layer[u],
+                                       rtol=1e-6)
+            if sim.p_ntx[u, p] == 2:
+                # hand computation of the decoding SINR: EESM of the summed subbands
+                m = int(sim.p_mcs[u, p])
+                eff = bler.effective_sinr_db(10 * np.log10(sim.p_acc[u, p][None]),
+                                             sim.betas[[m]])
+                summed = (acc_before[u] + retx_layer[u]).astype(np.float64)  # per subband
+                b = float(sim.betas[m])
+                by_hand = 10 * np.log10(-b * np.log(np.mean(np.exp(-summed / b))))
+                assert eff[0] == pytest.approx(by_hand, rel=1e-4)
+    assert layers, "no new transmissions"
+
+
+def test_handover_restarts_the_ue_context() -> None:
+    cfg = dataclasses.replace(PRESETS["high-mobility"], handover_ttt_ms=0.0,
+                              handover_hysteresis_db=0.0)
+    sim = Simulator(cfg, 200, seed=2)
+    seen = False
+    for _ in range(400):
+        cells = sim.report_cell.copy()
+        batch = sim.observe()
+        if batch.attached.any():
+            rows = np.flatnonzero(batch.attached)
+            assert np.all(batch.reports.cell_id[rows] != cells[rows])
+            assert np.all(batch.reports.cell_id[rows] == sim.large.cell[rows])
+            assert np.all(batch.reports.cqi_age_slots[rows] == -1)  # old CQI dropped
+            assert np.all(batch.reports.harq_ack[rows] == -1)  # HARQ flushed
+            seen = True
+        sim.step(np.full(200, 5) * batch.new_tx)
+    assert seen and sim.handovers.sum() > 0

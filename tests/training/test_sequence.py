@@ -63,3 +63,22 @@ def test_sequence_replay_samples_stored_windows():
     np.testing.assert_allclose(w, 1.0)
     with pytest.raises(ValueError):
         SequenceReplay(4, 2, 3, 4).sample(1)
+
+
+def test_delayed_credit_holds_a_window_until_its_rewards_are_known():
+    from linkadapt.sim.reward import Credit
+
+    def add(b, t, credit):
+        return b.add(np.full((1, 2), float(t), np.float32), np.array([t]), np.zeros(1),
+                     np.zeros(1, bool), np.zeros(1, bool), np.full((1, 2), t + 1.0, np.float32),
+                     np.ones(1, bool), torch.full((1, 1, 4), float(t)), credit)
+
+    none = Credit.empty()
+    b = SequenceBuilder(1, 2, hidden=4, seq_len=2, burn_in=0)
+    assert add(b, 0, none) is None
+    assert add(b, 1, none) is None
+    assert add(b, 2, Credit(np.array([0]), np.array([0]), np.array([1.0], np.float32))) is None
+    w = add(b, 3, Credit(np.array([0, 0]), np.array([1, 2]), np.array([2.0, 3.0], np.float32)))
+    assert w is not None and len(w) == 1  # decisions 0-1 (+ bootstrap 2); 2-3 wait for 4
+    np.testing.assert_allclose(w.obs[0, :, 0], [0, 1, 2])
+    np.testing.assert_allclose(w.reward[0], [1.0, 2.0])

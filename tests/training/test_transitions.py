@@ -88,3 +88,46 @@ def test_final_observations_accepts_gymnasium_object_arrays_and_float_arrays():
     flt = np.full((3, 2), 3.0, np.float32)
     got = final_observations({"final_obs": flt}, nxt, done)
     np.testing.assert_allclose(got[:, 0], [0, 3, 0])
+
+
+def _credit(rows, index, reward):
+    from linkadapt.sim.reward import Credit
+
+    return Credit(np.asarray(rows, np.int64), np.asarray(index, np.int64),
+                  np.asarray(reward, np.float32))
+
+
+def _dstep(b, t, credit, *, decision=True, trunc=False):
+    n = b.num_envs
+    return b.add(_obs(t, n), np.full(n, t), np.zeros(n), np.zeros(n, bool), np.full(n, trunc),
+                 _obs(t + 1, n), np.full(n, decision), credit)
+
+
+def test_delayed_credit_completes_a_transition_only_when_it_arrives():
+    b = NStepBuilder(1, 2, n_step=1, gamma=0.5)
+    empty = _credit([], [], [])
+    assert len(_dstep(b, 0, empty)) == 0
+    assert len(_dstep(b, 1, empty)) == 0  # successor known, but no credit yet
+    assert len(_dstep(b, 2, empty, decision=False)) == 0
+    out = _dstep(b, 3, _credit([0, 0], [1, 0], [0.25, -0.5]), decision=False)
+    assert len(out) == 1  # decision 0 completes; decision 1 still awaits decision 2
+    assert out.obs[0, 0] == 0 and out.ret[0] == pytest.approx(-0.5)
+    assert out.next_obs[0, 0] == 1 and out.discount[0] == pytest.approx(0.5)
+    out = _dstep(b, 4, empty)
+    assert len(out) == 1 and out.obs[0, 0] == 1 and out.ret[0] == pytest.approx(0.25)
+    assert out.next_obs[0, 0] == 4
+
+
+def test_delayed_credit_flush_keeps_known_decisions_and_drops_the_rest():
+    b = NStepBuilder(1, 2, n_step=1, gamma=0.5)
+    empty = _credit([], [], [])
+    _dstep(b, 0, empty)
+    _dstep(b, 1, empty)
+    out = _dstep(b, 2, _credit([0], [1], [1.0]), decision=False, trunc=True)
+    assert len(out) == 1 and out.obs[0, 0] == 1  # decision 0's fate never became known
+    assert out.next_obs[0, 0] == 3 and out.discount[0] == pytest.approx(0.5)  # final obs
+    assert b.dropped == 1
+    # the next episode numbers its decisions from 0 again
+    _dstep(b, 10, empty)
+    out = _dstep(b, 11, _credit([0], [0], [2.0]))
+    assert len(out) == 1 and out.obs[0, 0] == 10 and out.ret[0] == pytest.approx(2.0)
