@@ -35,3 +35,28 @@ def replace_section(title: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section
     BENCHMARKS_MD.write_text(text)
+
+
+def fmt(cell: tuple[float, float] | None, digits: int = 2, unit: str = "",
+        signed: bool = False) -> str:
+    """``mean ± ci`` (``-`` when missing), e.g. ``+1.2 ± 0.3 %``."""
+    if cell is None:
+        return "-"
+    mean, ci = cell
+    sign = "+" if signed and mean >= 0 else ""
+    return f"{sign}{mean:.{digits}f} ± {ci:.{digits}f}{unit}"
+
+
+def p5_gain(row: dict, ref: str) -> str:
+    """Paired p5 gain over ``ref``: in % where the reference's p5 is > 0 on every seed,
+    else the difference in Mbit/s (see linkadapt.evaluation)."""
+    pct = row.get(f"throughput_p5_vs_{ref}_pct")
+    if pct is not None:
+        return fmt(pct, 1, " %", signed=True)
+    return fmt(row.get(f"throughput_p5_vs_{ref}_mbps"), 2, " Mbit/s", signed=True)
+
+
+def seeds_note(seeds: list[int]) -> str:
+    """``evaluation seeds 10000..10004`` (linkadapt.seeds)."""
+    return f"evaluation seeds {seeds[0]}..{seeds[-1]}" if len(seeds) > 1 else \
+        f"evaluation seed {seeds[0]}"

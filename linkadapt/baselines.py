@@ -1,10 +1,26 @@
-"""Rule-based link adapters: OLLA (the industry baseline), ILLA, fixed CQI→MCS, genie.
+"""Rule-based link adapters: OLLA (the industry baseline), tuned OLLA, ILLA, fixed
+CQI→MCS, genie.
 
 All implement :class:`linkadapt.policy.Policy`. ``act`` consumes the batch's HARQ
 feedback once (stateful policies update their per-row state, then decide).
+
+``olla`` is OLLA with textbook settings (BLER target 10 %, Δ_up 1 dB). ``olla-tuned`` is
+the same loop with the per-preset BLER target and Δ_up that ``ran-distill tune-olla``
+found on tuning seeds (:mod:`linkadapt.olla_tuning`, committed in
+``linkadapt/data/olla_tuned.json``): a learned policy's gain over it is the gain over a
+fairly configured OLLA, not over an arbitrary one. The scenario picks the entry: a
+preset's own name, otherwise (scenario files with other names, no scenario) the ``mimo``
+entry; a drive-test trace keeps its base scenario's name.
+
+:data:`BASELINES` / :data:`BASELINE_NAMES` are the one list of baseline names; the CLIs,
+:mod:`training.policies` and the evaluation read them from here.
 """
 
 from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
 
 import numpy as np
 
@@ -116,15 +132,53 @@ class GeniePolicy:
         return np.argmax(expected, axis=1)
 
 
-BASELINES = {"olla": OllaPolicy, "illa": IllaPolicy, "fixed": FixedCqiPolicy,
-             "genie": GeniePolicy}
+TUNED_OLLA_FILE = "olla_tuned.json"
+TUNED_OLLA_FALLBACK = "mimo"  # entry for scenarios that are not a tuned preset
 
 
-def make_baseline(name: str, capacity: int, *, mcs_table: int = 2):
-    """Build baseline ``name`` (olla, illa, fixed, genie) for ``capacity`` UE rows."""
+@cache
+def tuned_olla_table() -> dict:
+    """The committed tuning result ``linkadapt/data/olla_tuned.json`` (see module doc)."""
+    text = resources.files("linkadapt.data").joinpath(TUNED_OLLA_FILE).read_text()
+    return json.loads(text)
+
+
+def tuned_olla_params(scenario: str | None) -> dict[str, float]:
+    """``{"bler_target", "delta_up_db"}`` of ``scenario``'s preset entry (else ``mimo``'s)."""
+    presets = tuned_olla_table()["presets"]
+    entry = presets.get(scenario or TUNED_OLLA_FALLBACK) or presets.get(TUNED_OLLA_FALLBACK)
+    if entry is None:
+        raise ValueError(f"{TUNED_OLLA_FILE} has no entry for {scenario!r} nor "
+                         f"{TUNED_OLLA_FALLBACK!r}; run ran-distill tune-olla")
+    return {"bler_target": float(entry["bler_target"]),
+            "delta_up_db": float(entry["delta_up_db"])}
+
+
+class TunedOllaPolicy(OllaPolicy):
+    """OLLA with the tuned per-preset BLER target and Δ_up (:func:`tuned_olla_params`)."""
+
+    name = "olla-tuned"
+
+    def __init__(self, capacity: int, *, mcs_table: int = 2, scenario: str | None = None) -> None:
+        self.scenario = scenario
+        super().__init__(capacity, mcs_table=mcs_table, **tuned_olla_params(scenario))
+
+
+BASELINES = {"olla": OllaPolicy, "olla-tuned": TunedOllaPolicy, "illa": IllaPolicy,
+             "fixed": FixedCqiPolicy, "genie": GeniePolicy}
+BASELINE_NAMES: tuple[str, ...] = tuple(BASELINES)
+
+
+def make_baseline(name: str, capacity: int, *, mcs_table: int = 2, scenario: str | None = None):
+    """Build baseline ``name`` (one of :data:`BASELINE_NAMES`) for ``capacity`` UE rows.
+
+    ``scenario`` (a scenario name) only matters for ``olla-tuned``: it picks the tuned entry.
+    """
     try:
         cls = BASELINES[name]
     except KeyError:
-        raise ValueError(f"unknown baseline {name!r}; expected one of {sorted(BASELINES)}") \
-            from None
+        known = ", ".join(BASELINE_NAMES)
+        raise ValueError(f"unknown baseline {name!r}; expected one of {known}") from None
+    if cls is TunedOllaPolicy:
+        return cls(capacity, mcs_table=mcs_table, scenario=scenario)
     return cls(capacity, mcs_table=mcs_table)

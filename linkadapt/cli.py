@@ -1,36 +1,42 @@
 """The ``ran-distill`` command line. Each package adds its own commands via ``register``.
 
-``linkadapt`` provides ``sim`` and ``calibrate-bler``; ``training`` (train-teacher,
+``linkadapt`` provides ``sim``, ``tune-olla`` and ``calibrate-bler``; ``training`` (train-teacher,
 evaluate, export-onnx, …) and ``service`` (serve) are registered when importable, so
 the serving image, which has no torch, still gets a working CLI.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
+import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from linkadapt.baselines import BASELINE_NAMES
+
 app = typer.Typer(help="ran-distill: distilled DQN link adaptation for 5G NR, as an O-RAN xApp",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 
-KPI_COLUMNS = (("throughput_mbps", "throughput (Mbit/s)"), ("bler", "1st-tx BLER"),
+KPI_COLUMNS = (("throughput_mbps", "throughput (Mbit/s)"),
+               ("throughput_p5_mbps", "p5 UE (Mbit/s)"), ("zero_ue_share", "zero-UE share"),
+               ("cell_throughput_mbps", "cell (Mbit/s)"), ("bler", "1st-tx BLER"),
                ("residual_bler", "residual BLER"), ("spectral_efficiency", "SE (bit/s/Hz)"),
                ("mean_mcs", "mean MCS"))
+BASELINE_HELP = ", ".join(BASELINE_NAMES)
 
 
 @app.command("sim")
 def sim(
     scenario: Annotated[str, typer.Option(help="Preset name or scenario YAML/JSON file")] = "mimo",
     policy: Annotated[list[str], typer.Option(
-        help="Baseline to run (olla, illa, genie, fixed); repeat to compare")] = ["olla"],  # noqa: B006
+        help=f"Baseline to run ({BASELINE_HELP}); repeat to compare")] = ["olla"],  # noqa: B006
     ues: Annotated[int, typer.Option(min=1, help="Number of UEs")] = 1000,
     slots: Annotated[int, typer.Option(min=1, help="Slots to simulate")] = 2000,
-    seed: Annotated[int, typer.Option(help="Seed: same seed, same channel for every policy")] = 0,
+    seed: Annotated[int, typer.Option(
+        help="Seed: same seed, same channel for every policy (any seed: ad hoc runs)")] = 0,
     trace: Annotated[Path | None, typer.Option(
         help="Drive-test CSV replayed as each UE's large-scale SINR")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
@@ -38,11 +44,12 @@ def sim(
     """Simulate baselines on identical channel realizations and print their KPIs."""
     from linkadapt.evaluation import baseline_factory, evaluate
     from linkadapt.sim import load_scenario
+    from linkadapt.sim.trace import with_trace
 
     try:
         cfg = load_scenario(scenario)
         if trace is not None:
-            cfg = dataclasses.replace(cfg, trace=str(trace))
+            cfg = with_trace(cfg, trace)
         factories = {name: baseline_factory(name, cfg.mcs_table) for name in policy}
         for name in policy:
             factories[name](1)  # fail fast on an unknown name
@@ -58,6 +65,55 @@ def sim(
                                "policies": per_policy}, indent=2))
         return
     _print_table(f"{cfg.name}: {ues} UEs × {slots} slots, seed {seed}", per_policy)
+
+
+@app.command("tune-olla")
+def tune_olla(
+    scenario: Annotated[list[str], typer.Option(help="Preset to tune; repeatable")] = [  # noqa: B006
+        "mimo", "mmimo", "scsu", "high-mobility", "bursty", "randomized"],
+    seeds: Annotated[str, typer.Option(
+        help="A count (the first N tuning seeds, 5000..) or a comma list of tuning seeds")] = "5",
+    ues: Annotated[int, typer.Option(min=1, help="UEs per simulation (scsu: 10)")] = 200,
+    slots: Annotated[int, typer.Option(min=1, help="Slots per simulation")] = 1000,
+    out: Annotated[Path, typer.Option(help="JSON to write")] = Path(
+        "linkadapt/data/olla_tuned.json"),
+) -> None:
+    """Grid-search OLLA's BLER target and Δ_up per preset on tuning seeds (olla-tuned)."""
+    from linkadapt import olla_tuning
+    from linkadapt.seeds import parse_seeds
+    from linkadapt.sim import load_scenario
+
+    try:
+        seed_list = parse_seeds(seeds, "tuning")
+        for sc in scenario:
+            load_scenario(sc)  # fail fast on an unknown scenario
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    grid = olla_tuning.GRID
+    n_points = len(grid["bler_target"]) * len(grid["delta_up_db"])
+    argv = ["ran-distill", "tune-olla"]
+    for sc in scenario:
+        argv += ["--scenario", sc]
+    argv += ["--seeds", ",".join(map(str, seed_list)), "--ues", str(ues), "--slots", str(slots),
+             "--out", str(out)]
+
+    def report(name: str, entry: dict) -> None:
+        o = entry["olla"]
+        typer.echo(f"{name}: BLER target {entry['bler_target']:g}, delta_up "
+                   f"{entry['delta_up_db']:g} dB: {entry['throughput_mbps']:.3f} Mbit/s, p5 "
+                   f"{entry['throughput_p5_mbps']:.3f} (olla {o['throughput_mbps']:.3f}, p5 "
+                   f"{o['throughput_p5_mbps']:.3f})", err=True)
+
+    def run(cb):
+        progress = None if cb is None else (lambda sc, name, seed: cb(f"{sc} {name}", seed))
+        return olla_tuning.tune(scenario, seed_list, ues, slots, command=shlex.join(argv),
+                                progress=progress, on_preset=report)
+
+    try:
+        doc = _with_progress(run, total=len(scenario) * n_points * len(seed_list), quiet=False)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"wrote {olla_tuning.write(doc, out)}")
 
 
 @app.command("calibrate-bler")
@@ -91,15 +147,16 @@ def _with_progress(run, total: int, quiet: bool):
 
 
 def _print_table(title: str, per_policy: dict[str, dict[str, float]]) -> None:
+    """KPIs as rows, one column per policy (fits a terminal for any number of KPIs)."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
-    table.add_column("policy")
-    for _, header in KPI_COLUMNS:
-        table.add_column(header, justify="right")
-    for name, kpis in per_policy.items():
-        table.add_row(name, *(f"{kpis[k]:.4g}" for k, _ in KPI_COLUMNS))
+    table.add_column("KPI")
+    for name in per_policy:
+        table.add_column(name, justify="right")
+    for key, header in KPI_COLUMNS:
+        table.add_row(header, *(f"{kpis[key]:.4g}" for kpis in per_policy.values()))
     Console().print(table)
 
 

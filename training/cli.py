@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from linkadapt.baselines import BASELINE_NAMES
+
 DEFAULT_EVAL_UES = 200
 DEFAULT_EVAL_SLOTS = 1000
 
@@ -31,18 +33,14 @@ def _parse_set(pairs: list[str]) -> dict[str, Any]:
 
 
 def parse_seeds(spec: str) -> list[int]:
-    """``"5"`` → [0..4]; ``"3,7,11"`` → [3, 7, 11]."""
-    spec = spec.strip()
+    """``"5"`` → the first 5 evaluation seeds [10000..10004] (:mod:`linkadapt.seeds`);
+    ``"3,7,11"`` → [3, 7, 11] as given."""
+    from linkadapt.seeds import parse_seeds as parse
+
     try:
-        if "," in spec:
-            return [int(s) for s in spec.split(",") if s.strip()]
-        n = int(spec)
-    except ValueError:
-        raise typer.BadParameter(f"--seeds expects a count or a comma list, got {spec!r}") \
-            from None
-    if n < 1:
-        raise typer.BadParameter("--seeds count must be >= 1")
-    return list(range(n))
+        return parse(spec, "evaluation")
+    except ValueError as exc:
+        raise typer.BadParameter(f"--seeds: {exc}") from None
 
 
 def train_teacher(
@@ -64,7 +62,8 @@ def train_teacher(
     set_: Annotated[list[str], typer.Option(
         "--set", help="Override any DQNConfig field: --set gamma=0.9 (repeatable)")] = [],  # noqa: B006
     kpi_seeds: Annotated[int, typer.Option(
-        help="Simulator only: paired seeds of the final KPI evaluation (0: skip)")] = 3,
+        help="Simulator only: paired evaluation seeds (10000..) of the final KPIs (0: skip)")
+    ] = 3,
     progress: Annotated[bool, typer.Option(help="Show the progress bar")] = True,
 ) -> None:
     """Train a DQN teacher (or any Gymnasium task) and write weights, config, curve, manifest."""
@@ -127,24 +126,32 @@ def _replay_command(cfg, out: Path, overrides: list[str], kpi_seeds: int) -> lis
 
 
 def _teacher_kpis(out: Path, cfg, n_seeds: int) -> dict[str, Any]:
-    """Teacher vs OLLA/genie on the training scenario (the ``randomized`` preset for the
-    generalist), paired seeds; the summary goes into the manifest."""
+    """Teacher vs OLLA, tuned OLLA and genie on the training scenario (the ``randomized``
+    preset for the generalist), on the first ``n_seeds`` evaluation seeds (paired); the
+    summary goes into the manifest."""
+    from linkadapt.seeds import evaluation_seeds
     from training.evaluate import run_evaluation
 
-    report = run_evaluation([str(out), "olla", "genie"], [cfg.env], list(range(n_seeds)),
-                            n_ues=DEFAULT_EVAL_UES, n_slots=DEFAULT_EVAL_SLOTS,
-                            names=["teacher", "olla", "genie"])
+    report = run_evaluation([str(out), "olla", "olla-tuned", "genie"], [cfg.env],
+                            evaluation_seeds(n_seeds), n_ues=DEFAULT_EVAL_UES,
+                            n_slots=DEFAULT_EVAL_SLOTS,
+                            names=["teacher", "olla", "olla-tuned", "genie"])
     return report.as_dict()
 
 
 def evaluate(
     policy: Annotated[list[str], typer.Option(
-        help="Baseline (olla, illa, genie, fixed), a model dir (model.pt) or model.onnx; "
+        help=f"Baseline ({', '.join(BASELINE_NAMES)}), a model dir (model.pt) or model.onnx; "
              "repeatable")],
-    scenario: Annotated[list[str], typer.Option(help="Simulator preset; repeatable")],
-    seeds: Annotated[str, typer.Option(help="A count (0..N-1) or a comma list")] = "5",
+    scenario: Annotated[list[str], typer.Option(
+        help="Simulator preset or scenario file; repeatable (default with --trace: mimo)")
+    ] = [],  # noqa: B006
+    seeds: Annotated[str, typer.Option(
+        help="A count N (the first N evaluation seeds, 10000..) or a comma list")] = "5",
     ues: Annotated[int, typer.Option(help="UEs per simulation")] = DEFAULT_EVAL_UES,
     slots: Annotated[int, typer.Option(help="Slots per simulation")] = DEFAULT_EVAL_SLOTS,
+    trace: Annotated[Path | None, typer.Option(
+        help="Drive-test CSV replayed as each UE's large-scale SINR in every scenario")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
     plot: Annotated[Path | None, typer.Option(
         help="Bar chart PNG (default: artifacts/eval/evaluation.png)")] = None,
@@ -153,8 +160,10 @@ def evaluate(
     from training.evaluate import print_report, run_evaluation
 
     seed_list = parse_seeds(seeds)
+    scenarios = list(scenario) or (["mimo"] if trace is not None else [])
     try:
-        report = run_evaluation(policy, scenario, seed_list, n_ues=ues, n_slots=slots)
+        report = run_evaluation(policy, scenarios, seed_list, n_ues=ues, n_slots=slots,
+                                trace=trace)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     png = plot or Path("artifacts/eval/evaluation.png")

@@ -10,6 +10,10 @@ Observations come from the same simulator and encoder as training and serving. T
 student is exported in the model format of :mod:`training.export`, with a manifest that
 adds the distillation provenance (teacher hash, data hash, command, seed) and the
 student's simulator KPIs as ``reference_kpis`` for the xApp's live comparison.
+
+Seeds (:mod:`linkadapt.seeds`): data collection and the student's init use ``seed``
+(training range); the evaluation and ``reference_kpis`` use the first ``eval_seeds``
+evaluation seeds (10 000 …). The manifest records both under ``"seeds"``.
 """
 
 from __future__ import annotations
@@ -46,10 +50,10 @@ class DistillConfig:
     epochs: int = 3  # passes over the aggregated data after each round
     batch_size: int = 1024  # minibatch size
     lr: float = 3e-3  # Adam learning rate
-    seed: int = 0  # seeds data collection and student init
+    seed: int = 0  # seeds data collection and student init (training range, linkadapt.seeds)
     eval_scenarios: list[str] = field(
         default_factory=lambda: ["mimo", "mmimo", "high-mobility", "bursty"])
-    eval_seeds: int = 3  # paired evaluation seeds per scenario (0: skip)
+    eval_seeds: int = 3  # paired evaluation seeds (10000..) per scenario (0: skip)
     eval_ues: int = 210  # UEs per evaluation run
     eval_slots: int = 1000  # slots per evaluation run
 
@@ -199,8 +203,10 @@ def _agreement(student, teacher, x: np.ndarray) -> float:
 
 
 def _evaluate(student, teacher, cfg: DistillConfig) -> dict[str, Any]:
-    """Paired evaluation of student, teacher, OLLA and genie per scenario."""
+    """Paired evaluation of student, teacher, OLLA and genie per scenario, on the first
+    ``cfg.eval_seeds`` evaluation seeds (recorded per scenario as ``seeds``)."""
     from linkadapt.evaluation import baseline_factory, evaluate
+    from linkadapt.seeds import evaluation_seeds
     from training.policies import TorchQPolicy
 
     factories = {"student": lambda n: TorchQPolicy(student, "student"),
@@ -208,9 +214,10 @@ def _evaluate(student, teacher, cfg: DistillConfig) -> dict[str, Any]:
                  "olla": baseline_factory("olla"), "genie": baseline_factory("genie")}
     out = {}
     for scenario in cfg.eval_scenarios:
-        result = evaluate(factories, scenario, range(cfg.eval_seeds), cfg.eval_ues,
+        result = evaluate(factories, scenario, evaluation_seeds(cfg.eval_seeds), cfg.eval_ues,
                           cfg.eval_slots)
         out[scenario] = {
+            "seeds": result.seeds,
             "summary": {p: {k: {"mean": m, "ci95": c} for k, (m, c) in row.items()}
                         for p, row in result.summary().items()},
             "student_vs_teacher_pct": result.paired_gain_pct("student", "teacher"),
@@ -234,9 +241,12 @@ def _export(student, out: Path, summary: dict[str, Any], cfg: DistillConfig) -> 
     reference = {sc: {k: res["summary"]["student"][k]["mean"]
                       for k in ("throughput_mbps", "bler", "residual_bler")}
                  for sc, res in summary.get("evaluation", {}).items()}
+    evaluation = summary.get("evaluation", {})
+    seeds = {"data": cfg.seed, "student_init": cfg.seed,
+             "reference_kpis": sorted({s for res in evaluation.values() for s in res["seeds"]})}
     extra = {"source": {k: summary[k] for k in ("kind", "command", "teacher_sha256",
                                                  "data_sha256", "samples", "compression")},
-             "seed": cfg.seed, "reference_kpis": reference,
+             "seed": cfg.seed, "seeds": seeds, "reference_kpis": reference,
              "distillation": {"loss": cfg.loss, "temperature": cfg.temperature,
                               "student_driven": cfg.student_driven, "rounds": cfg.rounds}}
     export_qnet(student, out, golden_obs=simulator_golden_obs("mimo", 8, seed=cfg.seed),
@@ -264,7 +274,8 @@ def register(app: typer.Typer) -> None:
         temperature: Annotated[float, typer.Option(help="τ of the kl loss")] = 0.01,
         epochs: Annotated[int, typer.Option(min=1, help="Epochs per round")] = 3,
         seed: Annotated[int, typer.Option(help="Seed")] = 0,
-        eval_seeds: Annotated[int, typer.Option(min=0, help="Evaluation seeds (0: skip)")] = 3,
+        eval_seeds: Annotated[int, typer.Option(
+            min=0, help="Evaluation seeds (the first N from 10000; 0: skip)")] = 3,
     ) -> None:
         """Distill a teacher into a small student, export ONNX + manifest, evaluate it."""
         try:

@@ -2,14 +2,17 @@
 
 A policy *spec* (what ``ran-distill evaluate --policy`` accepts) is one of:
 
-- a baseline name: ``olla``, ``illa``, ``genie``, ``fixed`` (from :mod:`linkadapt.baselines`);
+- a baseline name: ``olla``, ``olla-tuned``, ``illa``, ``fixed``, ``genie``
+  (:data:`linkadapt.baselines.BASELINE_NAMES`, the one list of names);
 - a teacher run / model directory with ``model.pt`` and ``manifest.json`` (or
   ``config.json``): a torch Q-network, greedy argmax;
 - a directory containing ``model.onnx`` (or the ``.onnx`` file itself): an onnxruntime
   Q-network, greedy argmax (see ``docs/model-format.md``).
 
 :func:`resolve_policy` returns a *factory* ``Callable[[int], Policy]`` taking the number
-of UE rows, which is what :func:`linkadapt.evaluation.evaluate` expects.
+of UE rows, which is what :func:`linkadapt.evaluation.evaluate` expects (for baselines a
+:class:`linkadapt.evaluation.BaselineFactory`, which the evaluation binds to its scenario
+so ``olla-tuned`` uses that scenario's tuned entry).
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from linkadapt.baselines import BASELINE_NAMES
 from linkadapt.policy import DecisionBatch, Policy
 
 PolicyFactory = Callable[[int], Policy]
-BASELINE_NAMES = ("olla", "illa", "genie", "fixed")
 
 
 def _net_input(obs: np.ndarray, obs_dim: int) -> np.ndarray:
@@ -196,9 +199,9 @@ def resolve_policy(spec: str, *, prefer: str = "torch") -> PolicyFactory:
         prefer: when a directory has both ``model.pt`` and ``model.onnx``, which to use.
     """
     if spec in BASELINE_NAMES:
-        from linkadapt.baselines import make_baseline
+        from linkadapt.evaluation import baseline_factory
 
-        return lambda n_ues: make_baseline(spec, n_ues)
+        return baseline_factory(spec)
     p = Path(spec)
     if not p.exists():
         raise ValueError(f"policy {spec!r} is neither a baseline {BASELINE_NAMES} nor a path")

@@ -1,6 +1,11 @@
 """KPI accumulation per UE and per cell, and the summary the CLI and evaluations report.
 
-- throughput (Mbit/s): delivered bits / simulated time, per UE (mean over UEs) and per cell;
+- throughput (Mbit/s): delivered bits / simulated time, per UE (mean over UEs:
+  ``throughput_mbps``) and per cell (``cell_throughput_mbps``, mean over cells);
+- cell-edge throughput ``throughput_p5_mbps``: 5th percentile over UEs of the per-UE
+  throughput (``np.percentile``, linear interpolation), and ``zero_ue_share``: the share
+  of UEs that got no bit delivered. A policy can raise the mean by starving the cell edge;
+  these two show it;
 - first-transmission BLER: NACKed first transmissions / first transmissions;
 - residual BLER: transport blocks lost after the last HARQ transmission / finished TBs;
 - spectral efficiency (bit/s/Hz): delivered bits / (allocated PRB-slots · 12 · SCS · T_slot),
@@ -35,14 +40,16 @@ class KpiAccumulator:
         return cls(z(), z(), z(), z(), z(), z(), z(), np.zeros(n_mcs, np.int64))
 
     def summary(self, slot_seconds: float, scs_hz: float, cell: np.ndarray) -> dict[str, float]:
-        """Scalar KPIs of the run (means over UEs; cell throughput summed per cell)."""
-        seconds = max(self.slots, 1) * slot_seconds
-        ue_tput = self.delivered_bits / seconds / 1e6
+        """Scalar KPIs of the run: means and percentiles over UEs, cell throughput summed
+        per cell then averaged over cells, BLERs and spectral efficiency pooled."""
+        ue_tput = self.per_ue(slot_seconds)["throughput_mbps"]
         cell_tput = np.bincount(cell, weights=ue_tput)
         hertz_seconds = self.prb_slots.sum() * 12 * scs_hz * slot_seconds
         return {
             "throughput_mbps": float(ue_tput.mean()),
             "cell_throughput_mbps": float(cell_tput.mean()),
+            "throughput_p5_mbps": _p5(ue_tput),
+            "zero_ue_share": float(np.mean(self.delivered_bits == 0)),
             "bler": _ratio(self.first_tx_nack.sum(), self.first_tx.sum()),
             "residual_bler": _ratio(self.tb_lost.sum(), self.tb_done.sum()),
             "spectral_efficiency": _ratio(self.delivered_bits.sum(), hertz_seconds),
@@ -50,28 +57,42 @@ class KpiAccumulator:
                                self.mcs_hist.sum()),
         }
 
-
     def per_ue(self, slot_seconds: float) -> dict[str, np.ndarray]:
-        """Per-UE KPI arrays ``[n_ues]``: throughput (Mbit/s), first-tx and residual BLER."""
+        """Per-UE KPI arrays ``[n_ues]``: throughput (Mbit/s), first-tx and residual BLER,
+        and whether the UE got nothing delivered (``zero``, bool)."""
         seconds = max(self.slots, 1) * slot_seconds
         return {
             "throughput_mbps": self.delivered_bits / seconds / 1e6,
             "bler": _ratios(self.first_tx_nack, self.first_tx),
             "residual_bler": _ratios(self.tb_lost, self.tb_done),
+            "zero": self.delivered_bits == 0,
         }
 
     def per_cell(self, slot_seconds: float, cell: np.ndarray) -> dict[str, np.ndarray]:
-        """Per-cell KPI arrays ``[n_cells]``: summed throughput, pooled BLERs."""
+        """Per-cell KPI arrays ``[n_cells]``: summed throughput, pooled BLERs, and the
+        cell-edge KPIs over the cell's UEs (5th-percentile UE throughput, zero-UE share;
+        0 for a cell without UEs)."""
         seconds = max(self.slots, 1) * slot_seconds
+        n_cells = int(cell.max()) + 1 if len(cell) else 0
 
         def pooled(values: np.ndarray) -> np.ndarray:
-            return np.bincount(cell, weights=values)
+            return np.bincount(cell, weights=values, minlength=n_cells)
 
+        ue_tput = self.delivered_bits / seconds / 1e6
+        members = [cell == c for c in range(n_cells)]
         return {
             "throughput_mbps": pooled(self.delivered_bits) / seconds / 1e6,
             "bler": _ratios(pooled(self.first_tx_nack), pooled(self.first_tx)),
             "residual_bler": _ratios(pooled(self.tb_lost), pooled(self.tb_done)),
+            "throughput_p5_mbps": np.array([_p5(ue_tput[m]) for m in members]),
+            "zero_ue_share": np.array([float(np.mean(self.delivered_bits[m] == 0))
+                                       if m.any() else 0.0 for m in members]),
         }
+
+
+def _p5(values: np.ndarray) -> float:
+    """5th percentile (0 for no values)."""
+    return float(np.percentile(values, 5)) if len(values) else 0.0
 
 
 def _ratios(num: np.ndarray, den: np.ndarray) -> np.ndarray:

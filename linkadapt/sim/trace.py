@@ -5,13 +5,21 @@ column in dB and optionally speed (km/h). Column names are configurable through
 ``ScenarioConfig.trace_columns`` (keys: ``time``, ``sinr``, ``speed``); by default the
 first existing of ``Timestamp``/``time``, ``SNR``/``SINR``/``sinr_db``/``snr_db`` and
 ``Speed``/``speed_kmh`` are used. Without a time column rows are one second apart.
+Rows whose SINR is not a finite number (``-``, ``n/a``, empty: gaps in drive tests) are
+skipped; a file with fewer than two usable rows is a ValueError saying so.
+
+``ran-distill sim --trace`` and ``ran-distill evaluate --trace`` replay a trace through
+:func:`with_trace`: the scenario (and its name, which e.g. picks ``olla-tuned``'s entry)
+stays, its large-scale SINR and speed come from the trace.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +70,8 @@ def load_trace(path: str | Path, columns: dict[str, str] | None = None) -> Trace
              else np.full(len(rows), 3.0))
     speed = np.where(np.isfinite(speed), speed, 3.0)
     if keep.sum() < 2:
-        raise ValueError(f"trace {path}: fewer than two numeric SINR rows")
+        raise ValueError(f"trace {path}: {int(keep.sum())} of {len(rows)} rows have a numeric "
+                         f"{chosen['sinr']!r}; a trace needs at least two")
     return Trace(time_s=time[keep] - time[keep][0], sinr_db=sinr[keep], speed_kmh=speed[keep])
 
 
@@ -74,3 +83,10 @@ def _column(rows: list[dict[str, str]], name: str) -> np.ndarray:
         except (TypeError, ValueError):
             out[i] = np.nan
     return out
+
+
+def with_trace(cfg: Any, path: str | Path) -> Any:
+    """Scenario ``cfg`` (a ScenarioConfig) replaying trace ``path``; the file is read here
+    once, so a bad trace fails before any simulation with load_trace's ValueError."""
+    load_trace(path, cfg.trace_columns)
+    return dataclasses.replace(cfg, trace=str(path))

@@ -7,12 +7,15 @@ import pytest
 
 from linkadapt import bler, link_map, nr
 from linkadapt.baselines import (
+    BASELINE_NAMES,
     BASELINES,
     FixedCqiPolicy,
     GeniePolicy,
     IllaPolicy,
     OllaPolicy,
+    TunedOllaPolicy,
     make_baseline,
+    tuned_olla_table,
 )
 from linkadapt.features import OBS_DIM
 from linkadapt.policy import DecisionBatch, Policy
@@ -31,7 +34,8 @@ def batch(n: int, *, true_sinr_db=None, bler_offset_db=None, **over) -> Decision
 
 
 def test_registry_and_protocol():
-    assert set(BASELINES) == {"olla", "illa", "fixed", "genie"}
+    assert set(BASELINES) == {"olla", "olla-tuned", "illa", "fixed", "genie"}
+    assert tuple(BASELINES) == BASELINE_NAMES
     for name in BASELINES:
         p = make_baseline(name, 4)
         assert p.name == name
@@ -39,6 +43,29 @@ def test_registry_and_protocol():
         p.reset(np.array([0]))
     with pytest.raises(ValueError, match="unknown baseline"):
         make_baseline("dqn", 4)
+
+
+def test_olla_tuned_uses_the_committed_entry_of_its_preset():
+    presets = tuned_olla_table()["presets"]
+    for name, entry in presets.items():
+        p = make_baseline("olla-tuned", 3, scenario=name)
+        assert isinstance(p, TunedOllaPolicy) and isinstance(p, OllaPolicy)
+        assert p.name == "olla-tuned" and p.scenario == name
+        assert p.bler_target == entry["bler_target"]
+        assert p.loop.bler_target == entry["bler_target"]
+        assert p.loop.delta_up_db == entry["delta_up_db"]
+    # scenario files with another name (or no scenario at all) get the mimo entry
+    for other in ("my-cell", None):
+        p = make_baseline("olla-tuned", 3, scenario=other)
+        assert p.loop.delta_up_db == presets["mimo"]["delta_up_db"]
+        assert p.bler_target == presets["mimo"]["bler_target"]
+    # it acts like an OLLA with those settings
+    ref = OllaPolicy(3, bler_target=presets["scsu"]["bler_target"],
+                     delta_up_db=presets["scsu"]["delta_up_db"])
+    tuned = make_baseline("olla-tuned", 3, scenario="scsu")
+    for ack in (-1, 0, 0, 1):
+        b = batch(3, cqi=[3, 10, 15], harq_ack=ack)
+        assert tuned.act(b).tolist() == ref.act(b).tolist()
 
 
 def test_olla_first_decision_is_illa_of_cqi():

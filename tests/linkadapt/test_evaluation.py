@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from linkadapt.baselines import make_baseline
-from linkadapt.evaluation import KPIS, EvaluationResult, baseline_factory, evaluate, mean_ci95
-from linkadapt.sim import Simulator
+from linkadapt.baselines import OllaPolicy, make_baseline, tuned_olla_table
+from linkadapt.evaluation import (
+    KPIS,
+    REFERENCES,
+    EvaluationResult,
+    baseline_factory,
+    evaluate,
+    mean_ci95,
+)
+from linkadapt.sim import Simulator, load_scenario
 
 
 def test_mean_ci95_matches_scipy_t_interval():
@@ -30,14 +37,16 @@ def test_mean_ci95_degenerate():
     assert mean_ci95(iter([2.0, 2.0, 2.0])) == (2.0, 0.0)
 
 
-def _result() -> EvaluationResult:
+def _result(p5=None) -> EvaluationResult:
     r = EvaluationResult("x", [0, 1, 2], 4, 10)
     tput = {"olla": [10.0, 20.0, 40.0], "genie": [12.0, 21.0, 50.0], "new": [11.0, 22.0, 44.0]}
+    p5 = p5 or {"olla": [1.0, 2.0, 4.0], "genie": [2.0, 2.0, 6.0], "new": [0.5, 2.0, 4.0]}
     for p, values in tput.items():
         r.per_seed[p] = {
-            s: {"throughput_mbps": v, "bler": 0.1, "residual_bler": 0.0,
+            s: {"throughput_mbps": v, "cell_throughput_mbps": 7 * v, "throughput_p5_mbps": q,
+                "zero_ue_share": 0.0, "bler": 0.1, "residual_bler": 0.0,
                 "spectral_efficiency": v / 10}
-            for s, v in zip(r.seeds, values, strict=True)
+            for s, v, q in zip(r.seeds, values, p5[p], strict=True)
         }
     return r
 
@@ -56,6 +65,49 @@ def test_paired_gain():
     j = r.to_json()
     assert j["summary"]["new"]["throughput_mbps"]["mean"] == pytest.approx(77 / 3)
     assert j["per_seed"]["olla"]["2"]["throughput_mbps"] == 40.0
+
+
+def test_paired_cell_edge_gains():
+    s = _result().summary()
+    # p5: new vs olla = [-50 %, 0 %, 0 %]; difference [-0.5, 0, 0] Mbit/s
+    assert s["new"]["throughput_p5_vs_olla_pct"] == pytest.approx(mean_ci95([-50.0, 0, 0]))
+    assert s["new"]["throughput_p5_vs_olla_mbps"] == pytest.approx(mean_ci95([-0.5, 0, 0]))
+    assert s["olla"]["throughput_p5_vs_genie_mbps"] == pytest.approx(mean_ci95([-1.0, 0, -2.0]))
+    assert set(KPIS) <= set(s["new"])
+    assert s["new"]["cell_throughput_mbps"][0] == pytest.approx(7 * 77 / 3)
+
+
+def test_p5_ratio_guarded_against_a_starved_reference():
+    r = _result({"olla": [0.0, 2.0, 4.0], "genie": [2.0, 2.0, 6.0], "new": [0.5, 2.0, 4.0]})
+    s = r.summary()
+    assert "throughput_p5_vs_olla_pct" not in s["new"]  # olla's p5 is 0 on seed 0
+    assert s["new"]["throughput_p5_vs_olla_mbps"] == pytest.approx(mean_ci95([0.5, 0, 0]))
+    assert "throughput_p5_vs_genie_pct" in s["new"]
+    import json
+
+    json.dumps(r.to_json(), allow_nan=False)  # strict JSON: no NaN anywhere
+
+
+def test_references_include_tuned_olla():
+    assert REFERENCES == ("olla", "olla-tuned", "genie")
+    r = _result()
+    r.per_seed["olla-tuned"] = r.per_seed.pop("genie")
+    s = r.summary()
+    assert "throughput_vs_olla-tuned_pct" in s["new"]
+    assert "throughput_p5_vs_olla-tuned_mbps" in s["olla"]
+
+
+def test_evaluate_binds_tuned_olla_to_the_scenario():
+    """olla-tuned on scsu behaves as OLLA with scsu's tuned settings, not mimo's."""
+    entry = tuned_olla_table()["presets"]["scsu"]
+    plain = {"tuned": baseline_factory("olla-tuned"),
+             "same": lambda n: OllaPolicy(n, bler_target=entry["bler_target"],
+                                          delta_up_db=entry["delta_up_db"])}
+    r = evaluate(plain, "scsu", [10_000], n_ues=3, n_slots=80)
+    assert r.per_seed["tuned"] == r.per_seed["same"]
+    assert baseline_factory("olla-tuned").for_scenario(load_scenario("scsu")).scenario == "scsu"
+    assert baseline_factory("olla", scenario="mimo").for_scenario(
+        load_scenario("scsu")).scenario == "mimo"  # an explicit scenario wins
 
 
 def _evaluate(seeds, policies=("olla", "fixed")):
@@ -105,3 +157,7 @@ def test_evaluation_json_serializable():
     assert set(data["summary"]) == {"olla", "genie"}
     assert "throughput_vs_genie_pct" in data["summary"]["olla"]
     assert set(data["per_seed"]["olla"]) == {"0", "1"}
+    assert len(data["mcs_histograms"]["olla"]["0"]) == 28
+    for kpi in ("throughput_p5_mbps", "zero_ue_share", "cell_throughput_mbps"):
+        assert kpi in data["summary"]["olla"]
+    assert "throughput_p5_vs_genie_mbps" in data["summary"]["olla"]

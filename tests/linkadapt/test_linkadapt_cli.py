@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -20,8 +21,12 @@ def test_sim_json_compares_policies():
     assert data["scenario"] == "scsu" and data["ues"] == 4 and data["slots"] == 200
     assert set(data["policies"]) == {"olla", "genie"}
     for kpis in data["policies"].values():
-        for k in ("throughput_mbps", "bler", "residual_bler", "spectral_efficiency"):
+        for k in ("throughput_mbps", "cell_throughput_mbps", "throughput_p5_mbps",
+                  "zero_ue_share", "bler", "residual_bler", "spectral_efficiency"):
             assert isinstance(kpis[k], float)
+        assert 0.0 <= kpis["throughput_p5_mbps"] <= kpis["throughput_mbps"]
+        assert 0.0 <= kpis["zero_ue_share"] <= 1.0
+        assert len(kpis["mcs_histogram"]) == 28
         assert kpis["throughput_mbps"] > 0
         assert 0.0 <= kpis["bler"] <= 1.0 and 0.0 <= kpis["residual_bler"] <= 1.0
         assert kpis["spectral_efficiency"] > 0
@@ -71,6 +76,23 @@ def test_sim_with_trace(tmp_path):
     assert json.loads(result.stdout)["policies"]["olla"]["throughput_mbps"] > 0
 
 
+def test_sim_with_unusable_trace_fails_clearly(tmp_path):
+    trace = tmp_path / "gaps.csv"
+    trace.write_text("Timestamp,SNR,Speed\n0,n/a,3\n1,7.5,3\n2,-,3\n")
+    result = runner.invoke(app, ["sim", "--scenario", "scsu", "--ues", "2", "--slots", "10",
+                                 "--trace", str(trace), "--json"])
+    assert result.exit_code == 2
+    assert "at least two" in re.sub(r"[│\s]+", " ", result.output)
+    assert "Traceback" not in result.output
+
+
+def test_sim_runs_tuned_olla():
+    result = runner.invoke(app, ["sim", "--scenario", "scsu", "--policy", "olla", "--policy",
+                                 "olla-tuned", "--ues", "3", "--slots", "60", "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["policies"]) == {"olla", "olla-tuned"}
+
+
 def test_sim_scenario_file(tmp_path):
     spec = tmp_path / "small.json"
     spec.write_text(json.dumps({"base": "scsu", "name": "small-cell", "n_prb": 51}))
@@ -104,7 +126,8 @@ def test_non_positive_ues_rejected_clearly():
         assert "ues" in result.output.lower()
 
 
-@pytest.mark.parametrize("command", ["sim", "calibrate-bler", "train-teacher", "evaluate",
+@pytest.mark.parametrize("command", ["sim", "tune-olla", "calibrate-bler", "train-teacher",
+                                     "evaluate",
                                      "export-onnx", "distill", "serve"])
 def test_every_package_registers_its_commands(command: str) -> None:
     """A broken ``register`` in one package must not silently drop or break commands."""

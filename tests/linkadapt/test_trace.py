@@ -10,7 +10,7 @@ import pytest
 
 from linkadapt.baselines import FixedCqiPolicy
 from linkadapt.sim import PRESETS, Simulator, channel
-from linkadapt.sim.trace import load_trace
+from linkadapt.sim.trace import load_trace, with_trace
 
 
 def write_csv(path: Path, header: str, rows: list[tuple]) -> Path:
@@ -79,6 +79,8 @@ def test_missing_sinr_column(tmp_path):
 def test_too_few_rows(tmp_path):
     with pytest.raises(ValueError):
         load_trace(write_csv(tmp_path / "one.csv", "time,SNR", [(0, 5.0)]))
+    with pytest.raises(ValueError, match=r"1 of 3 rows have a numeric 'SNR'.*at least two"):
+        load_trace(write_csv(tmp_path / "na.csv", "time,SNR", [(0, "n/a"), (1, 5.0), (2, "")]))
     (tmp_path / "empty.csv").write_text("time,SNR\n")
     with pytest.raises(ValueError):
         load_trace(tmp_path / "empty.csv")
@@ -159,3 +161,12 @@ def test_gnettrack_dataset_layout(tmp_path):
     np.testing.assert_array_equal(tr.time_s, [0.0, 2.0])  # the '-' row is dropped, time kept
     np.testing.assert_array_equal(tr.speed_kmh, [0.0, 8.0])
     assert float(tr.at(np.array([1.0]))[0][0]) == pytest.approx(9.0)
+
+
+def test_with_trace_checks_the_file_and_keeps_the_scenario(tmp_path):
+    good = write_csv(tmp_path / "g.csv", "time,SNR", [(0, 5.0), (1, "n/a"), (2, 9.0)])
+    cfg = with_trace(PRESETS["mimo"], good)
+    assert cfg.trace == str(good) and cfg.name == "mimo"
+    bad = write_csv(tmp_path / "b.csv", "time,SNR", [(0, 5.0), (1, "n/a")])
+    with pytest.raises(ValueError, match="at least two"):
+        with_trace(PRESETS["mimo"], bad)

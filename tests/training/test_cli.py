@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from linkadapt.seeds import EVALUATION
 from training.cli import parse_seeds, register
 from training.export import verify_export
 
@@ -36,7 +38,7 @@ def test_cli_module_imports_without_torch():
 
 
 def test_parse_seeds():
-    assert parse_seeds("3") == [0, 1, 2]
+    assert parse_seeds("3") == [10_000, 10_001, 10_002]  # the first evaluation seeds
     assert parse_seeds("4,9, 11") == [4, 9, 11]
     with pytest.raises(typer.BadParameter):
         parse_seeds("zero")
@@ -82,8 +84,10 @@ def test_simulator_teacher_manifest(sim_teacher):
     assert man["obs_dim"] == OBS_DIM and man["n_actions"] == 28
     assert man["obs_schema_version"] == OBS_SCHEMA_VERSION
     sim_kpis = man["kpis"]["simulator"]["scenarios"]["mimo"]["summary"]
-    assert set(sim_kpis) == {"teacher", "olla", "genie"}
+    assert set(sim_kpis) == {"teacher", "olla", "olla-tuned", "genie"}
     assert sim_kpis["teacher"]["throughput_mbps"]["mean"] > 0
+    assert "throughput_p5_vs_olla-tuned_mbps" in sim_kpis["teacher"]
+    assert man["kpis"]["simulator"]["seeds"] == [10_000]  # reported numbers: evaluation seeds
     assert (sim_teacher / "curve.png").exists()
     import csv
     import math
@@ -122,6 +126,55 @@ def test_evaluate_table_output(app, tmp_path):
                                        "--scenario", "scsu", "--seeds", "2", "--ues", "8",
                                        "--slots", "100", "--plot", str(png)]))
     assert "genie" in out.output and "vs OLLA" in out.output and png.exists()
+    assert "p5 UE Mbit/s" in out.output and "zero-UE share" in out.output
+    assert "p5 vs genie" in out.output
+
+
+def test_evaluate_default_seeds_are_evaluation_seeds(app, tmp_path):
+    out = _ok(CliRunner().invoke(app, ["evaluate", "--policy", "olla", "--policy",
+                                       "olla-tuned", "--scenario", "scsu", "--ues", "2",
+                                       "--slots", "20", "--json", "--plot",
+                                       str(tmp_path / "e.png")]))
+    data = json.loads(out.stdout)
+    assert data["seeds"] == list(range(10_000, 10_005))
+    assert all(s in EVALUATION for s in data["seeds"])
+    summary = data["scenarios"]["scsu"]["summary"]
+    for kpi in ("throughput_p5_mbps", "zero_ue_share", "cell_throughput_mbps",
+                "throughput_vs_olla_pct", "throughput_p5_vs_olla_mbps"):
+        assert kpi in summary["olla-tuned"], kpi
+
+
+def _trace(path, rows):
+    path.write_text("Timestamp,SNR,Speed\n" + "".join(f"{t},{snr},30\n" for t, snr in rows))
+    return path
+
+
+def test_evaluate_on_a_drive_test_trace(app, tmp_path):
+    trace = _trace(tmp_path / "drive.csv", [(0, 12), (1, "n/a"), (2, 20), (3, 6), (4, 16)])
+    out = _ok(CliRunner().invoke(app, [
+        "evaluate", "--policy", "fixed", "--policy", "olla", "--policy", "genie",
+        "--trace", str(trace), "--scenario", "scsu", "--seeds", "2", "--ues", "4",
+        "--slots", "150", "--json", "--plot", str(tmp_path / "t.png")]))
+    data = json.loads(out.stdout)
+    assert data["trace"] == str(trace)
+    per_seed = data["scenarios"]["scsu"]["per_seed"]
+    tput = {p: sum(v["throughput_mbps"] for v in per_seed[p].values()) for p in per_seed}
+    assert tput["genie"] > tput["olla"] > tput["fixed"] > 0  # the usual ranking
+    # without the trace the channel differs: the trace really drives the simulation
+    plain = json.loads(_ok(CliRunner().invoke(app, [
+        "evaluate", "--policy", "olla", "--scenario", "scsu", "--seeds", "2", "--ues", "4",
+        "--slots", "150", "--json", "--plot", str(tmp_path / "p.png")])).stdout)
+    assert plain["scenarios"]["scsu"]["per_seed"]["olla"] != per_seed["olla"]
+
+
+def test_evaluate_rejects_a_trace_with_one_usable_row(app, tmp_path):
+    trace = _trace(tmp_path / "short.csv", [(0, 12), (1, "n/a"), (2, "-")])
+    out = CliRunner().invoke(app, ["evaluate", "--policy", "olla", "--trace", str(trace),
+                                   "--seeds", "1", "--ues", "2", "--slots", "10"])
+    assert out.exit_code == 2, out.output
+    text = re.sub(r"[│\s]+", " ", out.output)  # undo rich's boxed line wrapping
+    assert "1 of 3 rows have a numeric 'SNR'; a trace needs at least two" in text
+    assert "Traceback" not in out.output
 
 
 def test_evaluate_rejects_unknown_policy(app):

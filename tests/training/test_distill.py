@@ -61,6 +61,9 @@ def test_student_learns_the_teacher_and_ships_a_verified_model(tmp_path) -> None
     assert manifest["parameter_count"] == student_params < 4000
     assert manifest["source"]["data_sha256"] == summary["data_sha256"]
     assert manifest["reference_kpis"]["mimo"]["throughput_mbps"] > 0
+    # which seeds produced which numbers: data in the training range, KPIs on evaluation seeds
+    assert manifest["seeds"] == {"data": 0, "student_init": 0, "reference_kpis": [10_000]}
+    assert summary["evaluation"]["mimo"]["seeds"] == [10_000]
     # the exported ONNX reproduces the golden rows recorded from torch
     session = ort.InferenceSession(str(tmp_path / "model.onnx"))
     golden = np.asarray(manifest["golden"]["obs"], np.float32)

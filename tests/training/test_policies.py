@@ -82,7 +82,12 @@ def test_onnx_policy_matches_torch_policy(batch, tmp_path):
 
 
 def test_resolve_policy_baselines_and_errors(tmp_path, batch):
-    for name in ("olla", "illa", "genie", "fixed"):
+    from linkadapt.baselines import BASELINE_NAMES
+    from training.policies import policy_name
+
+    assert {"olla", "olla-tuned", "illa", "genie", "fixed"} <= set(BASELINE_NAMES)
+    for name in BASELINE_NAMES:
+        assert policy_name(name) == name
         pol = resolve_policy(name)(24)
         mcs = pol.act(batch)
         assert mcs.shape == (24,) and mcs.min() >= 0 and mcs.max() <= 27

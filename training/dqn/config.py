@@ -7,6 +7,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from linkadapt.sim.reward import RewardConfig
+
 
 def _f(default: Any, doc: str) -> Any:
     """A dataclass field carrying its one-line documentation in ``metadata['doc']``."""
@@ -27,7 +29,11 @@ class DQNConfig:
     num_envs: int = _f(256, "Parallel sub-envs (UEs for the simulator) per rollout worker")
     privileged: bool = _f(False, "Append the privileged columns (true SINR, Doppler) to obs")
     episode_slots: int = _f(200, "Simulator episode length in slots (ignored for Gymnasium ids)")
-    seed: int = _f(0, "Seed of torch, numpy, the env and the replay sampler")
+    seed: int = _f(0, "Seed of torch, numpy, the env and the replay sampler (training range "
+                      "0-4999, see linkadapt.seeds; env seeds derived from it are >= 100000)")
+    reward: str = _f("harq", "Simulator reward: 'harq' (whole HARQ life, delayed) or 'first_tx'")
+    retx_charge: float = _f(0.5, "harq reward: charge per retransmission (x payload)")
+    loss_penalty: float = _f(1.0, "harq reward: charge of a residual loss (x payload)")
     # --- network ---
     arch: str = _f("mlp-7x128", "Q-network architecture name (see training.networks)")
     # --- budget ---
@@ -68,12 +74,18 @@ class DQNConfig:
     eval_interval: int = _f(250_000, "Transitions between periodic greedy evaluations")
     eval_steps: int = _f(200, "Vector-env steps per periodic evaluation")
     eval_num_envs: int = _f(200, "Sub-envs of the evaluation env")
-    eval_kpi_seeds: int = _f(4, "Simulator: paired seeds of the periodic gain-vs-OLLA check")
+    eval_kpi_seeds: int = _f(4, "Simulator: paired tuning seeds (5000..) of the periodic "
+                                "gain-vs-OLLA check")
     checkpoint_interval: int = _f(1_000_000, "Transitions between checkpoints")
     torch_threads: int = _f(1, "torch intra-op threads (the machine is shared)")
 
+    def reward_config(self) -> RewardConfig:
+        """The simulator reward these fields describe."""
+        return RewardConfig(self.reward, self.retx_charge, self.loss_penalty)
+
     def validate(self) -> None:
         """Raise ``ValueError`` on inconsistent settings."""
+        self.reward_config()
         if self.target_update not in ("polyak", "hard"):
             raise ValueError(
                 f"target_update must be 'polyak' or 'hard', not {self.target_update!r}")

@@ -14,11 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from linkadapt.seeds import training_env_seed
 from training.dqn.config import DQNConfig
 from training.dqn.sequence import SequenceBatch, SequenceBuilder
 from training.dqn.transitions import NStepBuilder, TransitionBatch, final_observations
 from training.envs import (
     decision_mask,
+    decision_reward,
     env_dims,
     make_vector_env,
     step_throughput,
@@ -70,9 +72,9 @@ class RolloutWorker:
     def __init__(self, cfg: DQNConfig, worker_index: int = 0,
                  network: nn.Module | None = None) -> None:
         self.cfg = cfg
-        seed = cfg.seed + 10_007 * (worker_index + 1)
+        seed = training_env_seed(cfg.seed, worker_index)
         self.env = make_vector_env(cfg.env, cfg.num_envs, seed, privileged=cfg.privileged,
-                                   episode_slots=cfg.episode_slots)
+                                   episode_slots=cfg.episode_slots, reward=cfg.reward_config())
         self.obs_dim, self.n_actions = env_dims(self.env)
         self.net = network if network is not None else build_qnet(cfg.arch, self.obs_dim,
                                                                   self.n_actions)
@@ -128,7 +130,7 @@ class RolloutWorker:
             final = final_observations(info, next_obs, done)
             if self.recurrent:
                 parts.append(self.builder.add(self.obs, action, reward, term, trunc, final,
-                                              decision, self.hidden))
+                                              decision, self.hidden, info.get("credit")))
                 # The GRU state advances on real decisions only (as in serving), and a
                 # new episode starts from zero.
                 dec_t = torch.as_tensor(decision)
@@ -136,9 +138,9 @@ class RolloutWorker:
                 self.hidden[:, torch.as_tensor(done)] = 0.0
             else:
                 parts.append(self.builder.add(self.obs, action, reward, term, trunc, final,
-                                              decision))
+                                              decision, info.get("credit")))
             result.n_decisions += int(decision.sum())
-            result.reward_sum += float(reward[decision].sum())
+            result.reward_sum += decision_reward(reward, info, decision)
             self.episode_return += reward
             if done.any():
                 result.episode_returns.extend(self.episode_return[done].tolist())

@@ -79,7 +79,9 @@ def paired_gain_vs_olla(net: torch.nn.Module, cfg: DQNConfig,
                        cache: dict[str, object]) -> float:
     """Mean paired throughput gain (%) of the greedy ``net`` over OLLA on ``cfg.env``.
 
-    Uses :func:`linkadapt.evaluation.evaluate` on ``eval_kpi_seeds`` seeds with
+    Uses :func:`linkadapt.evaluation.evaluate` on the first ``eval_kpi_seeds`` *tuning*
+    seeds (:func:`linkadapt.seeds.tuning_seeds`: a number that steers training decisions
+    must not come from the evaluation seeds the final numbers are reported on) with
     ``eval_num_envs`` UEs × ``eval_steps`` slots; OLLA's results are computed once and
     cached (same seeds → same channels → same OLLA KPIs). NaN for Gymnasium tasks,
     privileged nets (the evaluation simulator emits student observations) or 0 seeds.
@@ -89,9 +91,10 @@ def paired_gain_vs_olla(net: torch.nn.Module, cfg: DQNConfig,
     if is_gym_id(cfg.env) or cfg.privileged or cfg.eval_kpi_seeds < 1:
         return math.nan
     from linkadapt.evaluation import baseline_factory, evaluate
+    from linkadapt.seeds import tuning_seeds
     from training.policies import TorchQPolicy
 
-    seeds = list(range(cfg.eval_kpi_seeds))
+    seeds = tuning_seeds(cfg.eval_kpi_seeds)
     if "olla" not in cache:
         cache["olla"] = evaluate({"olla": baseline_factory("olla")}, cfg.env, seeds,
                                  cfg.eval_num_envs, cfg.eval_steps)
@@ -214,9 +217,11 @@ def train(cfg: DQNConfig, out_dir: str | Path, *, resume: bool = False, progress
     def run_eval() -> GreedyEvalResult:
         nonlocal last_gain
         last_gain = paired_gain_vs_olla(net, cfg, olla_cache)
+        # seed + 1 000 003 >= 100 000: in the training range (linkadapt.seeds), away from
+        # the tuning and evaluation seeds.
         return greedy_evaluate(net, cfg.env, num_envs=cfg.eval_num_envs, steps=cfg.eval_steps,
                                seed=cfg.seed + 1_000_003, privileged=cfg.privileged,
-                               episode_slots=cfg.episode_slots)
+                               episode_slots=cfg.episode_slots, reward=cfg.reward_config())
 
     def save_checkpoint() -> None:
         rs = replay.state_dict()
