@@ -1,6 +1,6 @@
 """Tune OLLA per preset (``ran-distill tune-olla``): the settings of the ``olla-tuned`` baseline.
 
-Grid: BLER target ∈ {0.05, 0.1, 0.15, 0.2, 0.3, 0.4} × Δ_up ∈ {0.1, 0.25, 0.5, 1.0} dB
+Grid: BLER target ∈ {0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4} × Δ_up ∈ {0.1, 0.25, 0.5, 1.0} dB
 (:data:`GRID`). Every combination runs as an :class:`~linkadapt.baselines.OllaPolicy`
 on the same **tuning seeds** (:data:`linkadapt.seeds.TUNING`, never evaluation seeds,
 so the tuned baseline is not fitted to the channels it is later scored on), paired with
@@ -38,7 +38,7 @@ from linkadapt.seeds import check_range
 from linkadapt.sim import load_scenario
 
 GRID: dict[str, tuple[float, ...]] = {
-    "bler_target": (0.05, 0.1, 0.15, 0.2, 0.3, 0.4),
+    "bler_target": (0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4),
     "delta_up_db": (0.1, 0.25, 0.5, 1.0),
 }
 PRESET_UES = {"scsu": 10}

@@ -36,6 +36,7 @@ import numpy as np
 import onnxruntime as ort
 
 from linkadapt import features
+from linkadapt.baselines import BASELINE_NAMES
 
 log = logging.getLogger("service.registry")
 
@@ -238,9 +239,6 @@ def load_model(
     return model
 
 
-_BASELINES = {"olla", "illa", "fixed", "genie"}
-
-
 def _kpi_value(v: Any) -> float | None:
     if isinstance(v, dict):
         v = v.get("mean")
@@ -275,7 +273,7 @@ def _reference_kpis(manifest: dict[str, Any]) -> dict[str, dict[str, float]]:
         summary = res.get("summary") if isinstance(res, dict) else None
         if not isinstance(summary, dict):
             continue
-        own = [p for p in summary if p not in _BASELINES]
+        own = [p for p in summary if p not in BASELINE_NAMES]
         if own and isinstance(summary[own[0]], dict):
             nums = {k: x for k, v in summary[own[0]].items() if (x := _kpi_value(v)) is not None}
             if nums:
