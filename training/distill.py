@@ -32,6 +32,10 @@ import typer
 LOSSES = ("kl", "mse", "nll")
 
 
+REFERENCE_KPIS = ("throughput_mbps", "cell_throughput_mbps", "throughput_p5_mbps",
+                  "zero_ue_share", "bler", "residual_bler", "spectral_efficiency")
+
+
 @dataclass
 class DistillConfig:
     """One distillation run."""
@@ -211,7 +215,8 @@ def _evaluate(student, teacher, cfg: DistillConfig) -> dict[str, Any]:
 
     factories = {"student": lambda n: TorchQPolicy(student, "student"),
                  "teacher": lambda n: TorchQPolicy(teacher, "teacher"),
-                 "olla": baseline_factory("olla"), "genie": baseline_factory("genie")}
+                 "olla": baseline_factory("olla"), "olla-tuned": baseline_factory("olla-tuned"),
+                 "genie": baseline_factory("genie")}
     out = {}
     for scenario in cfg.eval_scenarios:
         result = evaluate(factories, scenario, evaluation_seeds(cfg.eval_seeds), cfg.eval_ues,
@@ -239,7 +244,7 @@ def _export(student, out: Path, summary: dict[str, Any], cfg: DistillConfig) -> 
     from training.export import export_qnet, simulator_golden_obs
 
     reference = {sc: {k: res["summary"]["student"][k]["mean"]
-                      for k in ("throughput_mbps", "bler", "residual_bler")}
+                      for k in REFERENCE_KPIS}
                  for sc, res in summary.get("evaluation", {}).items()}
     evaluation = summary.get("evaluation", {})
     seeds = {"data": cfg.seed, "student_init": cfg.seed,
