@@ -15,7 +15,7 @@ def _cfg(**kw) -> DQNConfig:
 
 
 def test_every_decision_of_a_drop_becomes_exactly_one_transition():
-    worker = RolloutWorker(_cfg(n_step=2))
+    worker = RolloutWorker(_cfg(n_step=2, reward="first_tx"))
     res = worker.collect(50, epsilon=0.5)  # exactly one drop: all pending get flushed
     assert res.n_decisions > 0
     assert len(res.transitions) == res.n_decisions
@@ -23,6 +23,19 @@ def test_every_decision_of_a_drop_becomes_exactly_one_transition():
     # rewards are normalized delivered bits: within [0, 1] per decision, n-step sums <= 2
     assert res.transitions.ret.min() >= 0 and res.transitions.ret.max() <= 2.0 + 1e-6
     assert set(np.round(res.transitions.discount, 6)) <= {0.25, 0.5}
+
+
+def test_with_delayed_credit_each_decision_is_a_transition_or_counted_as_dropped():
+    worker = RolloutWorker(_cfg(n_step=1))  # the harq reward
+    res = worker.collect(120, epsilon=0.5)  # two drops and a bit
+    assert res.n_decisions > 0
+    pending = int(worker.builder._len.sum())
+    assert len(res.transitions) + worker.builder.dropped + pending == res.n_decisions
+    assert worker.builder.dropped < 0.5 * res.n_decisions  # only the tail of each drop
+    # harq credits: at most 1 per decision, at least −(κ·3 + λ) for a lost block
+    assert res.transitions.ret.max() <= 1.0 + 1e-6
+    assert res.transitions.ret.min() >= -(0.5 * 3 + 1.0) - 1e-6
+    assert (res.transitions.ret < 0).any()  # retransmissions and losses are charged
 
 
 def test_privileged_observations_have_two_extra_columns():
