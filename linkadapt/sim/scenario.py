@@ -35,6 +35,10 @@ class Randomization:
     n_cells: tuple[int, ...] = (1, 7)
     handover_hysteresis_db: tuple[float, float] = (1.0, 5.0)
     handover_ttt_ms: tuple[float, ...] = (0.0, 40.0, 80.0, 160.0)
+    # a share of drops is one coverage-limited cell (rural macro, deep edge): edge and
+    # outage UEs, where MCS 0 plus retransmissions is the only thing that delivers
+    coverage_limited_share: float = 0.15
+    coverage_radius_m: tuple[float, float] = (1000.0, 2500.0)
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ class ScenarioConfig:
         if r is None:
             return self
         traffic = str(rng.choice(r.traffic))
-        return dataclasses.replace(
+        drop = dataclasses.replace(
             self,
             randomization=None,
             environment=str(rng.choice(r.environment)),
@@ -126,6 +130,10 @@ class ScenarioConfig:
             handover_hysteresis_db=float(rng.uniform(*r.handover_hysteresis_db)),
             handover_ttt_ms=float(rng.choice(r.handover_ttt_ms)),
         )
+        if rng.random() < r.coverage_limited_share:
+            drop = dataclasses.replace(drop, n_cells=1,
+                                       cell_radius_m=float(rng.uniform(*r.coverage_radius_m)))
+        return drop
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -142,7 +150,8 @@ class ScenarioConfig:
             if f.name in values and isinstance(values[f.name], list):
                 values[f.name] = tuple(values[f.name])
         if isinstance(values.get("randomization"), dict):
-            rnd = {k: tuple(v) for k, v in values["randomization"].items()}
+            rnd = {k: tuple(v) if isinstance(v, list) else v
+                   for k, v in values["randomization"].items()}
             values["randomization"] = Randomization(**rnd)
         return cls(**values)
 

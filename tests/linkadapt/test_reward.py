@@ -87,7 +87,7 @@ def test_every_decision_is_credited_exactly_once_and_in_reward_units() -> None:
     assert np.unique(keys).size == keys.size  # no decision credited twice
     outstanding = (sim.p_state != 0).sum()
     assert c.row.size + outstanding == sim.decisions.sum()
-    assert np.all(c.reward <= 1.0) and np.all(c.reward >= -(0.5 * 3 + 1.0))
+    assert np.all(c.reward <= 1.0) and np.all(c.reward >= -(1.0 * 3 + 1.0))
 
 
 def test_first_tx_reward_is_immediate_and_emits_no_credit() -> None:

@@ -217,3 +217,15 @@ def test_handover_restarts_the_ue_context() -> None:
             seen = True
         sim.step(np.full(200, 5) * batch.new_tx)
     assert seen and sim.handovers.sum() > 0
+
+
+def test_randomized_drops_include_coverage_limited_single_cells() -> None:
+    rng = np.random.default_rng(0)
+    drops = [PRESETS["randomized"].sample(rng) for _ in range(400)]
+    wide = [d for d in drops if d.cell_radius_m >= 1000.0]
+    assert 0.08 < len(wide) / len(drops) < 0.25
+    assert all(d.n_cells == 1 for d in wide)
+    # and scenario files may set the share (a float inside the randomization block)
+    cfg = ScenarioConfig.from_dict({**PRESETS["randomized"].to_dict(),
+                                    "randomization": {"coverage_limited_share": 0.0}})
+    assert cfg.randomization.coverage_limited_share == 0.0

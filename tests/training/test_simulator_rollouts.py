@@ -32,9 +32,9 @@ def test_with_delayed_credit_each_decision_is_a_transition_or_counted_as_dropped
     pending = int(worker.builder._len.sum())
     assert len(res.transitions) + worker.builder.dropped + pending == res.n_decisions
     assert worker.builder.dropped < 0.5 * res.n_decisions  # only the tail of each drop
-    # harq credits: at most 1 per decision, at least −(κ·3 + λ) for a lost block
+    # harq credits: at most 1 per decision, at least −(3κ + λ) for a lost block
     assert res.transitions.ret.max() <= 1.0 + 1e-6
-    assert res.transitions.ret.min() >= -(0.5 * 3 + 1.0) - 1e-6
+    assert res.transitions.ret.min() >= -(1.0 * 3 + 1.0) - 1e-6
     assert (res.transitions.ret < 0).any()  # retransmissions and losses are charged
 
 

@@ -32,7 +32,7 @@ class DQNConfig:
     seed: int = _f(0, "Seed of torch, numpy, the env and the replay sampler (training range "
                       "0-4999, see linkadapt.seeds; env seeds derived from it are >= 100000)")
     reward: str = _f("harq", "Simulator reward: 'harq' (whole HARQ life, delayed) or 'first_tx'")
-    retx_charge: float = _f(0.5, "harq reward: charge per retransmission (x payload)")
+    retx_charge: float = _f(1.0, "harq reward: charge per retransmission (x payload)")
     loss_penalty: float = _f(1.0, "harq reward: charge of a residual loss (x payload)")
     # --- network ---
     arch: str = _f("mlp-7x128", "Q-network architecture name (see training.networks)")
