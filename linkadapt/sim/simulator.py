@@ -38,18 +38,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linkadapt import bler, link_map, nr
+from linkadapt import bler, nr
 from linkadapt.features import FeatureHistory, privileged_features
 from linkadapt.policy import DecisionBatch
 from linkadapt.reports import ReportBatch
 from linkadapt.sim import channel
+from linkadapt.sim.cqi import CQI_EESM_MCS, CqiReporting
 from linkadapt.sim.geometry import Geometry
 from linkadapt.sim.kpi import KpiAccumulator
 from linkadapt.sim.reward import Credit, RewardConfig, harq_credit
 from linkadapt.sim.scenario import ScenarioConfig, load_scenario
 from linkadapt.sim.trace import load_trace
 
-CQI_EESM_MCS = 14  # the UE's CQI measurement uses the EESM β of a mid-range MCS
 PF_AVERAGING = 0.02  # proportional-fair throughput EWMA factor per slot
 IDLE, WAITING, NEEDS_RETX = 0, 1, 2
 LARGE_SCALE_UPDATE_SLOTS = 20  # mobility/shadowing/handover cadence (≤ 0.5 m at 150 km/h)
@@ -99,9 +99,10 @@ class Simulator:
         self.fading = channel.RayleighFading(
             channel.fading_correlation(self.speed_kmh, cfg), cfg.subbands, self.chan_rng)
         self.interferers = channel.InterferenceActivity(n, cfg.interference_load, self.chan_rng)
-        self.cqi_period = rng.integers(cfg.cqi_period_slots[0], cfg.cqi_period_slots[1] + 1, n)
-        self.cqi_phase = rng.integers(0, self.cqi_period)
-        self.cqi_delay = rng.integers(cfg.cqi_delay_slots[0], cfg.cqi_delay_slots[1] + 1, n)
+        period = rng.integers(cfg.cqi_period_slots[0], cfg.cqi_period_slots[1] + 1, n)
+        phase = rng.integers(0, period)
+        delay = rng.integers(cfg.cqi_delay_slots[0], cfg.cqi_delay_slots[1] + 1, n)
+        self.csi = CqiReporting(cfg, period, phase, delay, self.chan_rng)
         self.harq_delay = rng.integers(cfg.harq_delay_slots[0], cfg.harq_delay_slots[1] + 1, n)
         self.bler_offset = rng.uniform(*cfg.bler_offset_db, n)
         self.bursty = np.zeros(n, bool)
@@ -114,16 +115,6 @@ class Simulator:
 
     def _reset_state(self, cfg: ScenarioConfig) -> None:
         n, h = self.n, cfg.harq_processes
-        queue = int(np.ceil(cfg.cqi_delay_slots[1] / cfg.cqi_period_slots[0])) + 1
-        self.pending_cqi = np.zeros((n, queue), np.int16)
-        self.pending_ri = np.ones((n, queue), np.int16)
-        self.pending_measured = np.full((n, queue), -1, np.int64)
-        self.pending_arrival = np.full((n, queue), -1, np.int64)
-        self.pending_count = np.zeros(n, np.int64)
-        self._next_cqi_arrival = 0
-        self.cqi = np.zeros(n, np.int16)
-        self.ri = np.ones(n, np.int16)
-        self.cqi_measured = np.full(n, -1, np.int64)
         self.p_state = np.zeros((n, h), np.int8)
         self.p_mcs = np.zeros((n, h), np.int16)
         self.p_payload = np.zeros((n, h), np.float64)
@@ -173,15 +164,14 @@ class Simulator:
         gain = channel.diversity_gain(self.fading.step(), self.diversity_by_rank[self.ri])
         self._sinr_sb_lin = self._wideband_sinr_lin().astype(np.float32)[:, None] * gain
         harq_ack, harq_mcs, harq_tx = self._deliver_feedback()
-        self._measure_and_land_cqi()
+        self.csi.step(self.t, self._sinr_sb_lin)
         self._schedule()
         rank = self.ri
         reports = ReportBatch(
             cell_id=self.report_cell,
             ue_id=self.rows,
             cqi=self.cqi,
-            cqi_age_slots=np.where(self.cqi_measured >= 0, self.t - self.cqi_measured, -1)
-            .astype(np.int32),
+            cqi_age_slots=self.csi.age(self.t),
             harq_ack=harq_ack,
             harq_mcs=harq_mcs,
             rank=rank,
@@ -284,6 +274,16 @@ class Simulator:
         """Scalar KPIs so far (see :mod:`linkadapt.sim.kpi`)."""
         return self.kpi.summary(self.cfg.slot_seconds, self.cfg.scs_khz * 1e3, self.large.cell)
 
+    @property
+    def cqi(self) -> np.ndarray:
+        """int16 ``[n]`` the latest CQI each UE's report brought to the gNB."""
+        return self.csi.cqi
+
+    @property
+    def ri(self) -> np.ndarray:
+        """int16 ``[n]`` the latest rank indicator (the layers of the next transmission)."""
+        return self.csi.ri
+
     # ------------------------------------------------------------------ internals
     def _wideband_sinr_lin(self) -> np.ndarray:
         """Large-scale SINR (linear) of this slot: trace, or signal / (noise + interference)."""
@@ -332,38 +332,6 @@ class Simulator:
                     harq_credit(self.reward, payload[finished], ok[finished], ntx[finished],
                                 self.p_max_bits[f_ue, f_proc])))
         return harq_ack, harq_mcs, harq_tx
-
-    def _measure_and_land_cqi(self) -> None:
-        cfg, t = self.cfg, self.t
-        meas = np.flatnonzero((t - self.cqi_phase) % self.cqi_period == 0)
-        if meas.size:
-            # how many UEs measure depends on the slot only, so the stream stays paired
-            noise = self.chan_rng.standard_normal(meas.size) * cfg.cqi_noise_db
-            measured = self._sinr_sb_lin[meas] * np.power(10.0, noise / 10.0).astype(
-                np.float32)[:, None]
-            wideband_db = 10.0 * np.log10(np.mean(measured, axis=1))
-            ri = channel.best_rank(wideband_db, cfg.max_rank, cfg.n_tx, cfg.evm_sinr_db)
-            layer = channel.layer_sinr_lin(measured, ri, cfg.n_tx, cfg.evm_sinr_db)
-            eff = bler.effective_sinr_db(10.0 * np.log10(layer), self.betas[CQI_EESM_MCS])
-            slot = self.pending_count[meas] % self.pending_cqi.shape[1]
-            self.pending_cqi[meas, slot] = link_map.cqi_from_sinr(eff, cqi_table=cfg.mcs_table)
-            self.pending_ri[meas, slot] = ri
-            self.pending_measured[meas, slot] = t
-            self.pending_arrival[meas, slot] = t + self.cqi_delay[meas]
-            self.pending_count[meas] += 1
-            self._next_cqi_arrival = min(self._next_cqi_arrival,
-                                         int(self.pending_arrival[meas, slot].min()))
-        if t < self._next_cqi_arrival:
-            return
-        due = self.pending_arrival == t
-        ue = np.flatnonzero(due.any(axis=1))
-        future = self.pending_arrival[self.pending_arrival > t]
-        self._next_cqi_arrival = int(future.min()) if future.size else t + 1
-        if ue.size:
-            slot = due[ue].argmax(axis=1)
-            self.cqi[ue] = self.pending_cqi[ue, slot]
-            self.ri[ue] = self.pending_ri[ue, slot]
-            self.cqi_measured[ue] = self.pending_measured[ue, slot]
 
     def _schedule(self) -> None:
         """Pick up to ``ues_per_slot`` UEs per serving cell; split the cell's PRBs among them.
@@ -448,8 +416,7 @@ class Simulator:
         self.buffer_bits[ue] += np.where(busy, self.p_payload[ue], 0.0).sum(axis=1)
         self.p_state[ue] = IDLE
         self.feedback_due[ue] = -1
-        self.pending_arrival[ue] = -1
-        self.cqi_measured[ue] = -1
+        self.csi.forget(ue)
         self.report_cell[ue] = self.large.cell[ue]
         self.history.reset(ue)
         self.attached[ue] = True
