@@ -2,7 +2,9 @@
 event loop, with graceful shutdown.
 
 Start-up: load/validate/warm up the model (or confirm OLLA fallback) → start gRPC and
-HTTP → report ready (gRPC health SERVING, ``/ric/v1/health/ready`` 200).
+HTTP → report ready (gRPC health SERVING, ``/ric/v1/health/ready`` 200), unless
+``require_model`` is set and no validated model loaded: then both say not ready until one
+loads (hot reload or the admin call).
 SIGTERM/SIGINT: report not ready (health NOT_SERVING, ready 503) while still serving for
 ``drain_seconds`` so load balancers stop routing here, then stop accepting and let
 in-flight requests finish (grace ``drain_seconds``), then exit.
@@ -60,6 +62,7 @@ class XApp:
             port=s.grpc_port,
             max_message_bytes=s.grpc_max_message_bytes,
             admin_token=s.admin_token,
+            reflection_enabled=s.grpc_reflection_enabled,
         )
         self.grpc_port = self.grpc.port
         await self.grpc.start()
@@ -79,6 +82,10 @@ class XApp:
             lifespan="off",
             timeout_graceful_shutdown=max(1, int(s.drain_seconds + 0.999)),
             server_header=False,
+            # connections + in-flight requests beyond this are answered 503 by uvicorn
+            # itself, before any of our code runs
+            limit_concurrency=s.http_limit_concurrency,
+            timeout_keep_alive=s.http_keep_alive_seconds,
         )
         self.http = _UvicornServer(config)
         self._http_task = asyncio.create_task(self.http.serve(sockets=[sock]), name="http")
@@ -90,10 +97,15 @@ class XApp:
             if self._http_task.done():
                 self._http_task.result()
             raise RuntimeError("HTTP server did not start")
-        await self.grpc.set_serving(True)
+        await self.grpc.set_serving(self.dataplane.ready)
         log.info(
             "xApp serving",
-            extra={"grpc_port": self.grpc_port, "http_port": self.http_port, "host": s.host},
+            extra={
+                "grpc_port": self.grpc_port,
+                "http_port": self.http_port,
+                "host": s.host,
+                "ready": self.dataplane.readiness(),
+            },
         )
 
     def request_stop(self) -> None:

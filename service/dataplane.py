@@ -15,6 +15,12 @@ in arrival order and, per micro-batch (bounded by ``microbatch_max_ues`` and
    the model or the fallback produced it;
 4. serializes each response in its request's format.
 
+Overload: admission is bounded (``max_queued_requests`` requests and ``max_queued_ues``
+UEs admitted and not yet answered); beyond that a request is shed at once, before it is
+queued. Requests whose gRPC deadline passed while queued, and decide requests more than
+``max_slot_lag`` slots behind the newest slot seen for their cell, are dropped before
+processing. Every shed request is counted in ``shed_requests_total{reason}``.
+
 Errors carry a transport-neutral ``code`` that the adapters map to gRPC status codes /
 HTTP statuses.
 """
@@ -28,6 +34,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +68,14 @@ RESOURCE_EXHAUSTED = "resource_exhausted"
 UNAVAILABLE = "unavailable"
 UNAUTHENTICATED = "unauthenticated"
 PERMISSION_DENIED = "permission_denied"
+OVERLOADED = "overloaded"  # admission bound reached: gRPC RESOURCE_EXHAUSTED, HTTP 503
+DEADLINE_EXCEEDED = "deadline_exceeded"  # the gRPC deadline passed while queued
+STALE = "stale"  # slot too far behind its cell's newest: gRPC DEADLINE_EXCEEDED, HTTP 409
+PAYLOAD_TOO_LARGE = "payload_too_large"  # REST body above http_max_body_bytes: HTTP 413
+# refusals that say nothing about the request's content: counted as shed, not invalid
+SHED_CODES = frozenset({OVERLOADED, DEADLINE_EXCEEDED, STALE})
+SHED_REASONS = ("queue_full", "deadline", "stale", "cancelled")
+RETRY_AFTER_SECONDS = 1  # REST Retry-After of a shed request
 
 # columns of a decide request besides cell_id (which is per request)
 DECIDE_COLUMNS = tuple(k for k in REPORT_DTYPES if k != "cell_id")
@@ -71,7 +86,13 @@ DEFAULT_SLOT_US = 500
 _EMPTY_ROWS = np.zeros(0, dtype=np.int64)
 # DecideRequest columns that must all have ue_id's length (the optional ones may be empty)
 _LEN_CHECKED = ("cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb", "n_symbols")
-MAX_KPI_CELLS = 4096  # cells with per-cell KPI series (label cardinality bound)
+# A slot this far behind its cell's newest slot is taken as a restarted slot counter (a
+# gNB restart), not as a late request: accepted, and the newest slot follows it. So a
+# restart makes a cell's requests stale for at most about this many slots.
+SLOT_RESET_LAG = 1024
+# Distinct UEs remembered per cell and KPI window (for the per-UE throughput): the count
+# saturates there, so a report flood with fresh UE ids cannot grow memory.
+KPI_MAX_UES = 1024
 
 
 class RequestError(Exception):
@@ -111,6 +132,8 @@ class _Request:
     payload: Any
     fut: asyncio.Future[DecideResult]
     t_submit: float
+    deadline: float | None = None  # perf_counter() time after which nobody waits for it
+    ues: int = 0  # estimated UEs, counted in DataPlane.queued_ues until answered
 
 
 @dataclass
@@ -131,13 +154,24 @@ class _Item:
 
 @dataclass
 class _CellKpi:
+    """One cell's live-KPI state: fixed size (counters, the current window, at most
+    :data:`KPI_MAX_UES` UE ids), whatever the reports repeat or contain."""
+
+    counters: tuple[Any, Any, Any]  # delivered bytes, first tx, first-tx NACK (children)
+    last_seen: float = 0.0  # monotonic time of the last report (idle cells are forgotten)
     start_slot: int = -1
     last_slot: int = -1
     bits: int = 0
     first_tx: int = 0
     nacks: int = 0
     slot_us: int = DEFAULT_SLOT_US
-    ues: list[np.ndarray] = field(default_factory=list)
+    ues: np.ndarray = field(default_factory=lambda: _EMPTY_ROWS)  # sorted, unique
+    scenarios: set[str] = field(default_factory=set)  # deviation series set for this cell
+
+    def new_window(self) -> None:
+        self.start_slot = self.last_slot = -1
+        self.bits = self.first_tx = self.nacks = 0
+        self.ues = _EMPTY_ROWS
 
 
 def as_int_column(name: str, value: Any) -> np.ndarray:
@@ -219,16 +253,17 @@ def fast_report_batch(
     return ReportBatch(cell_id=cells, **fields)
 
 
-def _request_ues(r: _Request) -> int:
-    """UE count of a queued request, for the micro-batch size bound (estimates from the
-    size: ~9 protobuf bytes, ~40 JSON bytes per UE)."""
-    if r.kind == "release":
+def _request_ues(kind: str, payload: Any) -> int:
+    """UE count of a request, for the micro-batch size bound and the admission bound
+    (estimated from the size, never parsed on the event loop: ~9 protobuf bytes, ~40 JSON
+    bytes per UE, so the estimate errs high)."""
+    if kind == "release":
         return 0
-    if r.kind == "pb":
-        return max(1, len(r.payload) // 9)
-    if r.kind == "json":
-        return max(1, len(r.payload) // 40)
-    ue = r.payload[3].get("ue_id") if isinstance(r.payload[3], dict) else None
+    if kind == "pb":
+        return max(1, len(payload) // 9)
+    if kind == "json":
+        return max(1, len(payload) // 40)
+    ue = payload[3].get("ue_id") if isinstance(payload[3], dict) else None
     return len(ue) if hasattr(ue, "__len__") else 1
 
 
@@ -297,7 +332,7 @@ class DataPlane:
     def __init__(self, settings: Settings, metrics: ServiceMetrics | None = None) -> None:
         self.settings = settings
         self.n_mcs = n_mcs_for_table(settings.mcs_table)
-        self.metrics = metrics or ServiceMetrics(self.n_mcs)
+        self.metrics = metrics or ServiceMetrics(self.n_mcs, max_cells=settings.max_kpi_cells)
         self.registry = ModelRegistry(
             settings.model_dir,
             mcs_table=settings.mcs_table,
@@ -317,7 +352,23 @@ class DataPlane:
         self.metrics.tracked_ues_limit.set(settings.max_tracked_ues)
         self.started = False
         self.draining = False
+        # admitted decide/release requests not yet answered, and their (estimated) UEs:
+        # the admission bounds of submit_raw
         self.in_flight = 0
+        self.queued_ues = 0
+        self._max_queued = settings.max_queued_requests
+        self._max_queued_ues = settings.max_queued_ues
+        self._max_slot_lag = settings.max_slot_lag
+        # newest decided slot per cell (stale-request check); cells leave it with their
+        # last tracked UE, so it is bounded by the tracked cells
+        self._newest_slot: dict[int, int] = {}
+        # DecideStream accounting, kept by the gRPC adapter: messages read and not yet
+        # answered (all streams), the largest such count one stream ever had, open streams
+        self.stream_pending = 0
+        self.stream_pending_peak = 0
+        self.open_streams = 0
+        self._ready_listeners: list[Callable[[bool], None]] = []
+        self._published_ready = False
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._lock = threading.Lock()  # state index: worker admits, loop releases/expires
         self._worker: threading.Thread | None = None
@@ -325,7 +376,7 @@ class DataPlane:
         self._inline_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._kpi: dict[int, _CellKpi] = {}
+        self._kpi: dict[int, _CellKpi] = {}  # at most max_kpi_cells entries
         self._max_ues = settings.microbatch_max_ues
         self._max_wait = settings.microbatch_max_wait_us * 1e-6
         m = self.metrics
@@ -333,12 +384,46 @@ class DataPlane:
         self._lat_state = m.latency["state_features"]
         self._lat_inf = m.latency["inference"]
         self._lat_total = m.latency["total"]
+        self._shed = {reason: m.shed_requests.labels(reason) for reason in SHED_REASONS}
+        # gauges read at scrape time: nothing on the hot path
+        m.queued_requests.set_function(lambda: self.in_flight)
+        m.queued_ues.set_function(lambda: self.queued_ues)
+        m.queue_limit.labels("requests").set(settings.max_queued_requests)
+        m.queue_limit.labels("ues").set(settings.max_queued_ues)
+        m.stream_pending.set_function(lambda: self.stream_pending)
+        m.open_streams.set_function(lambda: self.open_streams)
+        m.kpi_cells.set_function(lambda: len(self._kpi))
 
     # ------------------------------------------------------------------ lifecycle
     @property
     def ready(self) -> bool:
-        """Serving: started (model loaded or fallback confirmed, warmed up), not draining."""
-        return self.started and not self.draining
+        """Serving: started (model loaded or fallback confirmed, warmed up), not draining,
+        and, with ``require_model``, a validated model loaded."""
+        return self.readiness() == "ready"
+
+    def readiness(self) -> str:
+        """Readiness: "ready", "starting", "draining" or "no_model" (``require_model`` and no
+        validated model: the OLLA fallback still answers, but this replica should not get
+        traffic)."""
+        if self.draining:
+            return "draining"
+        if not self.started:
+            return "starting"
+        if self.settings.require_model and self.registry.current is None:
+            return "no_model"
+        return "ready"
+
+    def add_ready_listener(self, fn: Callable[[bool], None]) -> None:
+        """Call ``fn(ready)`` on the event loop whenever readiness changes (gRPC health)."""
+        self._ready_listeners.append(fn)
+
+    def _update_ready(self) -> None:
+        ready = self.ready
+        self.metrics.ready.set(1 if ready else 0)
+        if ready != self._published_ready:
+            self._published_ready = ready
+            for fn in self._ready_listeners:
+                fn(ready)
 
     async def start(self) -> None:
         """Load the model (in a worker thread), warm up, start background tasks."""
@@ -352,13 +437,16 @@ class DataPlane:
         if self.settings.reload_poll_seconds > 0:
             self._tasks.append(asyncio.create_task(self._poll_loop(), name="model-poll"))
         self.started = True
-        self.metrics.ready.set(1)
-        log.info("data plane ready", extra={"model": self.registry.info()["version"] or None})
+        self._update_ready()
+        log.info(
+            "data plane started",
+            extra={"model": self.registry.info()["version"] or None, "ready": self.readiness()},
+        )
 
     def begin_drain(self) -> None:
         """Stop reporting ready (SIGTERM); requests in flight still complete."""
         self.draining = True
-        self.metrics.ready.set(0)
+        self._update_ready()
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no decide request is in flight (bounded); True if idle."""
@@ -379,7 +467,7 @@ class DataPlane:
             await asyncio.get_running_loop().run_in_executor(None, self._worker.join, 10.0)
             self._worker = None
         self.started = False
-        self.metrics.ready.set(0)
+        self._update_ready()
 
     def _warm_up(self) -> None:
         """Exercise the encoder/OLLA path on a scratch table (first-call costs off the hot path)."""
@@ -406,12 +494,20 @@ class DataPlane:
             self.expire_idle()
 
     def expire_idle(self) -> int:
+        """Forget idle UEs, the newest-slot entries and MCS histograms of cells left with
+        no UE, and the KPI series of cells with no outcome report for ``ue_ttl_seconds``."""
+        now = time.monotonic()
         with self._lock:
-            n = self.state.expire(time.monotonic())
+            n = self.state.expire(now)
+            cells = self.state.cells
+            for cell in [c for c in self._newest_slot if c not in cells]:
+                del self._newest_slot[cell]
+            self.metrics.cell_mcs.retain(cells)
         if n:
             self.metrics.ues_expired.inc(n)
             log.info("expired idle UEs", extra={"count": n})
         self.metrics.tracked_ues.set(self.state.n_tracked)
+        self._expire_kpi_cells(now)
         return n
 
     async def _poll_loop(self) -> None:
@@ -422,13 +518,16 @@ class DataPlane:
                 if self.registry.changed():
                     log.info("model files changed, reloading")
                     await self._loop.run_in_executor(None, self.registry.reload)
+                    self._update_ready()
             except Exception:  # never let the poller die
                 log.exception("model poll failed")
 
     async def reload_model(self) -> tuple[bool, str]:
         """Admin reload of the configured directory (in a worker thread)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.registry.reload)
+        result = await loop.run_in_executor(None, self.registry.reload)
+        self._update_ready()
+        return result
 
     # ------------------------------------------------------------------ decide
     def validate_decide(
@@ -484,7 +583,9 @@ class DataPlane:
                 )
         return batch
 
-    def submit_raw(self, kind: str, payload: Any) -> asyncio.Future[DecideResult]:
+    def submit_raw(
+        self, kind: str, payload: Any, deadline: float | None = None
+    ) -> asyncio.Future[DecideResult]:
         """Queue one decide request without touching it (event-loop thread, cheap).
 
         Parsing, whole-batch validation, (cell, UE) → row admission, the decision and (for
@@ -492,12 +593,33 @@ class DataPlane:
         arrival order; errors come back as :class:`RequestError` on the future, and a
         refused request changes nothing. Streams submit message k+1 while message k is
         still being decided.
+
+        Admission is bounded: with ``max_queued_requests`` requests, or (with at least
+        one queued) ``max_queued_ues`` UEs, admitted and not yet answered, the future
+        fails at once with OVERLOADED and nothing is queued, so an overload costs one
+        counter increment per request instead of unbounded memory and latency.
+        ``deadline`` (a ``time.perf_counter()`` value, the gRPC deadline) lets the worker
+        drop the request if it is still queued when that time has passed.
         """
         loop = self._loop or asyncio.get_running_loop()
         fut: asyncio.Future[DecideResult] = loop.create_future()
+        n_ues = _request_ues(kind, payload)
+        if self.in_flight >= self._max_queued or (
+            self.in_flight and self.queued_ues + n_ues > self._max_queued_ues
+        ):
+            self._shed["queue_full"].inc()
+            fut.set_exception(RequestError(
+                OVERLOADED, "request",
+                f"overloaded: {self.in_flight} requests / ~{self.queued_ues} UEs queued "
+                f"(max_queued_requests={self._max_queued}, "
+                f"max_queued_ues={self._max_queued_ues}); retry later", "queue_full",
+            ))  # fmt: skip
+            return fut
+        # counted until the worker has answered it (not until its future is done: a
+        # caller that gives up cancels the future, but the request still sits in the queue)
         self.in_flight += 1
-        fut.add_done_callback(self._done)
-        self._queue.put(_Request(kind, payload, fut, time.perf_counter()))
+        self.queued_ues += n_ues
+        self._queue.put(_Request(kind, payload, fut, time.perf_counter(), deadline, n_ues))
         if self._inline and not self._inline_scheduled:
             self._inline_scheduled = True
             loop.call_soon(self._drain_inline)
@@ -508,9 +630,6 @@ class DataPlane:
     ) -> asyncio.Future[DecideResult]:
         """Queue a decoded request: see :meth:`submit_raw`."""
         return self.submit_raw("cols", (cell_id, slot, mcs_table, columns))
-
-    def _done(self, _fut: asyncio.Future[DecideResult]) -> None:
-        self.in_flight -= 1
 
     async def decide(
         self, cell_id: int, slot: int, mcs_table: int, columns: dict[str, Any]
@@ -545,7 +664,7 @@ class DataPlane:
             if first is None:
                 return
             items = [first]
-            ues = _request_ues(first)
+            ues = _request_ues(first.kind, first.payload)
             deadline = first.t_submit + max_wait
             stop = False
             while ues < max_ues:
@@ -564,7 +683,7 @@ class DataPlane:
                     stop = True
                     break
                 items.append(nxt)
-                ues += _request_ues(nxt)
+                ues += _request_ues(nxt.kind, nxt.payload)
             self._process_safely(items)
             if stop:
                 return
@@ -578,11 +697,22 @@ class DataPlane:
             log.exception("micro-batch failed")
             err = RequestError("internal", "request", f"internal error: {exc}")
             done: list[tuple[Any, DecideResult | BaseException]] = [(r.fut, err) for r in requests]
-            if self._inline:
-                self._deliver(done, 0)
-            else:
-                assert self._loop is not None
-                self._loop.call_soon_threadsafe(self._deliver, done, 0)
+            self._hand_back(done, 0, requests)
+
+    def _hand_back(
+        self,
+        done: list[tuple[Any, DecideResult | BaseException]],
+        seq: int,
+        requests: list[_Request],
+    ) -> None:
+        """Deliver a processed micro-batch on the event loop (from the worker thread, or
+        directly when inline)."""
+        n_ues = sum(r.ues for r in requests)
+        if self._inline:
+            self._deliver(done, seq, len(requests), n_ues)
+        else:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._deliver, done, seq, len(requests), n_ues)
 
     def _drain_inline(self) -> None:
         """``inference_thread=False``: run everything queued now, on the event loop."""
@@ -670,8 +800,23 @@ class DataPlane:
         """Parse, validate and admit ``requests`` in order; refusals go to ``done``."""
         items: list[_Item] = []
         merged, spans = self._premerge(requests)
+        now = time.perf_counter()
         for i, r in enumerate(requests):
             try:
+                if r.fut.cancelled():  # the caller is gone (gRPC cancels on its deadline)
+                    expired = r.deadline is not None and now >= r.deadline
+                    reason = "deadline" if expired else "cancelled"
+                    self._shed[reason].inc()
+                    raise RequestError(DEADLINE_EXCEEDED, "request", "cancelled", reason)
+                if r.deadline is not None and now >= r.deadline:
+                    # the client has given up: deciding would only cost time the
+                    # requests behind it are waiting for
+                    self._shed["deadline"].inc()
+                    raise RequestError(
+                        DEADLINE_EXCEEDED, "request",
+                        f"deadline passed {1e3 * (now - r.deadline):.1f} ms before processing",
+                        "deadline",
+                    )  # fmt: skip
                 span = spans.get(i)
                 if span is not None and merged is not None:
                     cell_id, slot, lo, hi = span
@@ -683,7 +828,7 @@ class DataPlane:
                             bad = int(srt[1:][dup][0])
                             raise RequestError(INVALID_ARGUMENT, "ue_id", f"duplicate UE id {bad}")
                     self.metrics.batch_size.observe(hi - lo)
-                    rows, new_rows, seq = self._admit_rows(cell_id, part.ue_id)
+                    rows, new_rows, seq = self._admit_rows(cell_id, slot, part.ue_id)
                     items.append(_Item(cell_id, slot, part, rows, new_rows, seq, r.fut,
                                        r.t_submit, r.kind, merged, lo, hi))  # fmt: skip
                     continue
@@ -715,7 +860,7 @@ class DataPlane:
                         empty.wire = encode_decide_json(empty)
                     done.append((r.fut, empty))
                     continue
-                rows, new_rows, seq = self._admit_rows(cell_id, batch.ue_id)
+                rows, new_rows, seq = self._admit_rows(cell_id, slot, batch.ue_id)
                 items.append(
                     _Item(cell_id, slot, batch, rows, new_rows, seq, r.fut, r.t_submit, r.kind)
                 )
@@ -726,13 +871,29 @@ class DataPlane:
                 done.append((r.fut, RequestError("internal", "request", f"internal error: {exc}")))
         return items
 
-    def _admit_rows(self, cell_id: int, ue_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    def _admit_rows(
+        self, cell_id: int, slot: int, ue_ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Rows for the UEs of one valid request, after the stale-slot check (a stale or
+        refused request changes nothing); records ``slot`` as the cell's newest."""
         with self._lock:
+            newest = self._newest_slot.get(cell_id)
+            lag = newest - slot if newest is not None else 0
+            if self._max_slot_lag and self._max_slot_lag < lag <= SLOT_RESET_LAG:
+                self._shed["stale"].inc()
+                raise RequestError(
+                    STALE, "slot",
+                    f"slot {slot} is {lag} slots behind the newest slot {newest} of cell "
+                    f"{cell_id} (max_slot_lag={self._max_slot_lag})", "stale",
+                )  # fmt: skip
             try:
-                return self.state.admit(cell_id, ue_ids, time.monotonic())
+                admitted = self.state.admit(cell_id, ue_ids, time.monotonic())
             except CapacityError as exc:
                 self.metrics.ue_capacity_rejections.inc()
                 raise RequestError(RESOURCE_EXHAUSTED, "ue_id", str(exc), "ue_capacity") from None
+            if self._max_slot_lag and (newest is None or slot > newest or lag > SLOT_RESET_LAG):
+                self._newest_slot[cell_id] = slot
+            return admitted
 
     def _process(self, requests: list[_Request]) -> None:
         """Admit ``requests``, run them as collision-free groups, deliver on the loop."""
@@ -770,14 +931,19 @@ class DataPlane:
                 err = RequestError("internal", "request", f"internal error: {exc}")
                 done.extend((it.fut, err) for it in group)
         seq = items[-1].seq if items else 0
-        if self._inline:
-            self._deliver(done, seq)
-        else:
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._deliver, done, seq)
+        self._hand_back(done, seq, requests)
 
-    def _deliver(self, done: list[tuple[Any, DecideResult | BaseException]], seq: int) -> None:
-        """Event-loop side: resolve futures, release quarantined rows."""
+    def _deliver(
+        self,
+        done: list[tuple[Any, DecideResult | BaseException]],
+        seq: int,
+        n_requests: int,
+        n_ues: int,
+    ) -> None:
+        """Event-loop side: resolve futures, free their admission places, release
+        quarantined rows."""
+        self.in_flight -= n_requests
+        self.queued_ues -= n_ues
         for fut, res in done:
             if fut.done():
                 continue
@@ -934,20 +1100,27 @@ class DataPlane:
         self, cell_id: int, slot: int, cols: dict[str, np.ndarray], slot_us: int
     ) -> None:
         m = self.metrics
-        label = str(cell_id)
+        k = self._kpi.get(cell_id)
+        if k is None:
+            # the cap is checked before any labelled series exists: a flood of made-up
+            # cell ids costs one counter increment each, never a new series
+            if len(self._kpi) >= self.settings.max_kpi_cells:
+                m.kpi_cells_dropped.inc()
+                return
+            label = str(cell_id)
+            k = self._kpi[cell_id] = _CellKpi((
+                m.cell_delivered_bytes.labels(label), m.cell_first_tx.labels(label),
+                m.cell_first_tx_nack.labels(label),
+            ))  # fmt: skip
+        k.last_seen = time.monotonic()
         bits = int(cols["delivered_bits"].sum())
         ack = cols["first_tx_ack"]
         first = int(np.count_nonzero(ack >= 0))
         nacks = int(np.count_nonzero(ack == 0))
-        m.cell_delivered_bytes.labels(label).inc(bits / 8)
-        m.cell_first_tx.labels(label).inc(first)
-        m.cell_first_tx_nack.labels(label).inc(nacks)
-        k = self._kpi.get(cell_id)
-        if k is None:
-            if len(self._kpi) >= MAX_KPI_CELLS:  # bounded label cardinality
-                self.metrics.kpi_cells_dropped.inc()
-                return
-            k = self._kpi[cell_id] = _CellKpi()
+        c_bytes, c_first, c_nack = k.counters
+        c_bytes.inc(bits / 8)
+        c_first.inc(first)
+        c_nack.inc(nacks)
         if k.start_slot < 0:
             k.start_slot = slot
         k.start_slot = min(k.start_slot, slot)
@@ -956,18 +1129,19 @@ class DataPlane:
         k.first_tx += first
         k.nacks += nacks
         k.slot_us = slot_us
-        k.ues.append(cols["ue_id"])
+        if k.ues.shape[0] < KPI_MAX_UES:
+            k.ues = np.union1d(k.ues, cols["ue_id"])[:KPI_MAX_UES]
         span = k.last_slot - k.start_slot + 1
         if span >= self.settings.kpi_window_slots:
             self._publish_kpis(cell_id, k, span)
-            self._kpi[cell_id] = _CellKpi()
+            k.new_window()
 
     def _publish_kpis(self, cell_id: int, k: _CellKpi, span: int) -> None:
         m = self.metrics
         label = str(cell_id)
         seconds = span * k.slot_us * 1e-6
         cell_bps = k.bits / seconds
-        n_ues = max(1, int(np.unique(np.concatenate(k.ues)).size))
+        n_ues = max(1, int(k.ues.shape[0]))
         ue_bps = cell_bps / n_ues
         m.cell_throughput.labels(label).set(cell_bps / 8)
         m.cell_ue_throughput.labels(label).set(ue_bps / 8)
@@ -984,9 +1158,30 @@ class DataPlane:
         ref_tput = ref.get("throughput_mbps")
         if ref_tput:
             m.cell_throughput_deviation.labels(label, scenario).set(ue_bps / 1e6 / ref_tput - 1.0)
+            k.scenarios.add(scenario)
         ref_bler = ref.get("bler", ref.get("first_tx_bler"))
         if ref_bler is not None and bler is not None:
             m.cell_bler_deviation.labels(label, scenario).set(bler - ref_bler)
+            k.scenarios.add(scenario)
+
+    def _expire_kpi_cells(self, now: float) -> int:
+        """Remove the series of cells with no outcome report for ``ue_ttl_seconds``, so
+        the ``max_kpi_cells`` places free up again (a counter that comes back later
+        restarts from 0, which Prometheus' rate() treats as a reset)."""
+        idle = [c for c, k in self._kpi.items() if k.last_seen < now - self.settings.ue_ttl_seconds]
+        m = self.metrics
+        for cell in idle:
+            k = self._kpi.pop(cell)
+            label = str(cell)
+            for metric in (m.cell_delivered_bytes, m.cell_first_tx, m.cell_first_tx_nack,
+                           m.cell_throughput, m.cell_ue_throughput, m.cell_bler):  # fmt: skip
+                with contextlib.suppress(KeyError):
+                    metric.remove(label)
+            for scenario in k.scenarios:
+                for metric in (m.cell_throughput_deviation, m.cell_bler_deviation):
+                    with contextlib.suppress(KeyError):
+                        metric.remove(label, scenario)
+        return len(idle)
 
     # ------------------------------------------------------------------ model
     def model_info(self) -> dict[str, Any]:

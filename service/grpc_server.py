@@ -1,15 +1,19 @@
 """gRPC adapter (grpc.aio): ``linkadapt.v1.LinkAdaptation`` over the data plane, plus the
-standard ``grpc.health.v1`` health service and server reflection.
+standard ``grpc.health.v1`` health service and (``grpc_reflection_enabled``) server
+reflection.
 
 Handlers receive raw bytes (no generated deserializer) so a malformed protobuf is an
 ``INVALID_ARGUMENT`` naming ``request`` rather than grpc's generic ``INTERNAL``, and the
 hot-path response is written by :mod:`service.wire`.
 
 Status codes: INVALID_ARGUMENT (status message ``"<field>: <reason>"`` and trailing
-metadata ``invalid-field: <field>``), RESOURCE_EXHAUSTED (tracked-UE cap; messages above
-``grpc_max_message_bytes`` are refused by grpc itself with the same code), UNAVAILABLE,
-DEADLINE_EXCEEDED (deadline already passed on arrival: nothing is changed),
-UNAUTHENTICATED / PERMISSION_DENIED (admin ``ReloadModel``).
+metadata ``invalid-field: <field>``), RESOURCE_EXHAUSTED (tracked-UE cap; admission bound
+reached, i.e. shed; messages above ``grpc_max_message_bytes`` are refused by grpc itself
+with the same code), UNAVAILABLE, DEADLINE_EXCEEDED (deadline already passed on arrival or
+while queued, or a slot more than ``max_slot_lag`` behind its cell's newest: nothing is
+changed), UNAUTHENTICATED / PERMISSION_DENIED (admin ``ReloadModel``).
+
+``DecideStream`` reads at most ``stream_max_in_flight`` messages ahead of its responses.
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from service.dataplane import (
+    DEADLINE_EXCEEDED,
     INVALID_ARGUMENT,
+    OVERLOADED,
     PERMISSION_DENIED,
     RESOURCE_EXHAUSTED,
+    SHED_CODES,
+    STALE,
     UNAUTHENTICATED,
     UNAVAILABLE,
     DataPlane,
@@ -47,12 +55,26 @@ STATUS = {
     UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
     PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    STALE: grpc.StatusCode.DEADLINE_EXCEEDED,  # the decision would come too late to use
 }
 RPC_CODES = {  # google.rpc.Code values for DecideError.code
     INVALID_ARGUMENT: 3,
+    DEADLINE_EXCEEDED: 4,
+    STALE: 4,
     RESOURCE_EXHAUSTED: 8,
+    OVERLOADED: 8,
     UNAVAILABLE: 14,
 }
+# Server keepalive: ping idle connections so a vanished gNB's streams are torn down, and
+# accept the client keepalive pings of service.client (every 30 s) without GOAWAY.
+KEEPALIVE_OPTIONS = [
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
 
 
 def model_info_message(info: dict[str, Any]) -> Any:
@@ -74,12 +96,14 @@ class LinkAdaptationService:
 
     # ---------------------------------------------------------------- helpers
     def _invalid(self, exc: RequestError) -> None:
-        self.dp.metrics.invalid_requests.labels("grpc", exc.reason, exc.field).inc()
+        if exc.code not in SHED_CODES:  # shed requests are counted in shed_requests_total
+            self.dp.metrics.invalid_requests.labels("grpc", exc.reason, exc.field).inc()
 
     async def _abort(self, context: grpc.aio.ServicerContext, exc: RequestError) -> None:
         self._invalid(exc)
         code = STATUS.get(exc.code, grpc.StatusCode.INTERNAL)
-        await context.abort(code, f"{exc.field}: {exc.message}", (("invalid-field", exc.field),))
+        trailer = () if exc.code in SHED_CODES else (("invalid-field", exc.field),)
+        await context.abort(code, f"{exc.field}: {exc.message}", trailer)
 
     @staticmethod
     def _parse(cls: Any, raw: bytes) -> Any:
@@ -91,18 +115,24 @@ class LinkAdaptationService:
             ) from None
 
     @staticmethod
-    async def _check_deadline(context: grpc.aio.ServicerContext) -> None:
+    async def _check_deadline(context: grpc.aio.ServicerContext) -> float | None:
+        """Abort if the deadline already passed; else the deadline as a perf_counter()
+        time (None: no deadline), so the worker can drop the request if it expires while
+        queued."""
         remaining = context.time_remaining()
-        if remaining is not None and remaining <= 0:
+        if remaining is None:
+            return None
+        if remaining <= 0:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed on arrival")
+        return time.perf_counter() + remaining
 
     # ---------------------------------------------------------------- RPCs
     async def decide(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         t0 = time.perf_counter()
         self._req["Decide"].inc()
-        await self._check_deadline(context)
+        deadline = await self._check_deadline(context)
         try:
-            res = await self.dp.submit_raw("pb", raw)
+            res = await self.dp.submit_raw("pb", raw, deadline)
         except RequestError as exc:
             await self._abort(context, exc)
             raise AssertionError("unreachable") from None
@@ -113,48 +143,82 @@ class LinkAdaptationService:
     async def decide_stream(
         self, request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
-        """One response per request message, in order. Messages are queued as they
-        arrive (a reader task), so message k+1 is parsed and validated while message k is
-        still being decided; a bad message gets an in-stream error."""
+        """One response per request message, in order; a bad message gets an in-stream
+        error and the stream stays open.
+
+        A reader task submits messages ahead of the responses (message k+1 is parsed and
+        validated while k is being decided), but at most ``stream_max_in_flight`` messages
+        are read and not yet answered: at the bound the reader stops reading, so the
+        messages of a client that writes without reading wait in gRPC's HTTP/2 flow
+        control (its window, then the client's own send buffer), not in our memory.
+        """
         counter = self._req["DecideStream"]
-        pending: asyncio.Queue[tuple[float, bytes, Any] | None] = asyncio.Queue()
+        dp = self.dp
+        slots = asyncio.Semaphore(dp.settings.stream_max_in_flight)
+        # bounded by the semaphore: never more than stream_max_in_flight entries
+        pending: asyncio.Queue[tuple[float, bytes, asyncio.Future[Any]] | None] = asyncio.Queue()
+        n_pending = 0  # read, not yet answered (this stream)
 
         async def reader() -> None:
+            nonlocal n_pending
+            it = request_iterator.__aiter__()
             try:
-                async for raw in request_iterator:
+                while True:
+                    await slots.acquire()  # wait for a free place *before* reading
+                    try:
+                        raw = await it.__anext__()
+                    except StopAsyncIteration:
+                        return
                     counter.inc()
-                    pending.put_nowait((time.perf_counter(), raw, self.dp.submit_raw("pb", raw)))
+                    n_pending += 1
+                    dp.stream_pending += 1
+                    dp.stream_pending_peak = max(dp.stream_pending_peak, n_pending)
+                    pending.put_nowait((time.perf_counter(), raw, dp.submit_raw("pb", raw)))
             finally:
                 pending.put_nowait(None)
 
+        dp.open_streams += 1
         task = asyncio.create_task(reader())
         try:
             while (entry := await pending.get()) is not None:
                 t0, raw, fut = entry
                 try:
-                    res = await fut
-                except RequestError as exc:
-                    self._invalid(exc)
-                    cell_id = slot = 0
-                    try:  # echo the slot back when the message parses at all
-                        msg = pb.DecideRequest.FromString(raw)
-                        cell_id, slot = msg.cell_id, msg.slot
-                    except (DecodeError, RuntimeError):
-                        pass
-                    err = pb.DecideError(
-                        code=RPC_CODES.get(exc.code, 13), field=exc.field, message=exc.message
-                    )
-                    yield pb.DecideResponse(
-                        cell_id=cell_id, slot=slot, error=err
-                    ).SerializeToString()
-                    continue
-                assert res.wire is not None
-                yield res.wire
+                    yield await self._stream_response(raw, fut)
+                finally:  # answered (or the stream is going away): free its place
+                    n_pending -= 1
+                    dp.stream_pending -= 1
+                    slots.release()
                 self.dp.observe_total(time.perf_counter() - t0)
             task.result()  # surface reader errors (e.g. cancelled stream)
         finally:
             if not task.done():
                 task.cancel()
+            while not pending.empty():  # read but never answered: nobody awaits them
+                left = pending.get_nowait()
+                if left is not None:
+                    left[2].add_done_callback(_retrieve)
+            dp.stream_pending -= n_pending
+            n_pending = 0
+            dp.open_streams -= 1
+
+    async def _stream_response(self, raw: bytes, fut: asyncio.Future[Any]) -> bytes:
+        """The serialized DecideResponse of one stream message: decisions or an error."""
+        try:
+            res = await fut
+        except RequestError as exc:
+            self._invalid(exc)
+            cell_id = slot = 0
+            try:  # echo the slot back when the message parses at all
+                msg = pb.DecideRequest.FromString(raw)
+                cell_id, slot = msg.cell_id, msg.slot
+            except (DecodeError, RuntimeError):
+                pass
+            err = pb.DecideError(
+                code=RPC_CODES.get(exc.code, 13), field=exc.field, message=exc.message
+            )
+            return pb.DecideResponse(cell_id=cell_id, slot=slot, error=err).SerializeToString()
+        assert res.wire is not None
+        return res.wire
 
     async def report_outcome(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         self._req["ReportOutcome"].inc()
@@ -236,35 +300,53 @@ class LinkAdaptationService:
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
 
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Done callback of a future nobody awaits: fetch its exception so asyncio does not log
+    "exception was never retrieved"."""
+    if not fut.cancelled():
+        fut.exception()
+
+
 class GrpcFrontend:
-    """The grpc.aio server: service + health + reflection, bound to ``host:port``."""
+    """The grpc.aio server: service + health (+ reflection), bound to ``host:port``."""
 
     def __init__(self, dataplane: DataPlane, *, host: str, port: int, max_message_bytes: int,
-                 admin_token: str | None) -> None:  # fmt: skip
+                 admin_token: str | None, reflection_enabled: bool = True) -> None:  # fmt: skip
         self.dp = dataplane
         self.server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.max_send_message_length", max_message_bytes),
                 ("grpc.so_reuseport", 0),
+                *KEEPALIVE_OPTIONS,
             ]
         )
         self.service = LinkAdaptationService(dataplane, admin_token)
         self.server.add_generic_rpc_handlers((self.service.generic_handler(),))
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME),
-            self.server,
-        )  # fmt: skip
+        if reflection_enabled:  # off in production: no schema discovery for strangers
+            reflection.enable_server_reflection(
+                (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                 reflection.SERVICE_NAME),
+                self.server,
+            )  # fmt: skip
         self.port = self.server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise OSError(f"gRPC could not bind {host}:{port}")
+        self._health_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.server.start()
         await self.set_serving(False)
+        # readiness changes after start (a model loaded or lost with require_model, drain)
+        # follow into grpc.health.v1
+        self.dp.add_ready_listener(self._on_ready_change)
+
+    def _on_ready_change(self, ready: bool) -> None:
+        task = asyncio.get_running_loop().create_task(self.set_serving(ready))
+        self._health_tasks.add(task)  # keep a reference until done
+        task.add_done_callback(self._health_tasks.discard)
 
     async def set_serving(self, serving: bool) -> None:
         status = (

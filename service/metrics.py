@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from prometheus_client import (
@@ -54,10 +55,17 @@ class _CellMcsCollector:
             acc = self._counts.get(cell_id)
             if acc is None:
                 if len(self._counts) >= self.max_cells:
-                    return  # bounded label cardinality (counted in kpi_cells_dropped)
+                    return  # bounded label cardinality (max_kpi_cells)
                 self._counts[cell_id] = counts.astype(np.int64)
             else:
                 acc += counts
+
+    def retain(self, cells: Any) -> None:
+        """Drop the histograms of cells not in ``cells`` (cells left with no tracked UE),
+        so the ``max_cells`` places free up again."""
+        with self._lock:
+            for cell in [c for c in self._counts if c not in cells]:
+                del self._counts[cell]
 
     def collect(self) -> Iterator[Metric]:
         fam = HistogramMetricFamily(
@@ -79,7 +87,7 @@ class _CellMcsCollector:
 class ServiceMetrics:
     """The xApp's metrics; create one per service instance (own registry)."""
 
-    def __init__(self, n_mcs: int = 28) -> None:
+    def __init__(self, n_mcs: int = 28, max_cells: int = 4096) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         p = PREFIX
@@ -150,6 +158,40 @@ class ServiceMetrics:
             f"{p}_inference_errors", "onnxruntime failures (decisions fell back)", registry=r
         )
         self.ready = Gauge(f"{p}_ready", "1 when ready to serve", registry=r)
+        # overload (docs/service.md "Limits and overload")
+        self.shed_requests = Counter(
+            f"{p}_shed_requests",
+            "Requests dropped without being processed, by reason (queue_full: admission "
+            "bound reached; deadline: gRPC deadline passed while queued; stale: slot more "
+            "than max_slot_lag behind the cell's newest)",
+            ["reason"],
+            registry=r,
+        )
+        self.queued_requests = Gauge(
+            f"{p}_queued_requests", "Decide/release requests admitted, not yet answered",
+            registry=r,
+        )  # fmt: skip
+        self.queued_ues = Gauge(
+            f"{p}_queued_ues", "UEs (estimated) in requests admitted, not yet answered",
+            registry=r,
+        )  # fmt: skip
+        self.queue_limit = Gauge(
+            f"{p}_queue_limit",
+            "Admission bounds (max_queued_requests, max_queued_ues)",
+            ["resource"],
+            registry=r,
+        )
+        self.stream_pending = Gauge(
+            f"{p}_stream_pending_messages",
+            "DecideStream messages read and not yet answered, all streams "
+            "(each stream holds at most stream_max_in_flight)",
+            registry=r,
+        )
+        self.open_streams = Gauge(f"{p}_open_streams", "Open DecideStream calls", registry=r)
+        self.kpi_cells = Gauge(
+            f"{p}_kpi_cells", "Cells with per-cell outcome KPI series (max_kpi_cells)",
+            registry=r,
+        )  # fmt: skip
         # per-cell KPIs from outcome reports
         self.cell_delivered_bytes = Counter(
             f"{p}_cell_delivered_bytes",
@@ -201,10 +243,10 @@ class ServiceMetrics:
         )
         self.kpi_cells_dropped = Counter(
             f"{p}_kpi_cells_dropped",
-            "Outcome reports of cells beyond the per-cell KPI series cap (4096 cells)",
+            "Outcome reports of cells beyond the per-cell series cap (max_kpi_cells)",
             registry=r,
         )
-        self.cell_mcs = _CellMcsCollector(n_mcs)
+        self.cell_mcs = _CellMcsCollector(n_mcs, max_cells)
         r.register(self.cell_mcs)  # type: ignore[arg-type]
         self.started = Gauge(f"{p}_start_time_seconds", "Unix time the service started", registry=r)
         self.started.set(time.time())

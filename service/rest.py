@@ -10,7 +10,15 @@ JSON conventions: field names are the proto field names (snake_case), int64 valu
 JSON numbers, decision sources are the proto enum names (``DECISION_SOURCE_MODEL`` /
 ``DECISION_SOURCE_FALLBACK``). Errors use FastAPI's validation-error shape
 ``{"detail": [{"loc": ["body", field], "msg": ..., "type": reason}], "field": field}``:
-422 invalid input (naming the field), 429 tracked-UE cap reached, 401/403 admin auth.
+422 invalid input (naming the field), 429 tracked-UE cap reached, 401/403 admin auth,
+413 body above ``http_max_body_bytes``, 503 + ``Retry-After`` overloaded (shed), 409 a slot
+more than ``max_slot_lag`` behind its cell's newest.
+
+Body limit: every POST is refused with 413 on a Content-Length above
+``http_max_body_bytes`` before the app reads anything, and bodies without one (chunked) are
+read chunk by chunk and refused as soon as they pass the limit, so a large body is never
+buffered. ``/docs``, ``/redoc`` and ``/openapi.json`` exist only with
+``http_docs_enabled``.
 """
 
 from __future__ import annotations
@@ -25,9 +33,15 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from service.dataplane import (
+    DEADLINE_EXCEEDED,
     INVALID_ARGUMENT,
+    OVERLOADED,
+    PAYLOAD_TOO_LARGE,
     PERMISSION_DENIED,
     RESOURCE_EXHAUSTED,
+    RETRY_AFTER_SECONDS,
+    SHED_CODES,
+    STALE,
     UNAUTHENTICATED,
     UNAVAILABLE,
     DataPlane,
@@ -43,6 +57,10 @@ HTTP_STATUS = {
     UNAVAILABLE: 503,
     UNAUTHENTICATED: 401,
     PERMISSION_DENIED: 403,
+    PAYLOAD_TOO_LARGE: 413,
+    OVERLOADED: 503,
+    DEADLINE_EXCEEDED: 503,
+    STALE: 409,
 }
 JSON = "application/json"
 
@@ -157,29 +175,47 @@ def _json(doc: Any, status: int = 200) -> Response:
 
 
 def _error(exc: RequestError, dp: DataPlane | None = None) -> Response:
-    if dp is not None:
+    if dp is not None and exc.code not in SHED_CODES:  # shed: in shed_requests_total
         dp.metrics.invalid_requests.labels("rest", exc.reason, exc.field).inc()
     doc = {
         "detail": [{"loc": ["body", exc.field], "msg": exc.message, "type": exc.reason}],
         "field": exc.field,
     }
-    return _json(doc, HTTP_STATUS.get(exc.code, 500))
+    resp = _json(doc, HTTP_STATUS.get(exc.code, 500))
+    if exc.code == OVERLOADED:
+        resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return resp
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    """The body, read chunk by chunk and refused (413) as soon as it passes
+    ``max_bytes``: a chunked body is never buffered beyond the limit. (A declared
+    Content-Length above it never gets here: :class:`FastDecisions` refuses it first.)"""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _read_object(request: Request, max_bytes: int) -> dict[str, Any]:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-    raw = await request.body()
-    if len(raw) > max_bytes:
-        raise _too_large(max_bytes)
-    return parse_json_object(raw)
+    return parse_json_object(await _read_body(request, max_bytes))
 
 
 def _too_large(max_bytes: int) -> RequestError:
     return RequestError(
-        INVALID_ARGUMENT, "body", f"request body above {max_bytes} bytes", "too_large"
+        PAYLOAD_TOO_LARGE, "body", f"request body above {max_bytes} bytes", "too_large"
     )
+
+
+def _declared_too_large(scope: Any, max_bytes: int) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return not value.isdigit() or int(value) > max_bytes
+    return False
 
 
 _int_field = json_int_field
@@ -189,7 +225,8 @@ class FastDecisions:
     """ASGI front: ``POST /v1/decisions`` is answered here, straight from the raw body
     (the data plane parses it in its worker and returns the encoded JSON), skipping
     Starlette routing and FastAPI's request machinery; everything else, including the
-    OpenAPI description of that same route, is the FastAPI app's."""
+    OpenAPI description of that same route, is the FastAPI app's. Every POST whose
+    Content-Length is above the body limit is refused (413) here, unread."""
 
     def __init__(self, app: FastAPI, dp: DataPlane, max_body: int) -> None:
         self.app = app
@@ -198,12 +235,17 @@ class FastDecisions:
         self._req = dp.metrics.requests.labels("rest", "decisions")
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != "/v1/decisions" or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] != "/v1/decisions":
+            if _declared_too_large(scope, self.max_body):
+                await self._send(send, _error(_too_large(self.max_body), self.dp))
+            else:
+                await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
         self._req.inc()
-        status, body = 200, b""
         try:
             raw = await self._body(scope, receive)
             res = await self.dp.submit_raw("json", raw)
@@ -211,17 +253,22 @@ class FastDecisions:
             body = res.wire
             self.dp.observe_total(time.perf_counter() - t0)
         except RequestError as exc:
-            resp = _error(exc, self.dp)
-            status, body = resp.status_code, bytes(resp.body)
-        await send({"type": "http.response.start", "status": status,
+            await self._send(send, _error(exc, self.dp))
+            return
+        await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})  # fmt: skip
         await send({"type": "http.response.body", "body": body})
 
+    @staticmethod
+    async def _send(send: Any, resp: Response) -> None:
+        await send({"type": "http.response.start", "status": resp.status_code,
+                    "headers": resp.raw_headers})  # fmt: skip
+        await send({"type": "http.response.body", "body": bytes(resp.body)})
+
     async def _body(self, scope: Any, receive: Any) -> bytes:
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                raise _too_large(self.max_body)
+        if _declared_too_large(scope, self.max_body):
+            raise _too_large(self.max_body)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -240,15 +287,19 @@ class FastDecisions:
 def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     """The ASGI application bound to ``dp``: :class:`FastDecisions` in front of FastAPI
     (``.app``)."""
+    docs = dp.settings.http_docs_enabled
     app = FastAPI(
         title="ran-distill link-adaptation xApp",
         version="1.0.0",
         description="REST face of linkadapt.v1.LinkAdaptation (see proto/). "
         "Errors name the offending field.",
+        # off in production (the Helm chart): no API browser or schema for strangers
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     m = dp.metrics
-    # JSON is ~4x the protobuf size of the same batch
-    max_body = 4 * dp.settings.grpc_max_message_bytes
+    max_body = dp.settings.http_max_body_bytes
     req_decide = m.requests.labels("rest", "decisions")
     req_outcome = m.requests.labels("rest", "outcomes")
     req_release = m.requests.labels("rest", "release")
@@ -259,8 +310,11 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         openapi_extra=_body(DecideRequestJson),
         response_model=DecideResponseJson,
         responses={
+            409: _err("Stale: slot more than max_slot_lag behind the cell's newest (`slot`)"),
+            413: _err("Body above http_max_body_bytes (`body`)"),
             422: _err("Invalid input (field named in `field`)"),
             429: _err("Tracked-UE cap (max_tracked_ues) reached"),
+            503: _err("Overloaded: admission bound reached, request shed; see Retry-After"),
         },
     )
     async def decisions(request: Request) -> Response:
@@ -269,10 +323,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         t0 = time.perf_counter()
         req_decide.inc()
         try:
-            raw = await request.body()
-            if len(raw) > max_body:
-                raise _too_large(max_body)
-            res = await dp.submit_raw("json", raw)
+            res = await dp.submit_raw("json", await _read_body(request, max_body))
         except RequestError as exc:
             return _error(exc, dp)
         dp.observe_total(time.perf_counter() - t0)
@@ -284,7 +335,10 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         summary="Delivered bits / first-transmission ACKs for live KPIs",
         openapi_extra=_body(OutcomeJson),
         response_model=OutcomeAckJson,
-        responses={422: _err("Invalid input (field named in `field`)")},
+        responses={
+            413: _err("Body above http_max_body_bytes (`body`)"),
+            422: _err("Invalid input (field named in `field`)"),
+        },
     )
     async def outcomes(request: Request) -> Response:
         req_outcome.inc()
@@ -304,7 +358,11 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         summary="Forget UEs that left the cell",
         openapi_extra=_body(ReleaseJson),
         response_model=ReleaseAckJson,
-        responses={422: _err("Invalid input, unknown cell or UE (field named in `field`)")},
+        responses={
+            413: _err("Body above http_max_body_bytes (`body`)"),
+            422: _err("Invalid input, unknown cell or UE (field named in `field`)"),
+            503: _err("Overloaded: admission bound reached, request shed; see Retry-After"),
+        },
     )
     async def release(request: Request) -> Response:
         req_release.inc()
@@ -356,14 +414,15 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
 
     @app.get(
         "/ric/v1/health/ready",
-        summary="O-RAN readiness (503 while starting or draining)",
+        summary="O-RAN readiness (503 while starting or draining, or with require_model "
+        "while no validated model is loaded)",
         response_model=HealthJson,
-        responses={503: {"model": HealthJson, "description": "Not ready"}},
-    )
+        responses={503: {"model": HealthJson,
+                         "description": "Not ready: starting, draining or no_model"}},
+    )  # fmt: skip
     async def ready() -> Response:
-        if dp.ready:
-            return _json({"status": "ready"})
-        return _json({"status": "draining" if dp.draining else "starting"}, 503)
+        status = dp.readiness()
+        return _json({"status": status}, 200 if status == "ready" else 503)
 
     metrics_doc = {200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}},
                          "description": "Prometheus text exposition"}}  # fmt: skip

@@ -27,6 +27,10 @@ from deploy_support import (
 )
 
 NS_LABEL = "kubernetes.io/metadata.name"
+# controls the chart sets to production values, away from the service's development
+# defaults (which the descriptor and the schemas keep)
+CHART_HARDENED = {"http_docs_enabled": False, "grpc_reflection_enabled": False,
+                  "require_model": True}
 FULL = {
     "replicaCount": 2,
     "resources": {"requests": {"cpu": "1", "memory": "256Mi"},
@@ -256,7 +260,9 @@ def test_descriptor_configmap_is_mounted_and_named_by_config_file(renders: dict)
 
 
 def test_default_rendered_descriptor_is_the_repo_descriptor(renders: dict) -> None:
-    assert descriptor_of(renders["defaults"]) == json.loads(DESCRIPTOR.read_text())
+    expected = json.loads(DESCRIPTOR.read_text())
+    expected["controls"].update(CHART_HARDENED)
+    assert descriptor_of(renders["defaults"]) == expected
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -496,7 +502,8 @@ def test_packaged_chart_ships_the_dashboard_and_renders(tmp_path: Path) -> None:
 
 def test_chart_controls_schema_is_the_descriptor_schema() -> None:
     """values.schema.json's `controls` = xapp-descriptor/schema.json minus the keys the chart
-    manages; values.yaml sets every one of them to the descriptor's default."""
+    manages; values.yaml sets every one of them to the descriptor's default, but the
+    hardened ones (no /docs, no reflection, not ready without a model)."""
     import yaml
 
     managed = {"model_dir", "grpc_port", "http_port", "ort_intra_op_threads",
@@ -506,4 +513,4 @@ def test_chart_controls_schema_is_the_descriptor_schema() -> None:
     controls_schema = chart_schema["properties"]["controls"]["properties"]
     assert controls_schema == {k: v for k, v in descriptor_schema.items() if k not in managed}
     values = yaml.safe_load((CHART / "values.yaml").read_text())["controls"]
-    assert values == {k: v["default"] for k, v in controls_schema.items()}
+    assert values == {k: v["default"] for k, v in controls_schema.items()} | CHART_HARDENED

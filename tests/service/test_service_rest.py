@@ -53,11 +53,11 @@ def test_reload_refused_without_configured_token(model_dir: Path) -> None:
 
 
 def test_body_size_limit(model_dir: Path) -> None:
-    srv = ServerThread(model_dir=model_dir, grpc_max_message_bytes=4096)  # REST body: 16 KiB
+    srv = ServerThread(model_dir=model_dir, http_max_body_bytes=16384)
     try:
         cols = random_reports(np.random.default_rng(0), np.arange(1000))
         r = httpx.post(f"{srv.http_base}/v1/decisions", json=json_request(1, 0, cols))
-        assert r.status_code == 422 and r.json()["field"] == "body", r.text
+        assert r.status_code == 413 and r.json()["field"] == "body", r.text[:200]
         small = random_reports(np.random.default_rng(0), np.arange(8))
         r = httpx.post(f"{srv.http_base}/v1/decisions", json=json_request(1, 0, small))
         assert r.status_code == 200

@@ -144,7 +144,7 @@ container image, the ports, the probes and the controls the pod actually runs wi
 }}
 {{- $ports := list
   (dict "name" "http" "container" (include "ran-distill.name" .) "port" (.Values.containerPorts.http | int) "description" "REST API (/v1/decisions, /v1/model), O-RAN health (/ric/v1/health/*) and Prometheus metrics (/ric/v1/metrics)")
-  (dict "name" "grpc" "container" (include "ran-distill.name" .) "port" (.Values.containerPorts.grpc | int) "description" "gRPC linkadapt.v1.LinkAdaptation (gNB-facing), grpc.health.v1 and server reflection")
+  (dict "name" "grpc" "container" (include "ran-distill.name" .) "port" (.Values.containerPorts.grpc | int) "description" "gRPC linkadapt.v1.LinkAdaptation (gNB-facing), grpc.health.v1 and, with grpc_reflection_enabled, server reflection")
 }}
 {{- $descriptor := dict
   "name" (include "ran-distill.name" .)
