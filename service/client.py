@@ -4,23 +4,51 @@ more policy.
 
     with XappClient("127.0.0.1:50051") as client:
         mcs, source, version = client.decide(reports, cell_id=0, slot=17)
+
+Resilience: the channel retries UNAVAILABLE (the call never reached a serving xApp: a
+restart, a connection reset) up to 4 attempts with capped exponential backoff, under
+gRPC retry throttling so a down server does not get a retry storm; reconnects quickly
+(100 ms first backoff, at most 2 s); sends keepalive pings every 30 s during calls so a
+dead connection is noticed; and with ``wait_for_ready=True`` a call waits (up to its
+timeout) for the server to come up instead of failing at once. :class:`RemotePolicy`
+decides a batch with its own per-UE OLLA when the xApp cannot be reached, as the xApp
+itself falls back to OLLA without a model.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 from typing import Any
 
 import grpc
 import numpy as np
 
+from linkadapt.baselines import OllaPolicy
 from linkadapt.policy import DecisionBatch
 from linkadapt.reports import ReportBatch
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 from service.wire import decide_response_arrays
 
+log = logging.getLogger("service.client")
+
 CELL_BITS = 24  # RemotePolicy: simulator cell ids below 2**24, namespace above
+SERVICE = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
+SOURCE_FALLBACK = 2  # == linkadapt.v1.DECISION_SOURCE_FALLBACK
+# gRPC retry policy (https://github.com/grpc/proposal/blob/master/A6-client-retries.md):
+# only UNAVAILABLE, which means the request was not processed by a serving xApp. Overload
+# (RESOURCE_EXHAUSTED) and deadlines are not retried: the answer would come too late.
+RETRY_POLICY = {
+    "maxAttempts": 4,
+    "initialBackoff": "0.05s",
+    "maxBackoff": "1s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+# retries stop while more than half of the recent calls failed (token bucket)
+RETRY_THROTTLING = {"maxTokens": 10, "tokenRatio": 0.1}
 _COLUMNS = ("ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb",
             "n_symbols", "buffer_bytes")  # fmt: skip
 
@@ -37,16 +65,61 @@ def decide_request(reports: ReportBatch, *, cell_id: int, slot: int, mcs_table: 
     return msg
 
 
-class XappClient:
-    """Synchronous gRPC client (one channel); usable as a context manager."""
+def service_config(*, retry: bool = True) -> str:
+    """The channel's gRPC service config (JSON): the retry policy for every method of
+    ``linkadapt.v1.LinkAdaptation``, and retry throttling."""
+    method: dict[str, Any] = {"name": [{"service": SERVICE}]}
+    if retry:
+        method["retryPolicy"] = RETRY_POLICY
+    cfg: dict[str, Any] = {"methodConfig": [method]}
+    if retry:
+        cfg["retryThrottling"] = RETRY_THROTTLING
+    return json.dumps(cfg)
 
-    def __init__(self, target: str, *, timeout: float = 5.0, admin_token: str | None = None):
+
+def channel_options(
+    *, retry: bool = True, keepalive_seconds: float = 30.0
+) -> list[tuple[str, Any]]:
+    """grpc channel options of :class:`XappClient`."""
+    return [
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ("grpc.enable_retries", 1 if retry else 0),
+        ("grpc.service_config", service_config(retry=retry)),
+        # a dead connection (peer gone without FIN) is noticed within ~40 s during a call;
+        # the xApp accepts pings down to every 10 s
+        ("grpc.keepalive_time_ms", int(keepalive_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 0),
+        # an xApp restart takes seconds: reconnect soon (defaults: 1 s first, 120 s max)
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
+    ]
+
+
+class XappClient:
+    """Synchronous gRPC client (one channel); usable as a context manager.
+
+    ``wait_for_ready``: calls wait for the channel to connect (up to ``timeout``) instead
+    of failing with UNAVAILABLE while the xApp is down or not started yet. ``retry``:
+    the UNAVAILABLE retry policy (:data:`RETRY_POLICY`)."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float = 5.0,
+        admin_token: str | None = None,
+        wait_for_ready: bool = False,
+        retry: bool = True,
+        keepalive_seconds: float = 30.0,
+    ) -> None:
         self.channel = grpc.insecure_channel(
-            target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+            target, options=channel_options(retry=retry, keepalive_seconds=keepalive_seconds)
         )
         self.stub = pb_grpc.LinkAdaptationStub(self.channel)
         self.timeout = timeout
         self.admin_token = admin_token
+        self.wait_for_ready = wait_for_ready
 
     def __enter__(self) -> XappClient:
         return self
@@ -64,6 +137,7 @@ class XappClient:
         resp = self.stub.Decide(
             decide_request(reports, cell_id=cell_id, slot=slot, mcs_table=mcs_table),
             timeout=self.timeout,
+            wait_for_ready=self.wait_for_ready,
         )
         mcs, source = decide_response_arrays(resp)
         return mcs, source, resp.model_version
@@ -77,7 +151,7 @@ class XappClient:
                 cell_id=cell_id, slot=slot, ue_id=list(ue_id), delivered_bits=list(delivered_bits),
                 first_tx_ack=list(first_tx_ack), mcs=list(mcs), slot_duration_us=slot_duration_us,
             ),
-            timeout=self.timeout,
+            timeout=self.timeout, wait_for_ready=self.wait_for_ready,
         )  # fmt: skip
         return resp.accepted
 
@@ -85,15 +159,20 @@ class XappClient:
         resp = self.stub.ReleaseUe(
             pb.ReleaseUeRequest(cell_id=cell_id, ue_id=[int(u) for u in ue_ids]),
             timeout=self.timeout,
+            wait_for_ready=self.wait_for_ready,
         )
         return resp.released
 
     def get_model(self) -> Any:
-        return self.stub.GetModel(pb.GetModelRequest(), timeout=self.timeout)
+        return self.stub.GetModel(
+            pb.GetModelRequest(), timeout=self.timeout, wait_for_ready=self.wait_for_ready
+        )
 
     def reload_model(self) -> Any:
         md = (("authorization", f"Bearer {self.admin_token}"),) if self.admin_token else None
-        return self.stub.ReloadModel(pb.ReloadModelRequest(), metadata=md, timeout=60.0)
+        return self.stub.ReloadModel(
+            pb.ReloadModelRequest(), metadata=md, timeout=60.0, wait_for_ready=self.wait_for_ready
+        )
 
 
 class RemotePolicy:
@@ -103,15 +182,33 @@ class RemotePolicy:
     xApp keeps its own history, so ``batch.obs`` is not sent) and returns the MCS.
     ``reset(rows)`` releases the UEs last seen on those rows. ``last_source`` holds the
     per-UE decision source of the last call.
+
+    Fallback: a local per-UE OLLA (:class:`linkadapt.baselines.OllaPolicy`, the xApp's own
+    fallback settings by default) is stepped on every batch, so it is warm; a cell whose
+    ``Decide`` fails (xApp down, overloaded, deadline) gets OLLA's MCS instead of an
+    exception, with source FALLBACK, counted in ``fallback_calls`` / ``fallback_ues``.
+    INVALID_ARGUMENT is still raised: it means this client sends bad requests (or an
+    MCS-table mismatch), which no fallback should hide. Failed releases are counted in
+    ``release_failures`` (the xApp forgets idle UEs by itself).
     """
 
     name = "xapp"
 
     def __init__(
-        self, target: str | XappClient, *, timeout: float = 5.0, fresh_state: bool = True
+        self,
+        target: str | XappClient,
+        *,
+        timeout: float = 5.0,
+        fresh_state: bool = True,
+        wait_for_ready: bool = False,
+        mcs_table: int = 2,
+        olla_bler_target: float = 0.1,
+        olla_delta_up_db: float = 1.0,
     ) -> None:
         self.client = (
-            target if isinstance(target, XappClient) else XappClient(target, timeout=timeout)
+            target
+            if isinstance(target, XappClient)
+            else XappClient(target, timeout=timeout, wait_for_ready=wait_for_ready)
         )
         # fresh_state: this instance's cells live in their own id range on the xApp, so a
         # new policy (e.g. one per evaluation seed) never inherits per-UE history that an
@@ -120,20 +217,43 @@ class RemotePolicy:
         self.slot = 0
         self.last_source = np.zeros(0, np.uint8)
         self._row_key: dict[int, tuple[int, int]] = {}
+        self.olla = OllaPolicy(
+            64, bler_target=olla_bler_target, delta_up_db=olla_delta_up_db, mcs_table=mcs_table
+        )
+        self.fallback_calls = 0
+        self.fallback_ues = 0
+        self.release_failures = 0
+        self._failing = False
 
     def act(self, batch: DecisionBatch) -> np.ndarray:
         reports = batch.reports
         n = len(reports)
+        if n and int(batch.rows.max()) >= self.olla.loop.capacity:
+            self.olla.grow(max(int(batch.rows.max()) + 1, 2 * self.olla.loop.capacity))
+        fallback = np.asarray(self.olla.act(batch), dtype=np.int32)  # always stepped
         mcs = np.zeros(n, np.int32)
         source = np.zeros(n, np.uint8)
+        failed = False
         for cell in np.unique(reports.cell_id).tolist():
             if cell >= 1 << CELL_BITS:
                 raise ValueError(f"cell id {cell} needs more than {CELL_BITS} bits")
             idx = np.flatnonzero(reports.cell_id == cell)
             part = reports.take(idx)
-            m, s, _ = self.client.decide(part, cell_id=self.cell_base + int(cell), slot=self.slot)
+            try:
+                m, s, _ = self.client.decide(
+                    part, cell_id=self.cell_base + int(cell), slot=self.slot
+                )
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                    raise
+                self._fell_back(exc, idx.size)
+                failed = True
+                m, s = fallback[idx], np.full(idx.size, SOURCE_FALLBACK, np.uint8)
             mcs[idx] = m
             source[idx] = s
+        if self._failing and not failed:
+            self._failing = False
+            log.info("xApp reachable again", extra={"fallback_calls": self.fallback_calls})
         rows = batch.rows.tolist()
         cells = (reports.cell_id + self.cell_base).tolist()
         self._row_key.update(zip(rows, zip(cells, reports.ue_id.tolist(), strict=True),
@@ -142,18 +262,34 @@ class RemotePolicy:
         self.last_source = source
         return mcs
 
+    def _fell_back(self, exc: grpc.RpcError, n_ues: int) -> None:
+        self.fallback_calls += 1
+        self.fallback_ues += n_ues
+        if not self._failing:  # once per outage, not once per slot
+            self._failing = True
+            log.warning(
+                "xApp call failed, local OLLA decides until it answers again",
+                extra={"code": exc.code().name, "details": exc.details()},
+            )
+
     def reset(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows)
+        inside = rows[rows < self.olla.loop.capacity]
+        if inside.size:
+            self.olla.reset(inside)
         by_cell: dict[int, list[int]] = {}
-        for r in np.asarray(rows).tolist():
+        for r in rows.tolist():
             key = self._row_key.pop(r, None)
             if key is not None:
                 by_cell.setdefault(key[0], []).append(key[1])
         for cell, ues in by_cell.items():
             try:
                 self.client.release(cell_id=cell, ue_ids=ues)
-            except grpc.RpcError as exc:  # already expired on the server: nothing to forget
+            except grpc.RpcError as exc:
+                # INVALID_ARGUMENT: already expired on the server, nothing to forget;
+                # anything else (xApp down...): its idle-UE TTL forgets them
                 if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
-                    raise
+                    self.release_failures += 1
 
     def close(self) -> None:
         self.client.close()
