@@ -637,6 +637,10 @@ class DataPlane:
         """Validate, admit and queue one request; await its decisions."""
         return await self.submit(cell_id, slot, mcs_table, columns)
 
+    def count_shed(self, reason: str) -> None:
+        """An adapter dropped a request before submitting it (one of SHED_REASONS)."""
+        self._shed[reason].inc()
+
     def observe_total(self, seconds: float) -> None:
         """Adapters report the whole request time (parse → serialize)."""
         self._lat_total.observe(seconds)

@@ -114,15 +114,15 @@ class LinkAdaptationService:
                 INVALID_ARGUMENT, "request", f"malformed {cls.__name__} ({exc})", "malformed"
             ) from None
 
-    @staticmethod
-    async def _check_deadline(context: grpc.aio.ServicerContext) -> float | None:
-        """Abort if the deadline already passed; else the deadline as a perf_counter()
-        time (None: no deadline), so the worker can drop the request if it expires while
-        queued."""
+    async def _check_deadline(self, context: grpc.aio.ServicerContext) -> float | None:
+        """Abort if the deadline already passed (counted as shed, reason "deadline");
+        else the deadline as a perf_counter() time (None: no deadline), so the worker can
+        drop the request if it expires while queued."""
         remaining = context.time_remaining()
         if remaining is None:
             return None
         if remaining <= 0:
+            self.dp.count_shed("deadline")
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed on arrival")
         return time.perf_counter() + remaining
 
