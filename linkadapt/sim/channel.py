@@ -126,7 +126,8 @@ def layer_sinr_gain_db(rank: np.ndarray, n_tx: int) -> np.ndarray:
 def with_evm_cap(sinr_lin: np.ndarray, evm_sinr_db: float) -> np.ndarray:
     """Impairments cap the SINR after precoding and layer gains: 1/SINR = 1/SINR_ch + 1/SINR_EVM."""
     evm = np.float32(10.0 ** (evm_sinr_db / 10.0))
-    return np.float32(1.0) / (np.float32(1.0) / sinr_lin + np.float32(1.0) / evm)
+    with np.errstate(divide="ignore"):  # a faded-out subband (SINR 0) stays 0
+        return np.float32(1.0) / (np.float32(1.0) / sinr_lin + np.float32(1.0) / evm)
 
 
 def layer_sinr_lin(sinr_lin: np.ndarray, rank: np.ndarray, n_tx: int,

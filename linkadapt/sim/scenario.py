@@ -38,7 +38,7 @@ class Randomization:
     # a share of drops is one coverage-limited cell (rural macro, deep edge): edge and
     # outage UEs, where MCS 0 plus retransmissions is the only thing that delivers
     coverage_limited_share: float = 0.15
-    coverage_radius_m: tuple[float, float] = (1000.0, 2500.0)
+    coverage_radius_m: tuple[float, float] = (1000.0, 4000.0)
 
 
 @dataclass(frozen=True)
