@@ -15,6 +15,9 @@ Large-scale received power of UE u from cell j (TR 38.901 §7.4):
   (UMa 37 m LOS / 50 m NLOS, UMi 10 m / 13 m). Links are independent (the 0.5 inter-site
   correlation of 38.901 is not modelled). LOS states are drawn once per drop.
 - UEs move in a straight line at their speed in a random direction.
+- A share ``deep_indoor_share`` of UEs (0 in the presets, up to 6 % in ``randomized``) is deep
+  indoor: an extra ``deep_indoor_loss_db`` on all its links makes it noise-limited, down to
+  outage, so learners see the cell edge where MCS 0 and retransmissions are all that work.
 
 Attachment (38.331 event A3): at the drop each UE attaches to its strongest cell (RSRP
 incl. shadowing). Afterwards it hands over when a neighbour is stronger than the serving
@@ -117,6 +120,10 @@ class Geometry:
         d_los, d_nlos = SHADOW_DECORRELATION_M[cfg.environment]
         self.decorrelation_m = np.where(self.los, d_los, d_nlos)
         self.shadow_db = rng.standard_normal(d2d.shape) * self.sigma
+        # deep-indoor UEs (basements, 38.901 §7.4.3 high-loss O2I and beyond): one extra
+        # loss on all their links, so they are noise-limited: the cell edge and outages
+        deep = rng.random(n) < cfg.deep_indoor_share
+        self.indoor_loss_db = np.where(deep, rng.uniform(*cfg.deep_indoor_loss_db, n), 0.0)
         bandwidth_hz = cfg.n_prb * 12 * cfg.scs_khz * 1e3
         noise_dbm = BOLTZMANN_DBM_HZ + 10.0 * np.log10(bandwidth_hz) + cfg.noise_figure_db
         self.noise_mw = float(10.0 ** (noise_dbm / 10.0))
@@ -135,7 +142,7 @@ class Geometry:
 
     def _rx_dbm(self, d2d: np.ndarray) -> np.ndarray:
         cfg = self.cfg
-        return (cfg.tx_power_dbm + cfg.bs_antenna_gain_dbi
+        return (cfg.tx_power_dbm + cfg.bs_antenna_gain_dbi - self.indoor_loss_db[:, None]
                 - path_loss_db(cfg.environment, d2d, cfg.carrier_ghz, self.los) - self.shadow_db)
 
     def move(self, seconds: float, ttt_slots_elapsed: int) -> np.ndarray:

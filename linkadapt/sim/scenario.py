@@ -39,6 +39,7 @@ class Randomization:
     # outage UEs, where MCS 0 plus retransmissions is the only thing that delivers
     coverage_limited_share: float = 0.15
     coverage_radius_m: tuple[float, float] = (1000.0, 4000.0)
+    deep_indoor_share: tuple[float, float] = (0.0, 0.06)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class ScenarioConfig:
     cell_radius_m: float = 250.0  # hexagon circumradius; UEs dropped in disks of it per site
     handover_hysteresis_db: float = 3.0  # A3 offset: a neighbour must be this much stronger
     handover_ttt_ms: float = 40.0  # A3 time-to-trigger before the handover (ms)
+    deep_indoor_share: float = 0.0  # share of UEs with an extra deep-indoor loss
+    deep_indoor_loss_db: tuple[float, float] = (30.0, 60.0)  # that extra loss (dB), uniform
     carrier_ghz: float = 3.5  # carrier frequency f_c (GHz)
     scs_khz: float = 30.0  # subcarrier spacing (kHz); slot = 1 ms · 15 / scs
     n_prb: int = 273  # PRBs per cell (273 = 100 MHz at 30 kHz)
@@ -97,6 +100,7 @@ class ScenarioConfig:
         _check(self.mcs_table in (1, 2), "mcs_table", "must be 1 or 2")
         _check(self.handover_hysteresis_db >= 0.0, "handover_hysteresis_db", "must be ≥ 0")
         _check(self.handover_ttt_ms >= 0.0, "handover_ttt_ms", "must be ≥ 0")
+        _check(0.0 <= self.deep_indoor_share <= 1.0, "deep_indoor_share", "must be in [0, 1]")
 
     @property
     def slot_seconds(self) -> float:
@@ -129,6 +133,7 @@ class ScenarioConfig:
             n_cells=int(rng.choice(r.n_cells)),
             handover_hysteresis_db=float(rng.uniform(*r.handover_hysteresis_db)),
             handover_ttt_ms=float(rng.choice(r.handover_ttt_ms)),
+            deep_indoor_share=float(rng.uniform(*r.deep_indoor_share)),
         )
         if rng.random() < r.coverage_limited_share:
             drop = dataclasses.replace(drop, n_cells=1,

@@ -78,3 +78,12 @@ def test_every_site_has_six_neighbours_at_the_isd_under_wrap_around() -> None:
                                 rel[:, None, 1] - images[None, :, 1]), axis=1)
             assert np.isclose(np.sort(d)[1:7], 1.0).all() and np.isclose(d, 0).sum() == 1
     assert np.allclose(np.hypot(*hex_sites(7, 1.0)[1:].T), 1.0)  # ring 1 around site 0
+
+
+def test_deep_indoor_ues_carry_one_extra_loss_on_every_link() -> None:
+    g = _geometry(n=3000, deep_indoor_share=0.1, deep_indoor_loss_db=(30.0, 60.0))
+    deep = g.indoor_loss_db > 0
+    assert 0.07 < deep.mean() < 0.13
+    assert g.indoor_loss_db[deep].min() >= 30.0 and g.indoor_loss_db.max() <= 60.0
+    plain = _geometry(n=3000, deep_indoor_share=0.0)
+    assert not (plain.indoor_loss_db > 0).any()

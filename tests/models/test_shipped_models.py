@@ -35,7 +35,8 @@ def test_outage_ues_get_mcs0_from_the_shipped_models_and_from_olla(spec: str) ->
     policy = resolve_policy(str(MODELS / spec), prefer="onnx" if spec == "default" else "torch")(42)
     chosen, olla_chosen = [], []
     for batch, olla_mcs in _outage_batches():
-        rows = batch.new_tx
+        # once a CQI report has told the gNB it is out of range (before, nobody can know)
+        rows = batch.new_tx & (batch.reports.cqi_age_slots >= 0)
         chosen.append(policy.act(batch)[rows])
         olla_chosen.append(olla_mcs[rows])
     chosen, olla_chosen = np.concatenate(chosen), np.concatenate(olla_chosen)
