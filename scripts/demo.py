@@ -1,9 +1,9 @@
 """`make demo`: the main job on embedded defaults, end to end in about two minutes.
 
-1. Simulator: OLLA vs the fixed CQI mapping vs the genie on the benchmark presets
-   (identical channel realizations per preset).
-2. The shipped student (`models/default`, ONNX) evaluated in-process against OLLA and the
-   genie on paired seeds.
+1. Simulator: OLLA and the tuned OLLA vs the fixed CQI mapping vs the genie on the
+   benchmark presets (identical channel realizations per preset).
+2. The shipped student (`models/default`, ONNX) evaluated in-process against OLLA, the
+   tuned OLLA and the genie on paired evaluation seeds, cell edge included.
 3. The xApp: `ran-distill serve` on the same model; the simulator drives it over gRPC as
    one more policy, every decision is checked against the in-process ONNX student (no
    training/serving skew), and the xApp's Prometheus metrics are read back.
@@ -83,10 +83,11 @@ def drive_xapp(grpc_port: int, http_port: int) -> None:
 
 def main() -> None:
     for preset in PRESETS:
-        cli("sim", "--scenario", preset, "--policy", "olla", "--policy", "fixed",
-            "--policy", "genie", "--ues", "280", "--slots", "1000", "--seed", "0")
-    cli("evaluate", "--policy", str(MODEL), "--policy", "olla", "--policy", "genie",
-        "--scenario", "mimo", "--scenario", "high-mobility", "--seeds", "3",
+        cli("sim", "--scenario", preset, "--policy", "olla", "--policy", "olla-tuned",
+            "--policy", "fixed", "--policy", "genie", "--ues", "280", "--slots", "1000",
+            "--seed", "0")
+    cli("evaluate", "--policy", str(MODEL), "--policy", "olla", "--policy", "olla-tuned",
+        "--policy", "genie", "--scenario", "mimo", "--scenario", "high-mobility", "--seeds", "3",
         "--plot", str(REPO / "artifacts" / "demo" / "evaluation.png"))
     grpc_port, http_port = free_port(), free_port()
     print(f"\n$ ran-distill serve --model {MODEL} --grpc-port {grpc_port} "
