@@ -40,6 +40,10 @@ class Randomization:
     coverage_limited_share: float = 0.15
     coverage_radius_m: tuple[float, float] = (1000.0, 4000.0)
     deep_indoor_share: tuple[float, float] = (0.0, 0.06)
+    # a share of drops is a coverage hole (every cell far too weak): all UEs in outage,
+    # scheduled like any others, so the learner sees what a UE in outage should get
+    outage_share: float = 0.05
+    outage_tx_power_dbm: tuple[float, float] = (-60.0, -30.0)
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,9 @@ class ScenarioConfig:
         if rng.random() < r.coverage_limited_share:
             drop = dataclasses.replace(drop, n_cells=1,
                                        cell_radius_m=float(rng.uniform(*r.coverage_radius_m)))
+        if rng.random() < r.outage_share:
+            drop = dataclasses.replace(
+                drop, tx_power_dbm=float(rng.uniform(*r.outage_tx_power_dbm)))
         return drop
 
     def to_dict(self) -> dict[str, Any]:

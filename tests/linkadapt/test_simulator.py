@@ -229,3 +229,15 @@ def test_randomized_drops_include_coverage_limited_single_cells() -> None:
     cfg = ScenarioConfig.from_dict({**PRESETS["randomized"].to_dict(),
                                     "randomization": {"coverage_limited_share": 0.0}})
     assert cfg.randomization.coverage_limited_share == 0.0
+
+
+def test_randomized_drops_include_coverage_holes_where_every_ue_is_in_outage() -> None:
+    rng = np.random.default_rng(1)
+    drops = [PRESETS["randomized"].sample(rng) for _ in range(600)]
+    holes = [d for d in drops if d.tx_power_dbm < 0.0]
+    assert 0.02 < len(holes) / len(drops) < 0.09
+    sim = Simulator(holes[0], 30, seed=3)
+    for _ in range(100):
+        sim.observe()
+        sim.step(np.zeros(30, np.int64))
+    assert sim.kpi.delivered_bits.sum() == 0 and sim.kpi.first_tx.sum() > 30

@@ -38,11 +38,6 @@ def test_olla_sends_mcs0_in_an_outage() -> None:
     assert chosen.size > 100 and np.all(chosen == 0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: the harq reward makes MCS 0 strictly best in an outage (tests/linkadapt/"
-    "test_reward.py), but the shipped teacher and student learned near-indifference there "
-    "and pick MCS 0 in only about half of outage decisions (MCS 2-3 otherwise); see "
-    "docs/training.md"))
 @pytest.mark.parametrize("spec", ["teacher-generalist", "default"])
 def test_outage_ues_get_mcs0_from_the_shipped_models(spec: str) -> None:
     from training.policies import resolve_policy
