@@ -142,7 +142,6 @@ class Simulator:
         self.layer_gain_db = np.concatenate([[0.0], channel.layer_sinr_gain_db(ranks, cfg.n_tx)])
         self.diversity_by_rank = np.concatenate(
             [[1.0], channel.diversity_order(ranks, cfg.n_tx, cfg.ue_rx_antennas)])
-        self.report_cell = self.large.cell.astype(np.int64)
         self.last_served = np.full(n, -1, np.int64)  # round-robin: slot last scheduled
         self.handovers = np.zeros(n, np.int64)
         self._index_cells()
@@ -273,6 +272,14 @@ class Simulator:
     def summary(self) -> dict[str, float]:
         """Scalar KPIs so far (see :mod:`linkadapt.sim.kpi`)."""
         return self.kpi.summary(self.cfg.slot_seconds, self.cfg.scs_khz * 1e3, self.large.cell)
+
+    @property
+    def report_cell(self) -> np.ndarray:
+        """int64 ``[n]`` serving cell of each UE, as its reports name it (changes on handover).
+
+        A fresh array whenever the large scale is recomputed, so earlier batches keep theirs.
+        """
+        return self.large.cell
 
     @property
     def cqi(self) -> np.ndarray:
@@ -417,7 +424,6 @@ class Simulator:
         self.p_state[ue] = IDLE
         self.feedback_due[ue] = -1
         self.csi.forget(ue)
-        self.report_cell[ue] = self.large.cell[ue]
         self.history.reset(ue)
         self.attached[ue] = True
         self.handovers[ue] += 1

@@ -18,6 +18,18 @@ from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 N_UES, N_SLOTS = 48, 12
 
 
+def _decide_both(stub, server: ServerThread, cells: tuple[int, int], slot: int, cols: dict,
+                 want: np.ndarray):
+    """Decide ``cols`` over gRPC (cell ``cells[0]``) and REST (``cells[1]``); both must give
+    ``want``. Returns (gRPC response, REST JSON)."""
+    got_grpc = stub.Decide(grpc_request(cells[0], slot, cols), timeout=10)
+    r = httpx.post(f"{server.http_base}/v1/decisions", json=json_request(cells[1], slot, cols))
+    assert r.status_code == 200, r.text
+    np.testing.assert_array_equal(np.asarray(got_grpc.mcs), want)
+    np.testing.assert_array_equal(np.asarray(r.json()["mcs"]), want)
+    return got_grpc, r.json()
+
+
 def test_same_reports_same_observation_same_mcs(server: ServerThread, model_dir: Path) -> None:
     rng = np.random.default_rng(42)
     ue_ids = rng.choice(10**9, N_UES, replace=False).astype(np.int64)
@@ -37,14 +49,10 @@ def test_same_reports_same_observation_same_mcs(server: ServerThread, model_dir:
             obs = history.encode(rows[order])
             want = np.argmax(sess.run(None, {"obs": obs})[0], axis=1)
 
-            got_grpc = stub.Decide(grpc_request(cell_grpc, slot, cols), timeout=10)
-            r = httpx.post(f"{server.http_base}/v1/decisions",
-                           json=json_request(cell_rest, slot, cols))  # fmt: skip
-            assert r.status_code == 200, r.text
-            np.testing.assert_array_equal(np.asarray(got_grpc.mcs), want)
-            np.testing.assert_array_equal(np.asarray(r.json()["mcs"]), want)
+            got_grpc, got_rest = _decide_both(stub, server, (cell_grpc, cell_rest), slot, cols,
+                                              want)
             assert set(got_grpc.source) == {1}
-            assert set(r.json()["source"]) == {"DECISION_SOURCE_MODEL"}
+            assert set(got_rest["source"]) == {"DECISION_SOURCE_MODEL"}
 
             def _server_obs(cell: int, ues: np.ndarray = ue_ids[order]) -> np.ndarray:
                 srows, known = dp.state.lookup(cell, ues)
@@ -148,12 +156,7 @@ def test_harq_tx_index_same_observation_over_grpc_and_rest(
                 **{k: v for k, v in cols.items() if k != "harq_tx_index"}))  # fmt: skip
             obs = history.encode(rows)
             want = np.argmax(sess.run(None, {"obs": obs})[0], axis=1)
-            got_grpc = stub.Decide(grpc_request(cell_grpc, slot, cols), timeout=10)
-            r = httpx.post(f"{server.http_base}/v1/decisions",
-                           json=json_request(cell_rest, slot, cols))  # fmt: skip
-            assert r.status_code == 200, r.text
-            np.testing.assert_array_equal(np.asarray(got_grpc.mcs), want)
-            np.testing.assert_array_equal(np.asarray(r.json()["mcs"]), want)
+            _decide_both(stub, server, (cell_grpc, cell_rest), slot, cols, want)
 
             def _server_obs(cell: int) -> np.ndarray:
                 srows, known = dp.state.lookup(cell, ue_ids)
