@@ -26,12 +26,13 @@ system-deps:
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: install system-deps lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 demo: install
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python -m ran_distill demo
 
 proto: install
 	$(BIN)/python -m service.proto_gen.build

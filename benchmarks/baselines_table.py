@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 
 from benchmarks_common import fmt, machine_description, p5_gain, replace_section, seeds_note
-from linkadapt.evaluation import baseline_factory, evaluate
 from linkadapt.seeds import evaluation_seeds
 from linkadapt.sim import PRESETS
+from linkadapt.sim.evaluation import baseline_factory, evaluate
 
 POLICIES = ("olla", "olla-tuned", "fixed", "genie")
 
@@ -42,15 +42,17 @@ def main() -> None:
     ]
     for preset in PRESETS:
         n_ues = 10 if preset == "scsu" else args.ues
-        result = evaluate({p: baseline_factory(p) for p in POLICIES}, preset, seeds, n_ues,
-                          args.slots)
+        result = evaluate(
+            {p: baseline_factory(p) for p in POLICIES}, preset, seeds, n_ues, args.slots
+        )
         for policy, row in result.summary().items():
             gain = fmt(row.get("throughput_vs_olla_pct"), 1, " %", signed=True)
             p5 = p5_gain(row, "olla") if policy != "olla" else "-"
             lines.append(
                 f"| {preset} | {policy} | {fmt(row['throughput_mbps'])} | "
                 f"{fmt(row['throughput_p5_mbps'])} | {fmt(row['zero_ue_share'], 3)} | "
-                f"{fmt(row['bler'], 3)} | {fmt(row['residual_bler'], 4)} | {gain} | {p5} |")
+                f"{fmt(row['bler'], 3)} | {fmt(row['residual_bler'], 4)} | {gain} | {p5} |"
+            )
             print(lines[-1], flush=True)
     if args.write:
         replace_section("Baselines per preset", "\n".join(lines))

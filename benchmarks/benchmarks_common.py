@@ -37,8 +37,9 @@ def replace_section(title: str, body: str) -> None:
     BENCHMARKS_MD.write_text(text)
 
 
-def fmt(cell: tuple[float, float] | None, digits: int = 2, unit: str = "",
-        signed: bool = False) -> str:
+def fmt(
+    cell: tuple[float, float] | None, digits: int = 2, unit: str = "", signed: bool = False
+) -> str:
     """``mean ± ci`` (``-`` when missing), e.g. ``+1.2 ± 0.3 %``."""
     if cell is None:
         return "-"
@@ -49,7 +50,7 @@ def fmt(cell: tuple[float, float] | None, digits: int = 2, unit: str = "",
 
 def p5_gain(row: dict, ref: str) -> str:
     """Paired p5 gain over ``ref``: in % where the reference's p5 is > 0 on every seed,
-    else the difference in Mbit/s (see linkadapt.evaluation)."""
+    else the difference in Mbit/s (see linkadapt.sim.evaluation)."""
     pct = row.get(f"throughput_p5_vs_{ref}_pct")
     if pct is not None:
         return fmt(pct, 1, " %", signed=True)
@@ -58,5 +59,8 @@ def p5_gain(row: dict, ref: str) -> str:
 
 def seeds_note(seeds: list[int]) -> str:
     """``evaluation seeds 10000..10004`` (linkadapt.seeds)."""
-    return f"evaluation seeds {seeds[0]}..{seeds[-1]}" if len(seeds) > 1 else \
-        f"evaluation seed {seeds[0]}"
+    return (
+        f"evaluation seeds {seeds[0]}..{seeds[-1]}"
+        if len(seeds) > 1
+        else f"evaluation seed {seeds[0]}"
+    )

@@ -74,8 +74,17 @@ def load(
     """Run the load generator; with ``server_pid`` also the server's CPU µs per request
     (robust to background load, unlike throughput)."""
     warmup = ["--warmup", "0"] if server_pid else []  # CPU accounting counts every request
-    cmd = [PY, str(REPO / "benchmarks" / "service_load.py"), mode, "--target", target,
-           "--seconds", str(seconds), *warmup, *extra]  # fmt: skip
+    cmd = [
+        PY,
+        str(REPO / "benchmarks" / "service_load.py"),
+        mode,
+        "--target",
+        target,
+        "--seconds",
+        str(seconds),
+        *warmup,
+        *extra,
+    ]
     c0 = cpu_seconds(server_pid) if server_pid else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, cwd=REPO)
     c1 = cpu_seconds(server_pid) if server_pid else 0.0
@@ -93,17 +102,39 @@ def run(model: Path, seconds: float) -> dict[str, Any]:
     gport, hport, eport = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAN_DISTILL_")}
     env.pop("CONFIG_FILE", None)
-    env.update(RAN_DISTILL_LOG_LEVEL="WARNING", RAN_DISTILL_RELOAD_POLL_SECONDS="0",
-               RAN_DISTILL_DRAIN_SECONDS="0")  # fmt: skip
+    env.update(
+        RAN_DISTILL_LOG_LEVEL="WARNING",
+        RAN_DISTILL_RELOAD_POLL_SECONDS="0",
+        RAN_DISTILL_DRAIN_SECONDS="0",
+    )
     xapp = subprocess.Popen(
-        [PY, "-m", "service", "serve", "--model", str(model), "--grpc-port", str(gport),
-         "--http-port", str(hport), "--host", "127.0.0.1"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            PY,
+            "-m",
+            "service",
+            "serve",
+            "--model",
+            str(model),
+            "--grpc-port",
+            str(gport),
+            "--http-port",
+            str(hport),
+            "--host",
+            "127.0.0.1",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     echo = subprocess.Popen(
         [PY, str(REPO / "benchmarks" / "service_echo.py"), "--port", str(eport), "--ues", "64"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         for _ in range(600):
             try:
@@ -119,32 +150,55 @@ def run(model: Path, seconds: float) -> dict[str, Any]:
             raise RuntimeError(f"model not loaded: {model_info['last_reload_error']}")
         grpc_t, rest_t, echo_t = f"127.0.0.1:{gport}", f"127.0.0.1:{hport}", f"127.0.0.1:{eport}"
         res: dict[str, Any] = {"machine": machine_info(), "model": model_info["version"]}
-        res["grpc_1024"] = load("unary", grpc_t, "--ues", "1024", "--concurrency", "8",
-                                seconds=seconds, server_pid=xapp.pid)  # fmt: skip
+        res["grpc_1024"] = load(
+            "unary",
+            grpc_t,
+            "--ues",
+            "1024",
+            "--concurrency",
+            "8",
+            seconds=seconds,
+            server_pid=xapp.pid,
+        )
         # xApp and echo alternate (3 pairs) so both see the same background load
         pairs = []
         for _ in range(3):
-            x = load("unary", grpc_t, "--ues", "64", "--concurrency", "16", seconds=seconds,
-                     server_pid=xapp.pid)  # fmt: skip
-            e = load("unary", echo_t, "--ues", "64", "--concurrency", "16", seconds=seconds,
-                     server_pid=echo.pid)  # fmt: skip
+            x = load(
+                "unary",
+                grpc_t,
+                "--ues",
+                "64",
+                "--concurrency",
+                "16",
+                seconds=seconds,
+                server_pid=xapp.pid,
+            )
+            e = load(
+                "unary",
+                echo_t,
+                "--ues",
+                "64",
+                "--concurrency",
+                "16",
+                seconds=seconds,
+                server_pid=echo.pid,
+            )
             pairs.append((x, e, x["requests_per_s"] / e["requests_per_s"]))
         pairs.sort(key=lambda p: p[2])
         res["grpc_64"], res["echo_64"], _ = pairs[1]  # the median pair
         res["ratios_64_vs_echo"] = [p[2] for p in pairs]
-        res["stream_64"] = load("stream", grpc_t, "--ues", "64", "--rate", "1000",
-                                seconds=seconds)  # fmt: skip
-        res["rest_64"] = load("rest", rest_t, "--ues", "64", "--concurrency", "16",
-                              seconds=seconds)  # fmt: skip
+        res["stream_64"] = load("stream", grpc_t, "--ues", "64", "--rate", "1000", seconds=seconds)
+        res["rest_64"] = load("rest", rest_t, "--ues", "64", "--concurrency", "16", seconds=seconds)
         res["ratio_64_vs_echo"] = pairs[1][2]
         xc = sorted(p[0]["server_cpu_us_per_request"] for p in pairs)[1]
         ec = sorted(p[1]["server_cpu_us_per_request"] for p in pairs)[1]
         res["cpu_us_64"] = {"xapp": xc, "echo": ec, "ratio": ec / xc}
         metrics = httpx.get(f"http://127.0.0.1:{hport}/metrics").text
         res["mean_requests_per_inference"] = _ratio(
-            metrics, "ran_distill_inference_batch_requests_sum",
+            metrics,
+            "ran_distill_inference_batch_requests_sum",
             "ran_distill_inference_batch_requests_count",
-        )  # fmt: skip
+        )
         res["machine"]["loadavg_1m_after"] = os.getloadavg()[0]
         return res
     finally:
@@ -175,14 +229,17 @@ def dataplane_only(model: Path, ues: int, concurrency: int, seconds: float) -> d
     async def main() -> dict[str, Any]:
         dp = DataPlane(load_settings(model_dir=model, reload_poll_seconds=0))
         await dp.start()
-        raws = [pb.DecideRequest(cell_id=c + 1, slot=1, **columns(ues, c + 1)).SerializeToString()
-                for c in range(concurrency)]  # fmt: skip
+        raws = [
+            pb.DecideRequest(cell_id=c + 1, slot=1, **columns(ues, c + 1)).SerializeToString()
+            for c in range(concurrency)
+        ]
 
         async def one(raw: bytes) -> bytes:
             msg = pb.DecideRequest.FromString(raw)
             res = await dp.decide(msg.cell_id, msg.slot, msg.mcs_table, request_columns(msg))
-            return encode_decide_response(res.cell_id, res.slot, res.mcs, res.source,
-                                          res.model_version)  # fmt: skip
+            return encode_decide_response(
+                res.cell_id, res.slot, res.mcs, res.source, res.model_version
+            )
 
         for _ in range(20):
             await asyncio.gather(*(one(r) for r in raws))
@@ -193,9 +250,14 @@ def dataplane_only(model: Path, ues: int, concurrency: int, seconds: float) -> d
             n += concurrency
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         await dp.stop()
-        return {"ues_per_batch": ues, "concurrency": concurrency, "requests": n,
-                "ue_decisions_per_s": n * ues / wall, "cpu_us_per_request": cpu / n * 1e6,
-                "ue_decisions_per_cpu_s": n * ues / cpu}  # fmt: skip
+        return {
+            "ues_per_batch": ues,
+            "concurrency": concurrency,
+            "requests": n,
+            "ue_decisions_per_s": n * ues / wall,
+            "cpu_us_per_request": cpu / n * 1e6,
+            "ue_decisions_per_cpu_s": n * ues / cpu,
+        }
 
     return asyncio.run(main())
 
@@ -218,35 +280,57 @@ def run_table(res: dict[str, Any], k: int) -> list[str]:
         return "met" if cond else "**not met**"
 
     rows = [
-        ("gRPC unary, 1024-UE batches (8 in flight)",
-         f"{g1['ue_decisions_per_s'] / 1e6:.3f} M UE decisions/s "
-         f"({g1['requests_per_s']:.0f} req/s, p99 {g1['latency_p99_ms']:.1f} ms; server CPU "
-         f"{g1['server_cpu_us_per_request']:.0f} µs/request = "
-         f"{1024 / g1['server_cpu_us_per_request']:.2f} M UE decisions per CPU-second)",
-         ">= 1 M/s", ok(g1["ue_decisions_per_s"] >= 1e6)),
-        ("gRPC unary, 64-UE batches (16 in flight)",
-         f"{g64['requests_per_s']:.0f} req/s = {g64['ue_decisions_per_s'] / 1e3:.0f} k UE/s; "
-         f"bare echo {e64['requests_per_s']:.0f} req/s → **{100 * res['ratio_64_vs_echo']:.0f} %** "
-         f"(median of 3 alternating pairs: "
-         f"{', '.join(f'{100 * r:.0f} %' for r in res['ratios_64_vs_echo'])}); server CPU "
-         f"per request (median): xApp {res['cpu_us_64']['xapp']:.0f} µs, echo "
-         f"{res['cpu_us_64']['echo']:.0f} µs → {100 * res['cpu_us_64']['ratio']:.0f} %",
-         ">= 50 % of echo", ok(res["ratio_64_vs_echo"] >= 0.5)),
-        ("gRPC DecideStream, 64-UE batches at 1000/s",
-         f"p50 {st['latency_p50_ms']:.2f} ms, **p99 {st['latency_p99_ms']:.2f} ms**, "
-         f"achieved {st['achieved_batches_per_s']:.0f} batches/s", "p99 <= 1 ms",
-         ok(st["latency_p99_ms"] <= 1.0 and st["achieved_batches_per_s"] >= 950)),
-        ("data plane alone (in-process, no transport), 1024-UE batches x 8",
-         f"{res['dataplane_1024']['ue_decisions_per_s'] / 1e6:.2f} M UE/s wall, "
-         f"{res['dataplane_1024']['cpu_us_per_request']:.0f} µs CPU per request", "-", "info"),
-        ("data plane alone (in-process, no transport), 64-UE batches x 16",
-         f"{res['dataplane_64']['ue_decisions_per_s'] / 1e3:.0f} k UE/s wall, "
-         f"{res['dataplane_64']['cpu_us_per_request']:.0f} µs CPU per request", "-", "info"),
-        ("REST POST /v1/decisions, 64-UE batches (16 connections)",
-         f"{rest['ue_decisions_per_s'] / 1e3:.0f} k UE decisions/s ({rest['requests_per_s']:.0f} "
-         f"req/s, p99 {rest['latency_p99_ms']:.1f} ms)", ">= 300 k/s",
-         ok(rest["ue_decisions_per_s"] >= 3e5)),
-    ]  # fmt: skip
+        (
+            "gRPC unary, 1024-UE batches (8 in flight)",
+            f"{g1['ue_decisions_per_s'] / 1e6:.3f} M UE decisions/s "
+            f"({g1['requests_per_s']:.0f} req/s, p99 {g1['latency_p99_ms']:.1f} ms; server CPU "
+            f"{g1['server_cpu_us_per_request']:.0f} µs/request = "
+            f"{1024 / g1['server_cpu_us_per_request']:.2f} M UE decisions per CPU-second)",
+            ">= 1 M/s",
+            ok(g1["ue_decisions_per_s"] >= 1e6),
+        ),
+        (
+            "gRPC unary, 64-UE batches (16 in flight)",
+            f"{g64['requests_per_s']:.0f} req/s = {g64['ue_decisions_per_s'] / 1e3:.0f} k UE/s; "
+            f"bare echo {e64['requests_per_s']:.0f} req/s → "
+            f"**{100 * res['ratio_64_vs_echo']:.0f} %** "
+            f"(median of 3 alternating pairs: "
+            f"{', '.join(f'{100 * r:.0f} %' for r in res['ratios_64_vs_echo'])}); server CPU "
+            f"per request (median): xApp {res['cpu_us_64']['xapp']:.0f} µs, echo "
+            f"{res['cpu_us_64']['echo']:.0f} µs → {100 * res['cpu_us_64']['ratio']:.0f} %",
+            ">= 50 % of echo",
+            ok(res["ratio_64_vs_echo"] >= 0.5),
+        ),
+        (
+            "gRPC DecideStream, 64-UE batches at 1000/s",
+            f"p50 {st['latency_p50_ms']:.2f} ms, **p99 {st['latency_p99_ms']:.2f} ms**, "
+            f"achieved {st['achieved_batches_per_s']:.0f} batches/s",
+            "p99 <= 1 ms",
+            ok(st["latency_p99_ms"] <= 1.0 and st["achieved_batches_per_s"] >= 950),
+        ),
+        (
+            "data plane alone (in-process, no transport), 1024-UE batches x 8",
+            f"{res['dataplane_1024']['ue_decisions_per_s'] / 1e6:.2f} M UE/s wall, "
+            f"{res['dataplane_1024']['cpu_us_per_request']:.0f} µs CPU per request",
+            "-",
+            "info",
+        ),
+        (
+            "data plane alone (in-process, no transport), 64-UE batches x 16",
+            f"{res['dataplane_64']['ue_decisions_per_s'] / 1e3:.0f} k UE/s wall, "
+            f"{res['dataplane_64']['cpu_us_per_request']:.0f} µs CPU per request",
+            "-",
+            "info",
+        ),
+        (
+            "REST POST /v1/decisions, 64-UE batches (16 connections)",
+            f"{rest['ue_decisions_per_s'] / 1e3:.0f} k UE decisions/s "
+            f"({rest['requests_per_s']:.0f} "
+            f"req/s, p99 {rest['latency_p99_ms']:.1f} ms)",
+            ">= 300 k/s",
+            ok(rest["ue_decisions_per_s"] >= 3e5),
+        ),
+    ]
     return [
         f"**Run {k}** — 1-min load average {m['loadavg_1m_before']:.1f} before, "
         f"{m['loadavg_1m_after']:.1f} after; mean requests per inference call "

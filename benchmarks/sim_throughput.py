@@ -62,8 +62,11 @@ def main() -> None:
         full = ue_slots_per_second(n, True, args.seconds)
         bare = ue_slots_per_second(n, False, args.seconds)
         rows.append((n, full, bare))
-        print(f"{n:>7} UEs: {full / 1e6:6.2f} M UE-slots/s with OLLA + features, "
-              f"{bare / 1e6:6.2f} M without a policy", flush=True)
+        print(
+            f"{n:>7} UEs: {full / 1e6:6.2f} M UE-slots/s with OLLA + features, "
+            f"{bare / 1e6:6.2f} M without a policy",
+            flush=True,
+        )
     lines = [
         "Command: `python benchmarks/sim_throughput.py --write` (`make bench-sim`).",
         f"Machine: {machine_description()}. One process, numpy single-threaded; "
@@ -75,8 +78,10 @@ def main() -> None:
         "|---:|---:|---:|---:|",
     ]
     for n, full, bare in rows:
-        lines.append(f"| {n:,} | {full / 1e6:.2f} M | {bare / 1e6:.2f} M | "
-                     f"{TARGET_PER_CORE / 1e6:.0f} M at 10k |")
+        lines.append(
+            f"| {n:,} | {full / 1e6:.2f} M | {bare / 1e6:.2f} M | "
+            f"{TARGET_PER_CORE / 1e6:.0f} M at 10k |"
+        )
     lines += [
         "",
         "Target not met (5 M at 10k UEs per core; the speed issue is open). The honest-gains "

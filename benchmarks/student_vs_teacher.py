@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 
 from benchmarks_common import fmt, machine_description, p5_gain, replace_section, seeds_note
-from linkadapt.evaluation import evaluate
 from linkadapt.seeds import evaluation_seeds
+from linkadapt.sim.evaluation import evaluate
 from training.policies import resolve_policy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,8 +33,7 @@ def _gains(result, policy: str) -> list[str]:
             cells += ["-", "-"]
             continue
         gains = result.paired_gains(policy, ref)
-        cells += [fmt(gains[f"throughput_vs_{ref}_pct"], 1, " %", signed=True),
-                  p5_gain(gains, ref)]
+        cells += [fmt(gains[f"throughput_vs_{ref}_pct"], 1, " %", signed=True), p5_gain(gains, ref)]
     return cells
 
 
@@ -48,10 +47,13 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     seeds = evaluation_seeds(args.seeds)
-    policies = {"student": resolve_policy(str(Path(args.student) / "model.onnx")),
-                "teacher": resolve_policy(args.teacher, prefer="torch"),
-                "olla": resolve_policy("olla"), "olla-tuned": resolve_policy("olla-tuned"),
-                "genie": resolve_policy("genie")}
+    policies = {
+        "student": resolve_policy(str(Path(args.student) / "model.onnx")),
+        "teacher": resolve_policy(args.teacher, prefer="torch"),
+        "olla": resolve_policy("olla"),
+        "olla-tuned": resolve_policy("olla-tuned"),
+        "genie": resolve_policy("genie"),
+    }
     student_params = json.loads((Path(args.student) / "manifest.json").read_text())
     teacher_params = json.loads((Path(args.teacher) / "manifest.json").read_text())
     lines = [
@@ -77,7 +79,9 @@ def main() -> None:
                 f"| {preset} | {policy} | {fmt(row['throughput_mbps'])} | "
                 f"{fmt(row['throughput_p5_mbps'])} | {fmt(row['zero_ue_share'], 3)} | "
                 f"{fmt(row['bler'], 3)} | {fmt(row['residual_bler'], 4)} | "
-                + " | ".join(_gains(result, policy)) + " |")
+                + " | ".join(_gains(result, policy))
+                + " |"
+            )
             print(lines[-1], flush=True)
     if args.write:
         replace_section("Student vs teacher", "\n".join(lines))

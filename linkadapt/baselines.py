@@ -6,7 +6,7 @@ feedback once (stateful policies update their per-row state, then decide).
 
 ``olla`` is OLLA with textbook settings (BLER target 10 %, Δ_up 1 dB). ``olla-tuned`` is
 the same loop with the per-preset BLER target and Δ_up that ``ran-distill tune-olla``
-found on tuning seeds (:mod:`linkadapt.olla_tuning`, committed in
+found on tuning seeds (:mod:`linkadapt.sim.olla_tuning`, committed in
 ``linkadapt/data/olla_tuned.json``): a learned policy's gain over it is the gain over a
 fairly configured OLLA, not over an arbitrary one. The scenario picks the entry: a
 preset's own name, otherwise (scenario files with other names, no scenario) the ``mimo``
@@ -40,8 +40,14 @@ class OllaPolicy:
 
     name = "olla"
 
-    def __init__(self, capacity: int, *, bler_target: float = 0.1, delta_up_db: float = 1.0,
-                 mcs_table: int = 2) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        bler_target: float = 0.1,
+        delta_up_db: float = 1.0,
+        mcs_table: int = 2,
+    ) -> None:
         self.loop = OuterLoop(capacity, bler_target=bler_target, delta_up_db=delta_up_db)
         self.mcs_table = mcs_table
         self.bler_target = bler_target
@@ -112,8 +118,11 @@ class GeniePolicy:
         if batch.true_sinr_db is None:
             raise ValueError("the genie needs true_sinr_db (simulator only)")
         r = batch.reports
-        offset = (np.zeros(len(batch)) if batch.bler_offset_db is None
-                  else np.asarray(batch.bler_offset_db))
+        offset = (
+            np.zeros(len(batch))
+            if batch.bler_offset_db is None
+            else np.asarray(batch.bler_offset_db)
+        )
         n_mcs = nr.n_mcs(self.mcs_table)
         betas = bler.eesm_beta(np.arange(n_mcs), table=self.mcs_table)
         sinr_sb = np.asarray(batch.true_sinr_db).reshape(len(batch), -1)
@@ -124,9 +133,12 @@ class GeniePolicy:
             sizes, n_cb, k_cb = nr.tbs_lookup(self.mcs_table, int(n_symbols), batch.n_dmrs_re)
             tb = sizes[:, r.rank[sel], r.n_prb[sel]].T  # [n_sel, n_mcs]
             cb_bler = bler.code_block_bler(
-                eff[sel], np.arange(n_mcs), table=self.mcs_table,
+                eff[sel],
+                np.arange(n_mcs),
+                table=self.mcs_table,
                 cb_bits=k_cb[:, r.rank[sel], r.n_prb[sel]].T,
-                offset_db=offset[sel, None])
+                offset_db=offset[sel, None],
+            )
             tbler = bler.transport_block_bler(cb_bler, n_cb[:, r.rank[sel], r.n_prb[sel]].T)
             expected[sel] = tb * (1.0 - tbler)
         return np.argmax(expected, axis=1)
@@ -148,10 +160,11 @@ def tuned_olla_params(scenario: str | None) -> dict[str, float]:
     presets = tuned_olla_table()["presets"]
     entry = presets.get(scenario or TUNED_OLLA_FALLBACK) or presets.get(TUNED_OLLA_FALLBACK)
     if entry is None:
-        raise ValueError(f"{TUNED_OLLA_FILE} has no entry for {scenario!r} nor "
-                         f"{TUNED_OLLA_FALLBACK!r}; run ran-distill tune-olla")
-    return {"bler_target": float(entry["bler_target"]),
-            "delta_up_db": float(entry["delta_up_db"])}
+        raise ValueError(
+            f"{TUNED_OLLA_FILE} has no entry for {scenario!r} nor "
+            f"{TUNED_OLLA_FALLBACK!r}; run ran-distill tune-olla"
+        )
+    return {"bler_target": float(entry["bler_target"]), "delta_up_db": float(entry["delta_up_db"])}
 
 
 class TunedOllaPolicy(OllaPolicy):
@@ -164,8 +177,13 @@ class TunedOllaPolicy(OllaPolicy):
         super().__init__(capacity, mcs_table=mcs_table, **tuned_olla_params(scenario))
 
 
-BASELINES = {"olla": OllaPolicy, "olla-tuned": TunedOllaPolicy, "illa": IllaPolicy,
-             "fixed": FixedCqiPolicy, "genie": GeniePolicy}
+BASELINES = {
+    "olla": OllaPolicy,
+    "olla-tuned": TunedOllaPolicy,
+    "illa": IllaPolicy,
+    "fixed": FixedCqiPolicy,
+    "genie": GeniePolicy,
+}
 BASELINE_NAMES: tuple[str, ...] = tuple(BASELINES)
 
 

@@ -1,6 +1,6 @@
 """Link abstraction: code-block and transport-block BLER from effective SINR.
 
-Model (calibrated in :mod:`linkadapt.bler_calibration` against Sionna's AWGN LDPC
+Model (calibrated in :mod:`linkadapt.sim.bler_calibration` against Sionna's AWGN LDPC
 tables; parameters in ``data/bler_params.json``). For spectral efficiency SE = Qm·R/1024
 and code-block size K bits:
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from statistics import NormalDist
@@ -29,15 +30,27 @@ import numpy as np
 
 from linkadapt import nr
 
-try:  # the simulator's hot path; the xApp image has no scipy and only needs cached thresholds
-    from scipy.special import ndtr
-except ImportError:  # pragma: no cover - exercised by the serving-image test
-    _erfc = np.frompyfunc(math.erfc, 1, 1)
+_erfc = np.frompyfunc(math.erfc, 1, 1)
 
-    def ndtr(x: np.ndarray) -> np.ndarray:
-        """Standard normal CDF Φ(x) = erfc(−x/√2)/2 (standard library, elementwise)."""
-        return (0.5 * _erfc(-np.asarray(x, dtype=np.float64) / math.sqrt(2.0))).astype(
-            np.float64)
+
+def _ndtr_stdlib(x: np.ndarray) -> np.ndarray:
+    """Standard normal CDF Φ(x) = erfc(−x/√2)/2 (standard library, elementwise)."""
+    return (0.5 * _erfc(-np.asarray(x, dtype=np.float64) / math.sqrt(2.0))).astype(np.float64)
+
+
+@cache
+def _ndtr() -> Callable[[np.ndarray], np.ndarray]:
+    """Φ from scipy when installed (the simulator's hot path), else the standard library.
+
+    Resolved on first use so that importing this module (the xApp does, for cached
+    thresholds) never loads scipy.
+    """
+    try:
+        from scipy.special import ndtr
+    except ImportError:  # pragma: no cover - exercised by the serving-image test
+        return _ndtr_stdlib
+    return ndtr  # type: ignore[no-any-return]
+
 
 Z_10 = 1.2815515655446004  # Φ⁻¹(0.9): 10 % BLER sits 1.28 σ above the 50 % point
 MIN_CB_BITS, MAX_CB_BITS = 24, 8448
@@ -47,58 +60,79 @@ MIN_CB_BITS, MAX_CB_BITS = 24, 8448
 def _params(table: int) -> tuple[float, float, float, float]:
     raw = json.loads(resources.files("linkadapt.data").joinpath("bler_params.json").read_text())
     t = raw["tables"][str(table)]
-    return (t["gap_db_intercept"], t["gap_db_per_se"], t["penalty_db_per_decade"],
-            t["width_db_sqrt_bits"])
+    return (
+        t["gap_db_intercept"],
+        t["gap_db_per_se"],
+        t["penalty_db_per_decade"],
+        t["width_db_sqrt_bits"],
+    )
 
 
 @cache
 def _eesm_betas(table: int) -> np.ndarray:
-    raw = json.loads(
-        resources.files("linkadapt.data").joinpath("eesm_beta_table.json").read_text()
-    )
+    raw = json.loads(resources.files("linkadapt.data").joinpath("eesm_beta_table.json").read_text())
     return np.asarray(raw["index"][str(table)], dtype=np.float64)
 
 
-def _waterfall(se: np.ndarray, cb_bits: np.ndarray | float, table: int,
-               offset_db: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+def _waterfall(
+    se: np.ndarray, cb_bits: np.ndarray | float, table: int, offset_db: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
     """(SNR_10 in dB, σ in dB) for spectral efficiency ``se`` and block size ``cb_bits``."""
     a, b, p, w = _params(table)
     k = np.clip(np.asarray(cb_bits, dtype=np.float64), MIN_CB_BITS, MAX_CB_BITS)
     se = np.asarray(se, dtype=np.float64)
-    snr10 = (10.0 * np.log10(np.power(2.0, se) - 1.0) + a + b * se
-             + p * np.log10(2000.0 / k) + offset_db)
+    snr10 = (
+        10.0 * np.log10(np.power(2.0, se) - 1.0) + a + b * se + p * np.log10(2000.0 / k) + offset_db
+    )
     return snr10, w / np.sqrt(k)
 
 
-def bler_at_se(sinr_db: np.ndarray | float, se: np.ndarray | float, *, table: int = 2,
-               cb_bits: np.ndarray | float = MAX_CB_BITS,
-               offset_db: np.ndarray | float = 0.0) -> np.ndarray:
+def bler_at_se(
+    sinr_db: np.ndarray | float,
+    se: np.ndarray | float,
+    *,
+    table: int = 2,
+    cb_bits: np.ndarray | float = MAX_CB_BITS,
+    offset_db: np.ndarray | float = 0.0,
+) -> np.ndarray:
     """Code-block BLER for any spectral efficiency (bit/s/Hz per layer); broadcasts."""
     snr10, sigma = _waterfall(se, cb_bits, table, offset_db)
-    return ndtr((snr10 - Z_10 * sigma - np.asarray(sinr_db)) / sigma)
+    return _ndtr()((snr10 - Z_10 * sigma - np.asarray(sinr_db)) / sigma)
 
 
-def code_block_bler(sinr_db: np.ndarray | float, mcs: np.ndarray | int, *, table: int = 2,
-                    cb_bits: np.ndarray | float = MAX_CB_BITS,
-                    offset_db: np.ndarray | float = 0.0) -> np.ndarray:
+def code_block_bler(
+    sinr_db: np.ndarray | float,
+    mcs: np.ndarray | int,
+    *,
+    table: int = 2,
+    cb_bits: np.ndarray | float = MAX_CB_BITS,
+    offset_db: np.ndarray | float = 0.0,
+) -> np.ndarray:
     """Code-block BLER of MCS ``mcs`` at effective SINR ``sinr_db`` (dB); broadcasts."""
     se = nr.spectral_efficiency(table)[np.asarray(mcs)]
     return bler_at_se(sinr_db, se, table=table, cb_bits=cb_bits, offset_db=offset_db)
 
 
-def sinr_threshold_db(se: np.ndarray | float, *, bler_target: float = 0.1, table: int = 2,
-                      cb_bits: np.ndarray | float = MAX_CB_BITS,
-                      offset_db: np.ndarray | float = 0.0) -> np.ndarray:
+def sinr_threshold_db(
+    se: np.ndarray | float,
+    *,
+    bler_target: float = 0.1,
+    table: int = 2,
+    cb_bits: np.ndarray | float = MAX_CB_BITS,
+    offset_db: np.ndarray | float = 0.0,
+) -> np.ndarray:
     """SINR (dB) at which a code block of spectral efficiency ``se`` has ``bler_target``."""
     snr10, sigma = _waterfall(se, cb_bits, table, offset_db)
     return snr10 - Z_10 * sigma - NormalDist().inv_cdf(bler_target) * sigma
 
 
-def mcs_thresholds_db(*, table: int = 2, bler_target: float = 0.1,
-                      cb_bits: float = MAX_CB_BITS) -> np.ndarray:
+def mcs_thresholds_db(
+    *, table: int = 2, bler_target: float = 0.1, cb_bits: float = MAX_CB_BITS
+) -> np.ndarray:
     """``[n_mcs]`` SINR (dB) at which each MCS reaches ``bler_target``; increasing."""
-    return sinr_threshold_db(nr.spectral_efficiency(table), bler_target=bler_target,
-                             table=table, cb_bits=cb_bits)
+    return sinr_threshold_db(
+        nr.spectral_efficiency(table), bler_target=bler_target, table=table, cb_bits=cb_bits
+    )
 
 
 def transport_block_bler(cb_bler: np.ndarray, n_code_blocks: np.ndarray | int) -> np.ndarray:
@@ -120,8 +154,7 @@ def effective_sinr_db(sinr_db: np.ndarray, beta: np.ndarray | float, axis: int =
     beta = np.expand_dims(np.asarray(beta, dtype=np.float64), axis)
     # factor out the weakest subband so exp() cannot underflow to 0 at high SINR
     floor = np.min(lin, axis=axis, keepdims=True)
-    eff = floor - beta * np.log(np.mean(np.exp(-(lin - floor) / beta), axis=axis,
-                                        keepdims=True))
+    eff = floor - beta * np.log(np.mean(np.exp(-(lin - floor) / beta), axis=axis, keepdims=True))
     return 10.0 * np.log10(np.maximum(np.squeeze(eff, axis), 1e-12))
 
 

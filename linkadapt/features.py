@@ -52,12 +52,22 @@ MCS_SCALE = 27.0
 FAST_ALPHA, SLOW_ALPHA, ACK_RATE_PRIOR = 0.3, 0.05, 0.9
 
 FEATURE_NAMES: tuple[str, ...] = (
-    "cqi", "cqi_valid", "cqi_age", "cqi_sinr_db", "olla_offset_db", "olla_mcs",
-    "ack_rate_fast", "ack_rate_slow",
+    "cqi",
+    "cqi_valid",
+    "cqi_age",
+    "cqi_sinr_db",
+    "olla_offset_db",
+    "olla_mcs",
+    "ack_rate_fast",
+    "ack_rate_slow",
     *(f"harq_ack_{i}" for i in range(HISTORY_LEN)),
     *(f"harq_mcs_{i}" for i in range(HISTORY_LEN)),
-    "feedback_age", "rank", "log_prb", "n_symbols", "buffer",
-)  # fmt: skip
+    "feedback_age",
+    "rank",
+    "log_prb",
+    "n_symbols",
+    "buffer",
+)
 PRIVILEGED_NAMES: tuple[str, ...] = ("true_sinr_db", "doppler_hz")
 OBS_DIM = len(FEATURE_NAMES)
 PRIVILEGED_DIM = len(PRIVILEGED_NAMES)
@@ -119,9 +129,11 @@ class FeatureHistory:
         a["feedback_age"][fb_rows] = 0
         sign = np.where(ack == 1, 1, -1).astype(np.int8)
         a["harq_ack"][fb_rows] = np.concatenate(
-            [sign[:, None], a["harq_ack"][fb_rows, :-1]], axis=1)
+            [sign[:, None], a["harq_ack"][fb_rows, :-1]], axis=1
+        )
         a["harq_mcs"][fb_rows] = np.concatenate(
-            [reports.harq_mcs[fb, None], a["harq_mcs"][fb_rows, :-1]], axis=1)
+            [reports.harq_mcs[fb, None], a["harq_mcs"][fb_rows, :-1]], axis=1
+        )
         ackf = ack.astype(np.float32)
         a["ack_fast"][fb_rows] += FAST_ALPHA * (ackf - a["ack_fast"][fb_rows])
         a["ack_slow"][fb_rows] += SLOW_ALPHA * (ackf - a["ack_slow"][fb_rows])
@@ -155,7 +167,7 @@ class FeatureHistory:
         out[:, 7] = a["ack_slow"][rows]
         h = 8 + HISTORY_LEN
         out[:, 8:h] = a["harq_ack"][rows]
-        out[:, h:h + HISTORY_LEN] = a["harq_mcs"][rows] / MCS_SCALE
+        out[:, h : h + HISTORY_LEN] = a["harq_mcs"][rows] / MCS_SCALE
         c = h + HISTORY_LEN
         out[:, c] = np.minimum(a["feedback_age"][rows], AGE_CAP) / AGE_CAP
         out[:, c + 1] = a["rank"][rows] / MAX_LAYERS
@@ -169,8 +181,9 @@ class FeatureHistory:
 
 def privileged_features(true_sinr_db: np.ndarray, doppler_hz: np.ndarray) -> np.ndarray:
     """The privileged extension, float32 ``[n, PRIVILEGED_DIM]`` (teachers only)."""
-    return np.stack([np.asarray(true_sinr_db) / 30.0, np.asarray(doppler_hz) / 1000.0],
-                    axis=1).astype(np.float32)
+    return np.stack(
+        [np.asarray(true_sinr_db) / 30.0, np.asarray(doppler_hz) / 1000.0], axis=1
+    ).astype(np.float32)
 
 
 def _empty_arrays(n: int) -> dict[str, np.ndarray]:

@@ -25,8 +25,7 @@ def cqi_thresholds_db(cqi_table: int = 2, bler_target: float = 0.1) -> np.ndarra
     """``[16]`` SINR (dB) at which CQI 1..15 reach ``bler_target``; entry 0 is −inf."""
     se = nr.cqi_spectral_efficiency(cqi_table)
     mcs_table = cqi_table  # CQI table 1 ↔ MCS table 1 (64QAM), 2 ↔ 2 (256QAM)
-    th = bler.sinr_threshold_db(np.where(se > 0, se, 1.0), bler_target=bler_target,
-                                table=mcs_table)
+    th = bler.sinr_threshold_db(np.where(se > 0, se, 1.0), bler_target=bler_target, table=mcs_table)
     th[0] = -np.inf
     th.setflags(write=False)
     return th
@@ -65,8 +64,9 @@ def sinr_from_cqi(cqi: np.ndarray, *, cqi_table: int = 2) -> np.ndarray:
 
 def illa_mcs(sinr_db: np.ndarray, *, table: int = 2, bler_target: float = 0.1) -> np.ndarray:
     """Highest MCS whose predicted BLER at ``sinr_db`` is ≤ ``bler_target`` (≥ 0); int64."""
-    return np.maximum(_highest_index_at_or_below(illa_thresholds_db(table, bler_target), sinr_db),
-                      0)
+    return np.maximum(
+        _highest_index_at_or_below(illa_thresholds_db(table, bler_target), sinr_db), 0
+    )
 
 
 def cqi_to_mcs(cqi: np.ndarray, *, table: int = 2) -> np.ndarray:

@@ -128,7 +128,8 @@ def tbs(
     )
     re_per_prb = np.minimum(
         MAX_RE_PER_PRB,
-        SUBCARRIERS_PER_PRB * np.asarray(n_symbols) - np.asarray(n_dmrs_re)
+        SUBCARRIERS_PER_PRB * np.asarray(n_symbols)
+        - np.asarray(n_dmrs_re)
         - np.asarray(n_overhead_re),
     )
     n_info = np.asarray(scaling) * re_per_prb * n_prb * rate * qm * np.asarray(n_layers)
@@ -176,8 +177,14 @@ def transport_block_size(
     if np.any((mcs < 0) | (mcs >= t.shape[0])):
         raise ValueError(f"MCS index outside 0..{t.shape[0] - 1} for table {table}")
     return tbs(
-        t[mcs, 0], t[mcs, 1], n_prb, n_symbols=n_symbols, n_dmrs_re=n_dmrs_re,
-        n_overhead_re=n_overhead_re, n_layers=n_layers, scaling=scaling,
+        t[mcs, 0],
+        t[mcs, 1],
+        n_prb,
+        n_symbols=n_symbols,
+        n_dmrs_re=n_dmrs_re,
+        n_overhead_re=n_overhead_re,
+        n_layers=n_layers,
+        scaling=scaling,
     )
 
 
@@ -223,8 +230,9 @@ MAX_PRB = 275
 
 
 @cache
-def tbs_lookup(table: int = 2, n_symbols: int = 12, n_dmrs_re: int = 12
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def tbs_lookup(
+    table: int = 2, n_symbols: int = 12, n_dmrs_re: int = 12
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precomputed (TBS, C, K') of every (MCS, layers, PRBs) for one slot format.
 
     Returns three int64 arrays of shape ``[n_mcs, MAX_LAYERS + 1, MAX_PRB + 1]``,
@@ -235,8 +243,9 @@ def tbs_lookup(table: int = 2, n_symbols: int = 12, n_dmrs_re: int = 12
     mcs = np.arange(t.shape[0])[:, None, None]
     layers = np.arange(MAX_LAYERS + 1)[None, :, None]
     prb = np.arange(MAX_PRB + 1)[None, None, :]
-    sizes = tbs(t[mcs, 0], t[mcs, 1], prb, n_symbols=n_symbols, n_dmrs_re=n_dmrs_re,
-                n_layers=layers)
+    sizes = tbs(
+        t[mcs, 0], t[mcs, 1], prb, n_symbols=n_symbols, n_dmrs_re=n_dmrs_re, n_layers=layers
+    )
     c, k = code_block_segmentation(sizes, t[mcs, 1] / 1024.0)
     c = np.where(sizes > 0, c, 0)
     for arr in (sizes, c, k):

@@ -60,7 +60,9 @@ class OuterLoop:
         """
         if harq_tx_index is not None:
             harq_ack = np.where(np.asarray(harq_tx_index) > 0, -1, harq_ack)
-        step = np.where(harq_ack == 1, -self.delta_down_db,
-                        np.where(harq_ack == 0, self.delta_up_db, 0.0))
-        self.offset_db[rows] = np.clip(self.offset_db[rows] + step, -OFFSET_LIMIT_DB,
-                                       OFFSET_LIMIT_DB)
+        step = np.where(
+            harq_ack == 1, -self.delta_down_db, np.where(harq_ack == 0, self.delta_up_db, 0.0)
+        )
+        self.offset_db[rows] = np.clip(
+            self.offset_db[rows] + step, -OFFSET_LIMIT_DB, OFFSET_LIMIT_DB
+        )

@@ -9,6 +9,7 @@ genie reads it; students never do).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -62,3 +63,7 @@ class Policy(Protocol):
     def reset(self, rows: np.ndarray) -> None:
         """Forget per-UE state of ``rows`` (a UE dropped or re-attached)."""
         ...
+
+
+PolicyFactory = Callable[[int], Policy]
+"""Builds a policy for a given number of UE history rows (one fresh policy per run)."""

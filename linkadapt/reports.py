@@ -151,8 +151,19 @@ class ReportBatch:
                 raise ReportError(f.name, f"length {col.shape[0]} != ue_id length {n}")
         feedback = self.harq_ack >= 0
         where = {"cqi": self.cqi_age_slots >= 0, "harq_mcs": feedback, "harq_tx_index": feedback}
-        for name in ("cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "harq_tx_index", "rank",
-                     "n_prb", "n_symbols", "buffer_bytes", "cell_id", "ue_id"):
+        for name in (
+            "cqi",
+            "cqi_age_slots",
+            "harq_ack",
+            "harq_mcs",
+            "harq_tx_index",
+            "rank",
+            "n_prb",
+            "n_symbols",
+            "buffer_bytes",
+            "cell_id",
+            "ue_id",
+        ):
             low, high = FIELD_RANGES[name]
             col = getattr(self, name)
             if name in where:

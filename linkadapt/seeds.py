@@ -56,11 +56,14 @@ class SeedRange:
 
     def describe(self) -> str:
         """E.g. ``0–4 999 and ≥ 100 000``."""
+
         def fmt(x: int) -> str:
             return f"{x:,}".replace(",", " ")
 
-        parts = [f"≥ {fmt(lo)}" if hi is None else f"{fmt(lo)}–{fmt(hi - 1)}"
-                 for lo, hi in self.intervals]
+        parts = [
+            f"≥ {fmt(lo)}" if hi is None else f"{fmt(lo)}–{fmt(hi - 1)}"
+            for lo, hi in self.intervals
+        ]
         return " and ".join(parts)
 
 
@@ -103,8 +106,10 @@ def check_range(seeds: Iterable[int], kind: str | SeedRange) -> list[int]:
     bad = [s for s in seeds if s not in rng]
     if bad:
         shown = ", ".join(map(str, bad[:5])) + (", …" if len(bad) > 5 else "")
-        raise ValueError(f"seeds {shown} are outside the {rng.name} range "
-                         f"({rng.describe()}); see linkadapt.seeds")
+        raise ValueError(
+            f"seeds {shown} are outside the {rng.name} range "
+            f"({rng.describe()}); see linkadapt.seeds"
+        )
     return seeds
 
 

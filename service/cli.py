@@ -1,4 +1,4 @@
-"""``ran-distill serve``: registered on the root typer app by ``linkadapt.cli``."""
+"""``ran-distill serve``: registered on the root typer app by ``ran_distill.cli``."""
 
 from __future__ import annotations
 
@@ -31,9 +31,12 @@ def register(app: typer.Typer) -> None:
 
         try:
             settings = load_settings(
-                model_dir=model, grpc_port=grpc_port, http_port=http_port, host=host,
+                model_dir=model,
+                grpc_port=grpc_port,
+                http_port=http_port,
+                host=host,
                 log_level=log_level,
-            )  # fmt: skip
+            )
         except ConfigError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(2) from None

@@ -49,8 +49,17 @@ RETRY_POLICY = {
 }
 # retries stop while more than half of the recent calls failed (token bucket)
 RETRY_THROTTLING = {"maxTokens": 10, "tokenRatio": 0.1}
-_COLUMNS = ("ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb",
-            "n_symbols", "buffer_bytes")  # fmt: skip
+_COLUMNS = (
+    "ue_id",
+    "cqi",
+    "cqi_age_slots",
+    "harq_ack",
+    "harq_mcs",
+    "rank",
+    "n_prb",
+    "n_symbols",
+    "buffer_bytes",
+)
 
 
 def decide_request(reports: ReportBatch, *, cell_id: int, slot: int, mcs_table: int = 0) -> Any:
@@ -143,16 +152,29 @@ class XappClient:
         return mcs, source, resp.model_version
 
     def report_outcome(
-        self, *, cell_id: int, slot: int, ue_id: Any, delivered_bits: Any, first_tx_ack: Any,
-        mcs: Any = (), slot_duration_us: int = 0,
-    ) -> int:  # fmt: skip
+        self,
+        *,
+        cell_id: int,
+        slot: int,
+        ue_id: Any,
+        delivered_bits: Any,
+        first_tx_ack: Any,
+        mcs: Any = (),
+        slot_duration_us: int = 0,
+    ) -> int:
         resp = self.stub.ReportOutcome(
             pb.OutcomeReport(
-                cell_id=cell_id, slot=slot, ue_id=list(ue_id), delivered_bits=list(delivered_bits),
-                first_tx_ack=list(first_tx_ack), mcs=list(mcs), slot_duration_us=slot_duration_us,
+                cell_id=cell_id,
+                slot=slot,
+                ue_id=list(ue_id),
+                delivered_bits=list(delivered_bits),
+                first_tx_ack=list(first_tx_ack),
+                mcs=list(mcs),
+                slot_duration_us=slot_duration_us,
             ),
-            timeout=self.timeout, wait_for_ready=self.wait_for_ready,
-        )  # fmt: skip
+            timeout=self.timeout,
+            wait_for_ready=self.wait_for_ready,
+        )
         return resp.accepted
 
     def release(self, *, cell_id: int, ue_ids: Any) -> int:
@@ -256,8 +278,9 @@ class RemotePolicy:
             log.info("xApp reachable again", extra={"fallback_calls": self.fallback_calls})
         rows = batch.rows.tolist()
         cells = (reports.cell_id + self.cell_base).tolist()
-        self._row_key.update(zip(rows, zip(cells, reports.ue_id.tolist(), strict=True),
-                                 strict=True))  # fmt: skip
+        self._row_key.update(
+            zip(rows, zip(cells, reports.ue_id.tolist(), strict=True), strict=True)
+        )
         self.slot += 1
         self.last_source = source
         return mcs

@@ -93,44 +93,61 @@ class Settings(BaseSettings):
     )
     # ---- limits and overload (docs/service.md "Limits and overload")
     max_queued_requests: int = Field(
-        1024, ge=1, le=1_000_000,
+        1024,
+        ge=1,
+        le=1_000_000,
         description="Decide/release requests admitted and not yet answered; beyond it new "
         "ones are shed at once (RESOURCE_EXHAUSTED / HTTP 503 + Retry-After)",
-    )  # fmt: skip
+    )
     max_queued_ues: int = Field(
-        65536, ge=1, le=100_000_000,
+        65536,
+        ge=1,
+        le=100_000_000,
         description="UEs (estimated from the message size) in requests admitted and not yet "
         "answered; beyond it new requests are shed (one request is always admitted)",
-    )  # fmt: skip
+    )
     max_slot_lag: int = Field(
-        64, ge=0, le=512,
+        64,
+        ge=0,
+        le=512,
         description="A decide request more than this many slots behind the newest slot seen "
         "for its cell is dropped as stale (0 disables)",
-    )  # fmt: skip
+    )
     stream_max_in_flight: int = Field(
-        16, ge=1, le=1024,
+        16,
+        ge=1,
+        le=1024,
         description="DecideStream messages read and not yet answered, per stream; the "
         "stream stops reading (gRPC flow control pushes back) while that many are pending",
-    )  # fmt: skip
+    )
     max_kpi_cells: int = Field(
-        4096, ge=1, le=1_000_000,
+        4096,
+        ge=1,
+        le=1_000_000,
         description="Cells with per-cell metric series (outcome KPIs, MCS histogram); "
         "reports of further cells are counted and dropped",
-    )  # fmt: skip
+    )
     http_max_body_bytes: int = Field(
-        4 * 1024 * 1024, ge=1024, le=1 << 30,
+        4 * 1024 * 1024,
+        ge=1024,
+        le=1 << 30,
         description="Largest REST request body; larger → 413, checked on Content-Length "
         "and while reading (chunked bodies are never buffered past it)",
-    )  # fmt: skip
+    )
     http_limit_concurrency: int = Field(
-        1024, ge=1, le=1_000_000,
+        1024,
+        ge=1,
+        le=1_000_000,
         description="uvicorn limit_concurrency: connections / in-flight HTTP requests "
         "beyond it are answered 503 by uvicorn",
-    )  # fmt: skip
+    )
     http_keep_alive_seconds: int = Field(
-        5, ge=1, le=3600, description="uvicorn timeout_keep_alive: idle keep-alive "
+        5,
+        ge=1,
+        le=3600,
+        description="uvicorn timeout_keep_alive: idle keep-alive "
         "connections are closed after this many seconds",
-    )  # fmt: skip
+    )
     http_docs_enabled: bool = Field(
         True, description="Serve /docs, /redoc and /openapi.json (off in the Helm chart)"
     )

@@ -477,10 +477,15 @@ class DataPlane:
         n = 64
         batch = ReportBatch.from_arrays(
             n_mcs=self.n_mcs,
-            ue_id=np.arange(n), cqi=np.full(n, 9), cqi_age_slots=np.full(n, 2),
-            harq_ack=np.ones(n, np.int8), harq_mcs=np.full(n, 10), rank=np.ones(n),
-            n_prb=np.full(n, 50), n_symbols=np.full(n, 12),
-        )  # fmt: skip
+            ue_id=np.arange(n),
+            cqi=np.full(n, 9),
+            cqi_age_slots=np.full(n, 2),
+            harq_ack=np.ones(n, np.int8),
+            harq_mcs=np.full(n, 10),
+            rank=np.ones(n),
+            n_prb=np.full(n, 50),
+            n_symbols=np.full(n, 12),
+        )
         rows, new_rows, _ = scratch.admit(0, batch.ue_id, time.monotonic())
         scratch.prepare_rows(new_rows)
         scratch.history.update(rows, batch)
@@ -608,12 +613,16 @@ class DataPlane:
             self.in_flight and self.queued_ues + n_ues > self._max_queued_ues
         ):
             self._shed["queue_full"].inc()
-            fut.set_exception(RequestError(
-                OVERLOADED, "request",
-                f"overloaded: {self.in_flight} requests / ~{self.queued_ues} UEs queued "
-                f"(max_queued_requests={self._max_queued}, "
-                f"max_queued_ues={self._max_queued_ues}); retry later", "queue_full",
-            ))  # fmt: skip
+            fut.set_exception(
+                RequestError(
+                    OVERLOADED,
+                    "request",
+                    f"overloaded: {self.in_flight} requests / ~{self.queued_ues} UEs queued "
+                    f"(max_queued_requests={self._max_queued}, "
+                    f"max_queued_ues={self._max_queued_ues}); retry later",
+                    "queue_full",
+                )
+            )
             return fut
         # counted until the worker has answered it (not until its future is done: a
         # caller that gives up cancels the future, but the request still sits in the queue)
@@ -817,10 +826,11 @@ class DataPlane:
                     # requests behind it are waiting for
                     self._shed["deadline"].inc()
                     raise RequestError(
-                        DEADLINE_EXCEEDED, "request",
+                        DEADLINE_EXCEEDED,
+                        "request",
                         f"deadline passed {1e3 * (now - r.deadline):.1f} ms before processing",
                         "deadline",
-                    )  # fmt: skip
+                    )
                 span = spans.get(i)
                 if span is not None and merged is not None:
                     cell_id, slot, lo, hi = span
@@ -833,8 +843,22 @@ class DataPlane:
                             raise RequestError(INVALID_ARGUMENT, "ue_id", f"duplicate UE id {bad}")
                     self.metrics.batch_size.observe(hi - lo)
                     rows, new_rows, seq = self._admit_rows(cell_id, slot, part.ue_id)
-                    items.append(_Item(cell_id, slot, part, rows, new_rows, seq, r.fut,
-                                       r.t_submit, r.kind, merged, lo, hi))  # fmt: skip
+                    items.append(
+                        _Item(
+                            cell_id,
+                            slot,
+                            part,
+                            rows,
+                            new_rows,
+                            seq,
+                            r.fut,
+                            r.t_submit,
+                            r.kind,
+                            merged,
+                            lo,
+                            hi,
+                        )
+                    )
                     continue
                 if r.kind == "release":
                     done.append((r.fut, self.release_now(*r.payload)))  # type: ignore[arg-type]
@@ -854,8 +878,9 @@ class DataPlane:
                 n = len(batch)
                 self.metrics.batch_size.observe(n)
                 if n == 0:
-                    empty = DecideResult(cell_id, slot, np.zeros(0, np.int32),
-                                         np.zeros(0, np.uint8), self._version())  # fmt: skip
+                    empty = DecideResult(
+                        cell_id, slot, np.zeros(0, np.int32), np.zeros(0, np.uint8), self._version()
+                    )
                     if r.kind == "pb":
                         empty.wire = encode_decide_response(
                             cell_id, slot, empty.mcs, empty.source, empty.model_version
@@ -886,10 +911,12 @@ class DataPlane:
             if self._max_slot_lag and self._max_slot_lag < lag <= SLOT_RESET_LAG:
                 self._shed["stale"].inc()
                 raise RequestError(
-                    STALE, "slot",
+                    STALE,
+                    "slot",
                     f"slot {slot} is {lag} slots behind the newest slot {newest} of cell "
-                    f"{cell_id} (max_slot_lag={self._max_slot_lag})", "stale",
-                )  # fmt: skip
+                    f"{cell_id} (max_slot_lag={self._max_slot_lag})",
+                    "stale",
+                )
             try:
                 admitted = self.state.admit(cell_id, ue_ids, time.monotonic())
             except CapacityError as exc:
@@ -1015,9 +1042,15 @@ class DataPlane:
         for it in group:
             k = it.rows.shape[0]
             res = DecideResult(
-                it.cell_id, it.slot, mcs[off : off + k], source[off : off + k], version,
-                t0 - it.t_submit, t1 - t0, t2 - t1,
-            )  # fmt: skip
+                it.cell_id,
+                it.slot,
+                mcs[off : off + k],
+                source[off : off + k],
+                version,
+                t0 - it.t_submit,
+                t1 - t0,
+                t2 - t1,
+            )
             off += k
             self._lat_queue.observe(res.queue_wait)
             self._lat_state.observe(res.state_features)
@@ -1087,8 +1120,12 @@ class DataPlane:
             for name, arr in cols.items():
                 if arr.shape[0] != n:
                     raise ReportError(name, f"length {arr.shape[0]} != ue_id length {n}")
-            ranges = {"ue_id": (0, None), "delivered_bits": (0, None), "first_tx_ack": (-1, 1),
-                      "mcs": (0, self.n_mcs - 1)}  # fmt: skip
+            ranges = {
+                "ue_id": (0, None),
+                "delivered_bits": (0, None),
+                "first_tx_ack": (-1, 1),
+                "mcs": (0, self.n_mcs - 1),
+            }
             for name, arr in cols.items():
                 lo, hi = ranges[name]
                 if arr.size and (arr.min() < lo or (hi is not None and arr.max() > hi)):
@@ -1112,10 +1149,13 @@ class DataPlane:
                 m.kpi_cells_dropped.inc()
                 return
             label = str(cell_id)
-            k = self._kpi[cell_id] = _CellKpi((
-                m.cell_delivered_bytes.labels(label), m.cell_first_tx.labels(label),
-                m.cell_first_tx_nack.labels(label),
-            ))  # fmt: skip
+            k = self._kpi[cell_id] = _CellKpi(
+                (
+                    m.cell_delivered_bytes.labels(label),
+                    m.cell_first_tx.labels(label),
+                    m.cell_first_tx_nack.labels(label),
+                )
+            )
         k.last_seen = time.monotonic()
         bits = int(cols["delivered_bits"].sum())
         ack = cols["first_tx_ack"]
@@ -1177,8 +1217,14 @@ class DataPlane:
         for cell in idle:
             k = self._kpi.pop(cell)
             label = str(cell)
-            for metric in (m.cell_delivered_bytes, m.cell_first_tx, m.cell_first_tx_nack,
-                           m.cell_throughput, m.cell_ue_throughput, m.cell_bler):  # fmt: skip
+            for metric in (
+                m.cell_delivered_bytes,
+                m.cell_first_tx,
+                m.cell_first_tx_nack,
+                m.cell_throughput,
+                m.cell_ue_throughput,
+                m.cell_bler,
+            ):
                 with contextlib.suppress(KeyError):
                     metric.remove(label)
             for scenario in k.scenarios:

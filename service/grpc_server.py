@@ -90,9 +90,15 @@ class LinkAdaptationService:
         m = dataplane.metrics
         self._req = {
             name: m.requests.labels("grpc", name)
-            for name in ("Decide", "DecideStream", "ReportOutcome", "ReleaseUe", "GetModel",
-                         "ReloadModel")
-        }  # fmt: skip
+            for name in (
+                "Decide",
+                "DecideStream",
+                "ReportOutcome",
+                "ReleaseUe",
+                "GetModel",
+                "ReloadModel",
+            )
+        }
 
     # ---------------------------------------------------------------- helpers
     def _invalid(self, exc: RequestError) -> None:
@@ -257,18 +263,23 @@ class LinkAdaptationService:
         if not self.admin_token:
             await self._abort(
                 context,
-                RequestError(PERMISSION_DENIED, "authorization", "admin_token not configured",
-                             "unauthorized"),
-            )  # fmt: skip
+                RequestError(
+                    PERMISSION_DENIED, "authorization", "admin_token not configured", "unauthorized"
+                ),
+            )
         md = dict(context.invocation_metadata() or ())
         auth = md.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else ""
         if not token or not hmac.compare_digest(token.encode(), str(self.admin_token).encode()):
             await self._abort(
                 context,
-                RequestError(UNAUTHENTICATED, "authorization", "missing or wrong bearer token",
-                             "unauthorized"),
-            )  # fmt: skip
+                RequestError(
+                    UNAUTHENTICATED,
+                    "authorization",
+                    "missing or wrong bearer token",
+                    "unauthorized",
+                ),
+            )
         ok, error = await self.dp.reload_model()
         return pb.ReloadModelResponse(
             ok=ok, error=error, model=model_info_message(self.dp.model_info())
@@ -310,8 +321,16 @@ def _retrieve(fut: asyncio.Future[Any]) -> None:
 class GrpcFrontend:
     """The grpc.aio server: service + health (+ reflection), bound to ``host:port``."""
 
-    def __init__(self, dataplane: DataPlane, *, host: str, port: int, max_message_bytes: int,
-                 admin_token: str | None, reflection_enabled: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        *,
+        host: str,
+        port: int,
+        max_message_bytes: int,
+        admin_token: str | None,
+        reflection_enabled: bool = True,
+    ) -> None:
         self.dp = dataplane
         self.server = grpc.aio.server(
             options=[
@@ -327,10 +346,13 @@ class GrpcFrontend:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if reflection_enabled:  # off in production: no schema discovery for strangers
             reflection.enable_server_reflection(
-                (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                 reflection.SERVICE_NAME),
+                (
+                    SERVICE_NAME,
+                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    reflection.SERVICE_NAME,
+                ),
                 self.server,
-            )  # fmt: skip
+            )
         self.port = self.server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise OSError(f"gRPC could not bind {host}:{port}")

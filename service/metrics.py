@@ -29,9 +29,20 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 PREFIX = "ran_distill"
 LATENCY_BUCKETS = (
-    10e-6, 20e-6, 50e-6, 100e-6, 200e-6, 500e-6,
-    1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 100e-3,
-)  # fmt: skip
+    10e-6,
+    20e-6,
+    50e-6,
+    100e-6,
+    200e-6,
+    500e-6,
+    1e-3,
+    2e-3,
+    5e-3,
+    10e-3,
+    20e-3,
+    50e-3,
+    100e-3,
+)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
 STAGES = ("queue_wait", "state_features", "inference", "total")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -168,13 +179,15 @@ class ServiceMetrics:
             registry=r,
         )
         self.queued_requests = Gauge(
-            f"{p}_queued_requests", "Decide/release requests admitted, not yet answered",
+            f"{p}_queued_requests",
+            "Decide/release requests admitted, not yet answered",
             registry=r,
-        )  # fmt: skip
+        )
         self.queued_ues = Gauge(
-            f"{p}_queued_ues", "UEs (estimated) in requests admitted, not yet answered",
+            f"{p}_queued_ues",
+            "UEs (estimated) in requests admitted, not yet answered",
             registry=r,
-        )  # fmt: skip
+        )
         self.queue_limit = Gauge(
             f"{p}_queue_limit",
             "Admission bounds (max_queued_requests, max_queued_ues)",
@@ -189,9 +202,10 @@ class ServiceMetrics:
         )
         self.open_streams = Gauge(f"{p}_open_streams", "Open DecideStream calls", registry=r)
         self.kpi_cells = Gauge(
-            f"{p}_kpi_cells", "Cells with per-cell outcome KPI series (max_kpi_cells)",
+            f"{p}_kpi_cells",
+            "Cells with per-cell outcome KPI series (max_kpi_cells)",
             registry=r,
-        )  # fmt: skip
+        )
         # per-cell KPIs from outcome reports
         self.cell_delivered_bytes = Counter(
             f"{p}_cell_delivered_bytes",

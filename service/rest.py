@@ -255,15 +255,23 @@ class FastDecisions:
         except RequestError as exc:
             await self._send(send, _error(exc, self.dp))
             return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
     async def _send(send: Any, resp: Response) -> None:
-        await send({"type": "http.response.start", "status": resp.status_code,
-                    "headers": resp.raw_headers})  # fmt: skip
+        await send(
+            {"type": "http.response.start", "status": resp.status_code, "headers": resp.raw_headers}
+        )
         await send({"type": "http.response.body", "body": bytes(resp.body)})
 
     async def _body(self, scope: Any, receive: Any) -> bytes:
@@ -346,9 +354,11 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             doc = await _read_object(request, max_body)
             cols = {k: doc.get(k) for k in ("ue_id", "delivered_bits", "first_tx_ack", "mcs")}
             n = dp.report_outcome(
-                _int_field(doc, "cell_id"), _int_field(doc, "slot"), cols,
+                _int_field(doc, "cell_id"),
+                _int_field(doc, "slot"),
+                cols,
                 _int_field(doc, "slot_duration_us"),
-            )  # fmt: skip
+            )
         except RequestError as exc:
             return _error(exc, dp)
         return _json({"accepted": n})
@@ -376,8 +386,11 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             return _error(exc, dp)
         return _json({"released": n})
 
-    @app.get("/v1/model", summary="The serving model and the last reload outcome",
-             response_model=ModelInfoJson)  # fmt: skip
+    @app.get(
+        "/v1/model",
+        summary="The serving model and the last reload outcome",
+        response_model=ModelInfoJson,
+    )
     async def get_model() -> Response:
         return _json(dp.model_info())
 
@@ -393,16 +406,23 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     async def reload(request: Request) -> Response:
         if not admin_token:
             return _error(
-                RequestError(PERMISSION_DENIED, "authorization", "admin_token not configured",
-                             "unauthorized"), dp,
-            )  # fmt: skip
+                RequestError(
+                    PERMISSION_DENIED, "authorization", "admin_token not configured", "unauthorized"
+                ),
+                dp,
+            )
         auth = request.headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else ""
         if not token or not hmac.compare_digest(token.encode(), admin_token.encode()):
             resp = _error(
-                RequestError(UNAUTHENTICATED, "authorization", "missing or wrong bearer token",
-                             "unauthorized"), dp,
-            )  # fmt: skip
+                RequestError(
+                    UNAUTHENTICATED,
+                    "authorization",
+                    "missing or wrong bearer token",
+                    "unauthorized",
+                ),
+                dp,
+            )
             resp.headers["WWW-Authenticate"] = "Bearer"
             return resp
         ok, error = await dp.reload_model()
@@ -417,20 +437,31 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         summary="O-RAN readiness (503 while starting or draining, or with require_model "
         "while no validated model is loaded)",
         response_model=HealthJson,
-        responses={503: {"model": HealthJson,
-                         "description": "Not ready: starting, draining or no_model"}},
-    )  # fmt: skip
+        responses={
+            503: {"model": HealthJson, "description": "Not ready: starting, draining or no_model"}
+        },
+    )
     async def ready() -> Response:
         status = dp.readiness()
         return _json({"status": status}, 200 if status == "ready" else 503)
 
-    metrics_doc = {200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}},
-                         "description": "Prometheus text exposition"}}  # fmt: skip
+    metrics_doc = {
+        200: {
+            "content": {CONTENT_TYPE: {"schema": {"type": "string"}}},
+            "description": "Prometheus text exposition",
+        }
+    }
 
     async def metrics() -> Response:
         return Response(dp.metrics.exposition(), media_type=CONTENT_TYPE)
 
     for path in ("/ric/v1/metrics", "/metrics"):
-        app.add_api_route(path, metrics, methods=["GET"], summary="Prometheus metrics",
-                          response_class=Response, responses=metrics_doc)  # fmt: skip
+        app.add_api_route(
+            path,
+            metrics,
+            methods=["GET"],
+            summary="Prometheus metrics",
+            response_class=Response,
+            responses=metrics_doc,
+        )
     return FastDecisions(app, dp, max_body)

@@ -17,9 +17,17 @@ from service.proto_gen import link_adaptation_pb2 as pb
 
 # (request field, proto field name) in ReportBatch order, cell_id excluded
 _REQUEST_COLUMNS = (
-    "ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb", "n_symbols",
-    "buffer_bytes", "harq_tx_index",
-)  # fmt: skip
+    "ue_id",
+    "cqi",
+    "cqi_age_slots",
+    "harq_ack",
+    "harq_mcs",
+    "rank",
+    "n_prb",
+    "n_symbols",
+    "buffer_bytes",
+    "harq_tx_index",
+)
 
 
 def _varint(value: int) -> bytes:

@@ -19,9 +19,18 @@ def observation_schema(obs_dim: int) -> dict[str, Any]:
     return _schema_info(obs_dim)
 
 
-def write_manifest(out_dir: str | Path, *, cfg, net, wall_s: float, transitions: int,
-                   updates: int, command: list[str] | None, kpis: dict[str, Any] | None,
-                   extra: dict[str, Any] | None = None) -> Path:
+def write_manifest(
+    out_dir: str | Path,
+    *,
+    cfg,
+    net,
+    wall_s: float,
+    transitions: int,
+    updates: int,
+    command: list[str] | None,
+    kpis: dict[str, Any] | None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write ``out_dir/manifest.json`` for a trained Q-network.
 
     Keys: ``kind``, ``arch``, ``parameter_count``, ``obs_dim``, ``n_actions``,
@@ -50,8 +59,11 @@ def write_manifest(out_dir: str | Path, *, cfg, net, wall_s: float, transitions:
         "transitions": transitions,
         "gradient_updates": updates,
         "kpis": kpis or {},
-        "weights": {"file": "model.pt", "sha256": sha256_file(out / "model.pt"),
-                    "load": "torch.load(path, weights_only=True)"},
+        "weights": {
+            "file": "model.pt",
+            "sha256": sha256_file(out / "model.pt"),
+            "load": "torch.load(path, weights_only=True)",
+        },
         "config": "config.json",
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -45,24 +45,33 @@ def parse_seeds(spec: str) -> list[int]:
 
 def train_teacher(
     out: Annotated[Path, typer.Option(help="Run directory (artifacts/teachers/NAME)")],
-    scenario: Annotated[str, typer.Option(
-        help="Simulator scenario (randomized, mimo, ...) or a Gymnasium id")] = "randomized",
-    arch: Annotated[str, typer.Option(help="Q-network: mlp-7x128, dueling-7x128, gru-128, "
-                                           "mlp-DxW ...")] = "",
+    scenario: Annotated[
+        str, typer.Option(help="Simulator scenario (randomized, mimo, ...) or a Gymnasium id")
+    ] = "randomized",
+    arch: Annotated[
+        str, typer.Option(help="Q-network: mlp-7x128, dueling-7x128, gru-128, mlp-DxW ...")
+    ] = "",
     steps: Annotated[int, typer.Option(help="Budget in stored transitions (decisions)")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of everything")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.pt")] = False,
     backend: Annotated[str, typer.Option(help="Rollouts: local | ray")] = "local",
-    ray_address: Annotated[str | None, typer.Option(
-        help="Join this Ray cluster (default: start a local Ray)")] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Join this Ray cluster (default: start a local Ray)")
+    ] = None,
     num_actors: Annotated[int, typer.Option(help="Ray rollout actors")] = 0,
     num_envs: Annotated[int, typer.Option(help="Sub-envs (UEs) per rollout worker")] = 0,
-    privileged: Annotated[bool, typer.Option(
-        help="Privileged teacher: obs include true SINR and Doppler")] = False,
-    set_: Annotated[list[str], typer.Option(
-        "--set", help="Override any DQNConfig field: --set gamma=0.9 (repeatable)")] = [],  # noqa: B006
-    kpi_seeds: Annotated[int, typer.Option(
-        help="Simulator only: paired evaluation seeds (10000..) of the final KPIs (0: skip)")
+    privileged: Annotated[
+        bool, typer.Option(help="Privileged teacher: obs include true SINR and Doppler")
+    ] = False,
+    set_: Annotated[
+        list[str],
+        typer.Option("--set", help="Override any DQNConfig field: --set gamma=0.9 (repeatable)"),
+    ] = [],  # noqa: B006
+    kpi_seeds: Annotated[
+        int,
+        typer.Option(
+            help="Simulator only: paired evaluation seeds (10000..) of the final KPIs (0: skip)"
+        ),
     ] = 3,
     progress: Annotated[bool, typer.Option(help="Show the progress bar")] = True,
 ) -> None:
@@ -71,11 +80,16 @@ def train_teacher(
     from training.dqn.config import DQNConfig
     from training.dqn.presets import preset_for
     from training.dqn.trainer import train
-    from training.envs import is_gym_id
+    from training.vector_envs import is_gym_id
 
-    values: dict[str, Any] = {"env": scenario, **preset_for(scenario), "seed": seed,
-                              "backend": backend, "ray_address": ray_address,
-                              "privileged": privileged}
+    values: dict[str, Any] = {
+        "env": scenario,
+        **preset_for(scenario),
+        "seed": seed,
+        "backend": backend,
+        "ray_address": ray_address,
+        "privileged": privileged,
+    }
     if arch:
         values["arch"] = arch
     if steps:
@@ -101,19 +115,44 @@ def train_teacher(
     # A privileged teacher reads columns the evaluation simulator does not emit.
     if not is_gym_id(cfg.env) and kpi_seeds > 0 and not cfg.privileged:
         kpis["simulator"] = _teacher_kpis(out, cfg, kpi_seeds)
-    write_manifest(out, cfg=cfg, net=net, wall_s=result.wall_s,
-                   transitions=result.transitions, updates=result.updates,
-                   command=_replay_command(cfg, out, set_, kpi_seeds), kpis=kpis)
-    typer.echo(f"trained {result.transitions} transitions, {result.updates} updates in "
-               f"{result.wall_s:.0f} s -> {out}")
+    write_manifest(
+        out,
+        cfg=cfg,
+        net=net,
+        wall_s=result.wall_s,
+        transitions=result.transitions,
+        updates=result.updates,
+        command=_replay_command(cfg, out, set_, kpi_seeds),
+        kpis=kpis,
+    )
+    typer.echo(
+        f"trained {result.transitions} transitions, {result.updates} updates in "
+        f"{result.wall_s:.0f} s -> {out}"
+    )
 
 
 def _replay_command(cfg, out: Path, overrides: list[str], kpi_seeds: int) -> list[str]:
     """The argv that reproduces this run from scratch (resolved values, not defaults)."""
-    cmd = ["ran-distill", "train-teacher", "--scenario", cfg.env, "--arch", cfg.arch,
-           "--steps", str(cfg.total_transitions), "--seed", str(cfg.seed), "--out", str(out),
-           "--backend", cfg.backend, "--num-envs", str(cfg.num_envs),
-           "--kpi-seeds", str(kpi_seeds)]
+    cmd = [
+        "ran-distill",
+        "train-teacher",
+        "--scenario",
+        cfg.env,
+        "--arch",
+        cfg.arch,
+        "--steps",
+        str(cfg.total_transitions),
+        "--seed",
+        str(cfg.seed),
+        "--out",
+        str(out),
+        "--backend",
+        cfg.backend,
+        "--num-envs",
+        str(cfg.num_envs),
+        "--kpi-seeds",
+        str(kpi_seeds),
+    ]
     if cfg.backend == "ray":
         cmd += ["--num-actors", str(cfg.num_actors)]
         if cfg.ray_address:
@@ -132,29 +171,46 @@ def _teacher_kpis(out: Path, cfg, n_seeds: int) -> dict[str, Any]:
     from linkadapt.seeds import evaluation_seeds
     from training.evaluate import run_evaluation
 
-    report = run_evaluation([str(out), "olla", "olla-tuned", "genie"], [cfg.env],
-                            evaluation_seeds(n_seeds), n_ues=DEFAULT_EVAL_UES,
-                            n_slots=DEFAULT_EVAL_SLOTS,
-                            names=["teacher", "olla", "olla-tuned", "genie"])
+    report = run_evaluation(
+        [str(out), "olla", "olla-tuned", "genie"],
+        [cfg.env],
+        evaluation_seeds(n_seeds),
+        n_ues=DEFAULT_EVAL_UES,
+        n_slots=DEFAULT_EVAL_SLOTS,
+        names=["teacher", "olla", "olla-tuned", "genie"],
+    )
     return report.as_dict()
 
 
 def evaluate(
-    policy: Annotated[list[str], typer.Option(
-        help=f"Baseline ({', '.join(BASELINE_NAMES)}), a model dir (model.pt) or model.onnx; "
-             "repeatable")],
-    scenario: Annotated[list[str], typer.Option(
-        help="Simulator preset or scenario file; repeatable (default with --trace: mimo)")
+    policy: Annotated[
+        list[str],
+        typer.Option(
+            help=f"Baseline ({', '.join(BASELINE_NAMES)}), a model dir (model.pt) or model.onnx; "
+            "repeatable"
+        ),
+    ],
+    scenario: Annotated[
+        list[str],
+        typer.Option(
+            help="Simulator preset or scenario file; repeatable (default with --trace: mimo)"
+        ),
     ] = [],  # noqa: B006
-    seeds: Annotated[str, typer.Option(
-        help="A count N (the first N evaluation seeds, 10000..) or a comma list")] = "5",
+    seeds: Annotated[
+        str, typer.Option(help="A count N (the first N evaluation seeds, 10000..) or a comma list")
+    ] = "5",
     ues: Annotated[int, typer.Option(help="UEs per simulation")] = DEFAULT_EVAL_UES,
     slots: Annotated[int, typer.Option(help="Slots per simulation")] = DEFAULT_EVAL_SLOTS,
-    trace: Annotated[Path | None, typer.Option(
-        help="Drive-test CSV replayed as each UE's large-scale SINR in every scenario")] = None,
+    trace: Annotated[
+        Path | None,
+        typer.Option(
+            help="Drive-test CSV replayed as each UE's large-scale SINR in every scenario"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
-    plot: Annotated[Path | None, typer.Option(
-        help="Bar chart PNG (default: artifacts/eval/evaluation.png)")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Bar chart PNG (default: artifacts/eval/evaluation.png)")
+    ] = None,
 ) -> None:
     """Compare policies on identical seeds: KPIs, mean ± 95 % CI, paired differences."""
     from training.evaluate import print_report, run_evaluation
@@ -162,8 +218,7 @@ def evaluate(
     seed_list = parse_seeds(seeds)
     scenarios = list(scenario) or (["mimo"] if trace is not None else [])
     try:
-        report = run_evaluation(policy, scenarios, seed_list, n_ues=ues, n_slots=slots,
-                                trace=trace)
+        report = run_evaluation(policy, scenarios, seed_list, n_ues=ues, n_slots=slots, trace=trace)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     png = plot or Path("artifacts/eval/evaluation.png")
@@ -181,8 +236,11 @@ def evaluate(
 def export_onnx(
     model_dir: Annotated[Path, typer.Argument(help="Run / model directory with model.pt")],
     out: Annotated[Path, typer.Option(help="Output directory (model.onnx + manifest.json)")],
-    golden_scenario: Annotated[str, typer.Option(
-        help="Simulator preset whose observations become the golden rows ('' = synthetic)")
+    golden_scenario: Annotated[
+        str,
+        typer.Option(
+            help="Simulator preset whose observations become the golden rows ('' = synthetic)"
+        ),
     ] = "mimo",
 ) -> None:
     """Export a trained feed-forward Q-network to ONNX with its verification manifest."""

@@ -32,8 +32,15 @@ import typer
 LOSSES = ("kl", "mse", "nll")
 
 
-REFERENCE_KPIS = ("throughput_mbps", "cell_throughput_mbps", "throughput_p5_mbps",
-                  "zero_ue_share", "bler", "residual_bler", "spectral_efficiency")
+REFERENCE_KPIS = (
+    "throughput_mbps",
+    "cell_throughput_mbps",
+    "throughput_p5_mbps",
+    "zero_ue_share",
+    "bler",
+    "residual_bler",
+    "spectral_efficiency",
+)
 
 
 @dataclass
@@ -56,7 +63,8 @@ class DistillConfig:
     lr: float = 3e-3  # Adam learning rate
     seed: int = 0  # seeds data collection and student init (training range, linkadapt.seeds)
     eval_scenarios: list[str] = field(
-        default_factory=lambda: ["mimo", "mmimo", "high-mobility", "bursty"])
+        default_factory=lambda: ["mimo", "mmimo", "high-mobility", "bursty"]
+    )
     eval_seeds: int = 3  # paired evaluation seeds (10000..) per scenario (0: skip)
     eval_ues: int = 210  # UEs per evaluation run
     eval_slots: int = 1000  # slots per evaluation run
@@ -87,7 +95,7 @@ def collect(env, teacher, actor, n_decisions: int) -> tuple[np.ndarray, np.ndarr
     """
     import torch
 
-    from training.envs import upcoming_decisions
+    from training.vector_envs import upcoming_decisions
 
     obs_rows: list[np.ndarray] = []
     have = 0
@@ -112,8 +120,9 @@ def collect(env, teacher, actor, n_decisions: int) -> tuple[np.ndarray, np.ndarr
     return x, q.astype(np.float32)
 
 
-def train_student(student, x: np.ndarray, q: np.ndarray, cfg: DistillConfig,
-                  rng: np.random.Generator, optimizer) -> float:
+def train_student(
+    student, x: np.ndarray, q: np.ndarray, cfg: DistillConfig, rng: np.random.Generator, optimizer
+) -> float:
     """``cfg.epochs`` passes over (x, q); returns the last epoch's mean loss."""
     import torch
 
@@ -123,7 +132,7 @@ def train_student(student, x: np.ndarray, q: np.ndarray, cfg: DistillConfig,
         order = rng.permutation(len(x))
         total = 0.0
         for start in range(0, len(x), cfg.batch_size):
-            idx = torch.from_numpy(order[start:start + cfg.batch_size])
+            idx = torch.from_numpy(order[start : start + cfg.batch_size])
             loss = distillation_loss(student(xt[idx]), qt[idx], cfg.loss, cfg.temperature)
             optimizer.zero_grad()
             loss.backward()
@@ -133,8 +142,9 @@ def train_student(student, x: np.ndarray, q: np.ndarray, cfg: DistillConfig,
     return mean
 
 
-def distill(cfg: DistillConfig, out_dir: str | Path, *, progress: bool = True,
-            teacher_net=None) -> dict[str, Any]:
+def distill(
+    cfg: DistillConfig, out_dir: str | Path, *, progress: bool = True, teacher_net=None
+) -> dict[str, Any]:
     """Run the distillation; write student weights, ONNX model and manifest to ``out_dir``.
 
     ``teacher_net`` (a torch module with ``obs_dim``/``n_actions``) replaces loading
@@ -143,7 +153,7 @@ def distill(cfg: DistillConfig, out_dir: str | Path, *, progress: bool = True,
     import torch
     from tqdm import tqdm
 
-    from linkadapt.envs import LinkAdaptVectorEnv
+    from linkadapt.sim.envs import LinkAdaptVectorEnv
     from training.networks import build_qnet, parameter_count
     from training.policies import load_torch_qnet
 
@@ -154,8 +164,7 @@ def distill(cfg: DistillConfig, out_dir: str | Path, *, progress: bool = True,
     teacher = teacher_net if teacher_net is not None else load_torch_qnet(cfg.teacher)
     student = build_qnet(cfg.arch, int(teacher.obs_dim), int(teacher.n_actions))
     optimizer = torch.optim.Adam(student.parameters(), lr=cfg.lr)
-    env = LinkAdaptVectorEnv(cfg.scenario, cfg.num_envs, cfg.seed,
-                             episode_slots=cfg.episode_slots)
+    env = LinkAdaptVectorEnv(cfg.scenario, cfg.num_envs, cfg.seed, episode_slots=cfg.episode_slots)
     env.last_obs, _ = env.reset(seed=cfg.seed)
 
     started = time.time()
@@ -169,9 +178,15 @@ def distill(cfg: DistillConfig, out_dir: str | Path, *, progress: bool = True,
         student.train()
         loss = train_student(student, np.concatenate(xs), np.concatenate(qs), cfg, rng, optimizer)
         agree = _agreement(student, teacher, x)
-        history.append({"round": r, "actor": "student" if actor is student else "teacher",
-                        "samples": int(sum(len(a) for a in xs)), "loss": loss,
-                        "argmax_agreement": agree})
+        history.append(
+            {
+                "round": r,
+                "actor": "student" if actor is student else "teacher",
+                "samples": int(sum(len(a) for a in xs)),
+                "loss": loss,
+                "argmax_agreement": agree,
+            }
+        )
         if progress:
             tqdm.write(f"round {r}: loss {loss:.4f}, argmax agreement {agree:.3f}")
     student.eval()
@@ -209,22 +224,28 @@ def _agreement(student, teacher, x: np.ndarray) -> float:
 def _evaluate(student, teacher, cfg: DistillConfig) -> dict[str, Any]:
     """Paired evaluation of student, teacher, OLLA and genie per scenario, on the first
     ``cfg.eval_seeds`` evaluation seeds (recorded per scenario as ``seeds``)."""
-    from linkadapt.evaluation import baseline_factory, evaluate
     from linkadapt.seeds import evaluation_seeds
+    from linkadapt.sim.evaluation import baseline_factory, evaluate
     from training.policies import TorchQPolicy
 
-    factories = {"student": lambda n: TorchQPolicy(student, "student"),
-                 "teacher": lambda n: TorchQPolicy(teacher, "teacher"),
-                 "olla": baseline_factory("olla"), "olla-tuned": baseline_factory("olla-tuned"),
-                 "genie": baseline_factory("genie")}
+    factories = {
+        "student": lambda n: TorchQPolicy(student, "student"),
+        "teacher": lambda n: TorchQPolicy(teacher, "teacher"),
+        "olla": baseline_factory("olla"),
+        "olla-tuned": baseline_factory("olla-tuned"),
+        "genie": baseline_factory("genie"),
+    }
     out = {}
     for scenario in cfg.eval_scenarios:
-        result = evaluate(factories, scenario, evaluation_seeds(cfg.eval_seeds), cfg.eval_ues,
-                          cfg.eval_slots)
+        result = evaluate(
+            factories, scenario, evaluation_seeds(cfg.eval_seeds), cfg.eval_ues, cfg.eval_slots
+        )
         out[scenario] = {
             "seeds": result.seeds,
-            "summary": {p: {k: {"mean": m, "ci95": c} for k, (m, c) in row.items()}
-                        for p, row in result.summary().items()},
+            "summary": {
+                p: {k: {"mean": m, "ci95": c} for k, (m, c) in row.items()}
+                for p, row in result.summary().items()
+            },
             "student_vs_teacher_pct": result.paired_gain_pct("student", "teacher"),
         }
     return out
@@ -232,30 +253,53 @@ def _evaluate(student, teacher, cfg: DistillConfig) -> dict[str, Any]:
 
 def _plot(evaluation: dict[str, Any], path: Path) -> None:
     """Bar chart of throughput and BLER per scenario for student, teacher, OLLA, genie."""
-    from training.report import plot_kpi_bars
+    from training.plots import plot_kpi_bars
 
-    bars = {sc: {p: {k: (v["mean"], v["ci95"]) for k, v in row.items()}
-                 for p, row in res["summary"].items()}
-            for sc, res in evaluation.items()}
+    bars = {
+        sc: {
+            p: {k: (v["mean"], v["ci95"]) for k, v in row.items()}
+            for p, row in res["summary"].items()
+        }
+        for sc, res in evaluation.items()
+    }
     plot_kpi_bars(bars, path)
 
 
 def _export(student, out: Path, summary: dict[str, Any], cfg: DistillConfig) -> None:
     from training.export import export_qnet, simulator_golden_obs
 
-    reference = {sc: {k: res["summary"]["student"][k]["mean"]
-                      for k in REFERENCE_KPIS}
-                 for sc, res in summary.get("evaluation", {}).items()}
+    reference = {
+        sc: {k: res["summary"]["student"][k]["mean"] for k in REFERENCE_KPIS}
+        for sc, res in summary.get("evaluation", {}).items()
+    }
     evaluation = summary.get("evaluation", {})
-    seeds = {"data": cfg.seed, "student_init": cfg.seed,
-             "reference_kpis": sorted({s for res in evaluation.values() for s in res["seeds"]})}
-    extra = {"source": {k: summary[k] for k in ("kind", "command", "teacher_sha256",
-                                                 "data_sha256", "samples", "compression")},
-             "seed": cfg.seed, "seeds": seeds, "reference_kpis": reference,
-             "distillation": {"loss": cfg.loss, "temperature": cfg.temperature,
-                              "student_driven": cfg.student_driven, "rounds": cfg.rounds}}
-    export_qnet(student, out, golden_obs=simulator_golden_obs("mimo", 8, seed=cfg.seed),
-                arch=cfg.arch, extra=extra)
+    seeds = {
+        "data": cfg.seed,
+        "student_init": cfg.seed,
+        "reference_kpis": sorted({s for res in evaluation.values() for s in res["seeds"]}),
+    }
+    extra = {
+        "source": {
+            k: summary[k]
+            for k in ("kind", "command", "teacher_sha256", "data_sha256", "samples", "compression")
+        },
+        "seed": cfg.seed,
+        "seeds": seeds,
+        "reference_kpis": reference,
+        "distillation": {
+            "loss": cfg.loss,
+            "temperature": cfg.temperature,
+            "student_driven": cfg.student_driven,
+            "rounds": cfg.rounds,
+        },
+    }
+    export_qnet(
+        student,
+        out,
+        golden_obs=simulator_golden_obs("mimo", 8, seed=cfg.seed),
+        arch=cfg.arch,
+        extra=extra,
+    )
 
 
 def _sha256(path: Path) -> str | None:
@@ -273,27 +317,50 @@ def register(app: typer.Typer) -> None:
         scenario: Annotated[str, typer.Option(help="Data scenario")] = "randomized",
         samples: Annotated[int, typer.Option(min=1, help="Decisions collected")] = 400_000,
         rounds: Annotated[int, typer.Option(min=1, help="Collection rounds")] = 4,
-        teacher_driven: Annotated[bool, typer.Option(
-            "--teacher-driven", help="Only the teacher acts (no DAgger)")] = False,
+        teacher_driven: Annotated[
+            bool, typer.Option("--teacher-driven", help="Only the teacher acts (no DAgger)")
+        ] = False,
         loss: Annotated[str, typer.Option(help="kl | mse | nll")] = "kl",
         temperature: Annotated[float, typer.Option(help="τ of the kl loss")] = 0.01,
         epochs: Annotated[int, typer.Option(min=1, help="Epochs per round")] = 3,
         seed: Annotated[int, typer.Option(help="Seed")] = 0,
-        eval_seeds: Annotated[int, typer.Option(
-            min=0, help="Evaluation seeds (the first N from 10000; 0: skip)")] = 3,
+        eval_seeds: Annotated[
+            int, typer.Option(min=0, help="Evaluation seeds (the first N from 10000; 0: skip)")
+        ] = 3,
     ) -> None:
         """Distill a teacher into a small student, export ONNX + manifest, evaluate it."""
         try:
-            cfg = DistillConfig(teacher=str(teacher), arch=arch, scenario=scenario,
-                                samples=samples, rounds=rounds, student_driven=not teacher_driven,
-                                loss=loss, temperature=temperature, epochs=epochs, seed=seed,
-                                eval_seeds=eval_seeds)
+            cfg = DistillConfig(
+                teacher=str(teacher),
+                arch=arch,
+                scenario=scenario,
+                samples=samples,
+                rounds=rounds,
+                student_driven=not teacher_driven,
+                loss=loss,
+                temperature=temperature,
+                epochs=epochs,
+                seed=seed,
+                eval_seeds=eval_seeds,
+            )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         summary = distill(cfg, out)
-        typer.echo(json.dumps({k: summary[k] for k in ("student_parameters",
-                                                       "teacher_parameters", "compression",
-                                                       "samples", "wall_seconds")}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    k: summary[k]
+                    for k in (
+                        "student_parameters",
+                        "teacher_parameters",
+                        "compression",
+                        "samples",
+                        "wall_seconds",
+                    )
+                },
+                indent=2,
+            )
+        )
         for sc, res in summary.get("evaluation", {}).items():
             m, c = res["student_vs_teacher_pct"]
             typer.echo(f"{sc}: student vs teacher throughput {m:+.2f} ± {c:.2f} %")

@@ -2,7 +2,7 @@
 
 The statistics (per-seed KPIs incl. cell-edge throughput and zero-UE share, mean ± 95 %
 CI, paired differences of the mean and of the 5th-percentile UE throughput against
-``olla``, ``olla-tuned`` and the genie) come from :mod:`linkadapt.evaluation`; this
+``olla``, ``olla-tuned`` and the genie) come from :mod:`linkadapt.sim.evaluation`; this
 module only resolves policy specs (:mod:`training.policies`), loops over scenarios
 (optionally replaying a drive-test trace) and presents the results. Importing it does
 not import torch (ONNX and baseline policies need none).
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from linkadapt.evaluation import REFERENCES, EvaluationResult, evaluate
 from linkadapt.sim import load_scenario
+from linkadapt.sim.evaluation import REFERENCES, EvaluationResult, evaluate
 from linkadapt.sim.trace import with_trace
 from training.policies import policy_name, resolve_policy
 
@@ -35,12 +35,16 @@ class EvaluationReport:
 
     def summary(self) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
         """``{scenario: {policy: {kpi: (mean, ci95)}}}`` incl. the paired gains
-        ``throughput[_p5]_vs_<ref>_*`` (see :mod:`linkadapt.evaluation`)."""
+        ``throughput[_p5]_vs_<ref>_*`` (see :mod:`linkadapt.sim.evaluation`)."""
         return {sc: res.summary() for sc, res in self.results.items()}
 
     def as_dict(self) -> dict[str, Any]:
-        return {"policies": self.policies, "seeds": self.seeds, "trace": self.trace,
-                "scenarios": {sc: res.to_json() for sc, res in self.results.items()}}
+        return {
+            "policies": self.policies,
+            "seeds": self.seeds,
+            "trace": self.trace,
+            "scenarios": {sc: res.to_json() for sc, res in self.results.items()},
+        }
 
     def plot(self, path: str | Path) -> Path | None:
         """Bar chart of mean and p5 UE throughput and the BLERs (needs matplotlib; ``None``
@@ -49,7 +53,7 @@ class EvaluationReport:
             import matplotlib  # noqa: F401
         except ImportError:
             return None
-        from training.report import plot_kpi_bars
+        from training.plots import plot_kpi_bars
 
         return plot_kpi_bars(self.summary(), path, kpis=PLOT_KPIS)
 
@@ -65,11 +69,18 @@ def _unique_names(specs: Sequence[str]) -> list[str]:
     return names
 
 
-def run_evaluation(specs: Sequence[str], scenarios: Sequence[str], seeds: Sequence[int], *,
-                   n_ues: int = 200, n_slots: int = 1000, names: Sequence[str] | None = None,
-                   progress: Callable[[str, str, int], None] | None = None,
-                   torch_threads: int | None = 1,
-                   trace: str | Path | None = None) -> EvaluationReport:
+def run_evaluation(
+    specs: Sequence[str],
+    scenarios: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    n_ues: int = 200,
+    n_slots: int = 1000,
+    names: Sequence[str] | None = None,
+    progress: Callable[[str, str, int], None] | None = None,
+    torch_threads: int | None = 1,
+    trace: str | Path | None = None,
+) -> EvaluationReport:
     """Evaluate policy ``specs`` on every scenario with the same ``seeds``.
 
     Args:
@@ -102,12 +113,12 @@ def run_evaluation(specs: Sequence[str], scenarios: Sequence[str], seeds: Sequen
     for sc, cfg in configs.items():
         cb = None if progress is None else (lambda p, s, sc=sc: progress(sc, p, s))
         results[sc] = evaluate(factories, cfg, list(seeds), n_ues, n_slots, progress=cb)
-    return EvaluationReport(names, list(seeds), results,
-                            None if trace is None else str(trace))
+    return EvaluationReport(names, list(seeds), results, None if trace is None else str(trace))
 
 
-def _fmt(cell: tuple[float, float] | None, digits: int = 2, pct: bool = False,
-         signed: bool = False) -> str:
+def _fmt(
+    cell: tuple[float, float] | None, digits: int = 2, pct: bool = False, signed: bool = False
+) -> str:
     """``mean±ci`` (compact: the table has one column per policy), ``-`` when missing."""
     if cell is None:
         return "-"
@@ -120,9 +131,11 @@ def _fmt(cell: tuple[float, float] | None, digits: int = 2, pct: bool = False,
 REF_LABELS = {"olla": "OLLA", "olla-tuned": "OLLA-tuned", "genie": "genie"}
 
 
-def _rows(summary: dict[str, dict[str, tuple[float, float]]],
-          refs: Sequence[str]) -> list[tuple[str, list[str]]]:
+def _rows(
+    summary: dict[str, dict[str, tuple[float, float]]], refs: Sequence[str]
+) -> list[tuple[str, list[str]]]:
     """``(label, cell per policy)`` rows of the report table (see :func:`print_report`)."""
+
     def kpi(key: str, digits: int) -> list[str]:
         return [_fmt(row[key], digits) for row in summary.values()]
 
@@ -137,15 +150,24 @@ def _rows(summary: dict[str, dict[str, tuple[float, float]]],
                 cells.append("-")
         return cells
 
-    rows = [("throughput Mbit/s", kpi("throughput_mbps", 2)),
-            ("p5 UE Mbit/s", kpi("throughput_p5_mbps", 2)),
-            ("zero-UE share", kpi("zero_ue_share", 3))]
+    rows = [
+        ("throughput Mbit/s", kpi("throughput_mbps", 2)),
+        ("p5 UE Mbit/s", kpi("throughput_p5_mbps", 2)),
+        ("zero-UE share", kpi("zero_ue_share", 3)),
+    ]
     for ref in refs:
-        rows += [(f"vs {REF_LABELS.get(ref, ref)}", gain(f"throughput_vs_{ref}_pct")),
-                 (f"p5 vs {REF_LABELS.get(ref, ref)}", gain(f"throughput_p5_vs_{ref}_pct",
-                                                           f"throughput_p5_vs_{ref}_mbps"))]
-    rows += [("BLER", kpi("bler", 3)), ("residual BLER", kpi("residual_bler", 4)),
-             ("SE bit/s/Hz", kpi("spectral_efficiency", 2))]
+        rows += [
+            (f"vs {REF_LABELS.get(ref, ref)}", gain(f"throughput_vs_{ref}_pct")),
+            (
+                f"p5 vs {REF_LABELS.get(ref, ref)}",
+                gain(f"throughput_p5_vs_{ref}_pct", f"throughput_p5_vs_{ref}_mbps"),
+            ),
+        ]
+    rows += [
+        ("BLER", kpi("bler", 3)),
+        ("residual BLER", kpi("residual_bler", 4)),
+        ("SE bit/s/Hz", kpi("spectral_efficiency", 2)),
+    ]
     return rows
 
 
@@ -161,8 +183,10 @@ def print_report(report: EvaluationReport, console=None) -> None:
         summary = res.summary()
         refs = [r for r in REFERENCES if r in summary]
         trace = f", trace {Path(report.trace).name}" if report.trace else ""
-        table = Table(title=f"{sc}{trace}: {len(res.seeds)} paired seeds, {res.n_ues} UEs × "
-                            f"{res.n_slots} slots (mean ± 95 % CI)")
+        table = Table(
+            title=f"{sc}{trace}: {len(res.seeds)} paired seeds, {res.n_ues} UEs × "
+            f"{res.n_slots} slots (mean ± 95 % CI)"
+        )
         table.add_column("")
         for policy in summary:
             table.add_column(policy, justify="right")

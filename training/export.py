@@ -28,11 +28,17 @@ def _schema_info(obs_dim: int) -> dict[str, Any]:
     from linkadapt import features
 
     if obs_dim == features.OBS_DIM:
-        return {"obs_schema_version": features.OBS_SCHEMA_VERSION, "privileged": False,
-                "feature_names": list(features.FEATURE_NAMES)}
+        return {
+            "obs_schema_version": features.OBS_SCHEMA_VERSION,
+            "privileged": False,
+            "feature_names": list(features.FEATURE_NAMES),
+        }
     if obs_dim == features.OBS_DIM + features.PRIVILEGED_DIM:
-        return {"obs_schema_version": features.OBS_SCHEMA_VERSION, "privileged": True,
-                "feature_names": list(features.FEATURE_NAMES) + list(features.PRIVILEGED_NAMES)}
+        return {
+            "obs_schema_version": features.OBS_SCHEMA_VERSION,
+            "privileged": True,
+            "feature_names": list(features.FEATURE_NAMES) + list(features.PRIVILEGED_NAMES),
+        }
     return {"obs_schema_version": None, "privileged": False, "feature_names": None}
 
 
@@ -51,9 +57,16 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def export_qnet(module, out_dir: str | Path, *, golden_obs: np.ndarray | None = None,
-                n_golden: int = 8, seed: int = 0, arch: str | None = None,
-                extra: dict[str, Any] | None = None) -> Path:
+def export_qnet(
+    module,
+    out_dir: str | Path,
+    *,
+    golden_obs: np.ndarray | None = None,
+    n_golden: int = 8,
+    seed: int = 0,
+    arch: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Export a feed-forward Q-network to ``out_dir/model.onnx`` + ``out_dir/manifest.json``.
 
     Args:
@@ -88,13 +101,21 @@ def export_qnet(module, out_dir: str | Path, *, golden_obs: np.ndarray | None = 
         # yields a plain static graph (Gemm/Relu) that every onnxruntime reads.
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            module, (dummy,), str(onnx_path), dynamo=False, input_names=["obs"],
+            module,
+            (dummy,),
+            str(onnx_path),
+            dynamo=False,
+            input_names=["obs"],
             output_names=["q_values"],
             dynamic_axes={"obs": {0: "batch"}, "q_values": {0: "batch"}},
-            opset_version=ONNX_OPSET, do_constant_folding=True,
+            opset_version=ONNX_OPSET,
+            do_constant_folding=True,
         )
-    golden = golden_observations(obs_dim, n_golden, seed) if golden_obs is None else \
-        np.ascontiguousarray(golden_obs, np.float32)
+    golden = (
+        golden_observations(obs_dim, n_golden, seed)
+        if golden_obs is None
+        else np.ascontiguousarray(golden_obs, np.float32)
+    )
     if golden.ndim != 2 or golden.shape[1] != obs_dim:
         raise ValueError(f"golden_obs must be [k, {obs_dim}], got {golden.shape}")
     with torch.no_grad():
@@ -158,11 +179,12 @@ def verify_export(out_dir: str | Path) -> float:
     return err
 
 
-def simulator_golden_obs(scenario: str, n: int = 8, seed: int = 0, warmup_steps: int = 50,
-                         privileged: bool = False) -> np.ndarray:
+def simulator_golden_obs(
+    scenario: str, n: int = 8, seed: int = 0, warmup_steps: int = 50, privileged: bool = False
+) -> np.ndarray:
     """Realistic golden rows: observations of ``n`` UEs of ``scenario`` after
     ``warmup_steps`` slots of random MCS choices (so HARQ history columns are filled)."""
-    from training.envs import make_vector_env
+    from training.vector_envs import make_vector_env
 
     env = make_vector_env(scenario, n, seed, privileged=privileged)
     obs, _ = env.reset(seed=seed)
@@ -173,8 +195,13 @@ def simulator_golden_obs(scenario: str, n: int = 8, seed: int = 0, warmup_steps:
     return np.asarray(obs, np.float32)
 
 
-def export_from_run(model_dir: str | Path, out_dir: str | Path, *,
-                    golden_scenario: str | None = "mimo", n_golden: int = 8) -> Path:
+def export_from_run(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    golden_scenario: str | None = "mimo",
+    n_golden: int = 8,
+) -> Path:
     """Export the Q-network of a training run directory (``model.pt`` + manifest/config).
 
     Golden rows come from ``golden_scenario`` (simulator observations) when the model
@@ -192,5 +219,6 @@ def export_from_run(model_dir: str | Path, out_dir: str | Path, *,
     if golden_scenario and schema["obs_schema_version"] is not None:
         golden = simulator_golden_obs(golden_scenario, n_golden, privileged=schema["privileged"])
     extra = {"source": meta}
-    return export_qnet(net, out_dir, golden_obs=golden, n_golden=n_golden,
-                       arch=meta.get("arch"), extra=extra)
+    return export_qnet(
+        net, out_dir, golden_obs=golden, n_golden=n_golden, arch=meta.get("arch"), extra=extra
+    )

@@ -10,23 +10,20 @@ A policy *spec* (what ``ran-distill evaluate --policy`` accepts) is one of:
   Q-network, greedy argmax (see ``docs/model-format.md``).
 
 :func:`resolve_policy` returns a *factory* ``Callable[[int], Policy]`` taking the number
-of UE rows, which is what :func:`linkadapt.evaluation.evaluate` expects (for baselines a
-:class:`linkadapt.evaluation.BaselineFactory`, which the evaluation binds to its scenario
+of UE rows, which is what :func:`linkadapt.sim.evaluation.evaluate` expects (for baselines a
+:class:`linkadapt.sim.evaluation.BaselineFactory`, which the evaluation binds to its scenario
 so ``olla-tuned`` uses that scenario's tuned entry).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from linkadapt.baselines import BASELINE_NAMES
-from linkadapt.policy import DecisionBatch, Policy
-
-PolicyFactory = Callable[[int], Policy]
+from linkadapt.policy import DecisionBatch, PolicyFactory
 
 
 def _net_input(obs: np.ndarray, obs_dim: int) -> np.ndarray:
@@ -68,13 +65,15 @@ class TorchQPolicy:
 
     def _ensure_rows(self, max_row: int) -> None:
         if max_row >= self._hidden.shape[0]:
-            grown = np.zeros((max(max_row + 1, 2 * self._hidden.shape[0]),
-                              self._hidden.shape[1]), np.float32)
+            grown = np.zeros(
+                (max(max_row + 1, 2 * self._hidden.shape[0]), self._hidden.shape[1]), np.float32
+            )
             grown[: self._hidden.shape[0]] = self._hidden
             self._hidden = grown
 
-    def q_values(self, obs: np.ndarray, rows: np.ndarray | None = None,
-                 commit: np.ndarray | None = None) -> np.ndarray:
+    def q_values(
+        self, obs: np.ndarray, rows: np.ndarray | None = None, commit: np.ndarray | None = None
+    ) -> np.ndarray:
         """Q-values float32 ``[n, n_actions]`` for ``obs`` ``[n, >= obs_dim]``.
 
         For a GRU, ``rows`` select the hidden states; ``commit`` (bool ``[n]``, default
@@ -124,8 +123,9 @@ class OnnxQPolicy:
         # Explicit thread counts: the default (all cores) oversubscribes shared machines.
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(model_path), opts,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(model_path), opts, providers=["CPUExecutionProvider"]
+        )
         self.name = name
         self.obs_dim = int(self.session.get_inputs()[0].shape[1])
 
@@ -199,7 +199,7 @@ def resolve_policy(spec: str, *, prefer: str = "torch") -> PolicyFactory:
         prefer: when a directory has both ``model.pt`` and ``model.onnx``, which to use.
     """
     if spec in BASELINE_NAMES:
-        from linkadapt.evaluation import baseline_factory
+        from linkadapt.sim.evaluation import baseline_factory
 
         return baseline_factory(spec)
     p = Path(spec)

@@ -130,16 +130,18 @@ def with_evm_cap(sinr_lin: np.ndarray, evm_sinr_db: float) -> np.ndarray:
         return np.float32(1.0) / (np.float32(1.0) / sinr_lin + np.float32(1.0) / evm)
 
 
-def layer_sinr_lin(sinr_lin: np.ndarray, rank: np.ndarray, n_tx: int,
-                   evm_sinr_db: float) -> np.ndarray:
+def layer_sinr_lin(
+    sinr_lin: np.ndarray, rank: np.ndarray, n_tx: int, evm_sinr_db: float
+) -> np.ndarray:
     """Per-layer SINR (linear, float32) of ``rank`` layers: channel SINR ``[n, S]`` times the
     layer gain, then the EVM cap (the cap bounds what the receiver sees per layer)."""
     gain = np.power(10.0, layer_sinr_gain_db(rank, n_tx) / 10.0).astype(np.float32)
     return with_evm_cap(sinr_lin * gain[:, None], evm_sinr_db)
 
 
-def best_rank(sinr_db: np.ndarray, max_rank: int, n_tx: int,
-              evm_sinr_db: float | None = None) -> np.ndarray:
+def best_rank(
+    sinr_db: np.ndarray, max_rank: int, n_tx: int, evm_sinr_db: float | None = None
+) -> np.ndarray:
     """Rank indicator: the layer count maximizing r·log2(1 + SINR_layer(r)) (int16).
 
     ``evm_sinr_db`` applies the impairment cap to each candidate's layer SINR.

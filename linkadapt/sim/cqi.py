@@ -24,8 +24,14 @@ CQI_EESM_MCS = 14  # the UE's CQI measurement uses the EESM β of a mid-range MC
 class CqiReporting:
     """Periodic CQI/RI reports of ``period`` [n], landing ``delay`` [n] slots late."""
 
-    def __init__(self, cfg: ScenarioConfig, period: np.ndarray, phase: np.ndarray,
-                 delay: np.ndarray, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        cfg: ScenarioConfig,
+        period: np.ndarray,
+        phase: np.ndarray,
+        delay: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
         n = period.shape[0]
         self.cfg, self.period, self.phase, self.delay, self.rng = cfg, period, phase, delay, rng
         self.beta = float(bler.eesm_beta(np.array([CQI_EESM_MCS]), table=cfg.mcs_table)[0])
@@ -47,8 +53,7 @@ class CqiReporting:
         if meas.size:
             # how many UEs measure depends on the slot only, so the stream stays paired
             noise = self.rng.standard_normal(meas.size) * cfg.cqi_noise_db
-            measured = sinr_sb_lin[meas] * np.power(10.0, noise / 10.0).astype(
-                np.float32)[:, None]
+            measured = sinr_sb_lin[meas] * np.power(10.0, noise / 10.0).astype(np.float32)[:, None]
             wideband_db = 10.0 * np.log10(np.mean(measured, axis=1))
             ri = channel.best_rank(wideband_db, cfg.max_rank, cfg.n_tx, cfg.evm_sinr_db)
             layer = channel.layer_sinr_lin(measured, ri, cfg.n_tx, cfg.evm_sinr_db)
@@ -59,8 +64,9 @@ class CqiReporting:
             self.pending_measured[meas, slot] = t
             self.pending_arrival[meas, slot] = t + self.delay[meas]
             self.pending_count[meas] += 1
-            self._next_arrival = min(self._next_arrival,
-                                     int(self.pending_arrival[meas, slot].min()))
+            self._next_arrival = min(
+                self._next_arrival, int(self.pending_arrival[meas, slot].min())
+            )
         if t < self._next_arrival:
             return
         due = self.pending_arrival == t

@@ -71,8 +71,13 @@ def wrap_offsets(n_cells: int, isd_m: float) -> np.ndarray:
     u, v = np.array([isd_m, 0.0]), np.array([isd_m / 2.0, isd_m * np.sqrt(3) / 2.0])
     t = i * u + j * v
     angles = np.arange(6) * np.pi / 3.0
-    rot = np.stack([np.cos(angles) * t[0] - np.sin(angles) * t[1],
-                    np.sin(angles) * t[0] + np.cos(angles) * t[1]], axis=1)
+    rot = np.stack(
+        [
+            np.cos(angles) * t[0] - np.sin(angles) * t[1],
+            np.sin(angles) * t[0] + np.cos(angles) * t[1],
+        ],
+        axis=1,
+    )
     return np.concatenate([np.zeros((1, 2)), rot])
 
 
@@ -97,8 +102,13 @@ class Geometry:
         mobility_rng: the stream of shadowing innovations as UEs move.
     """
 
-    def __init__(self, cfg: ScenarioConfig, speed_kmh: np.ndarray, rng: np.random.Generator,
-                 mobility_rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        cfg: ScenarioConfig,
+        speed_kmh: np.ndarray,
+        rng: np.random.Generator,
+        mobility_rng: np.random.Generator,
+    ) -> None:
         n = speed_kmh.shape[0]
         self.cfg = cfg
         self.rng = mobility_rng
@@ -110,10 +120,12 @@ class Geometry:
         radius = np.sqrt(rng.uniform((self.min_d / cfg.cell_radius_m) ** 2, 1.0, n))
         angle = rng.uniform(0.0, 2.0 * np.pi, n)
         self.pos = self.sites[home] + cfg.cell_radius_m * radius[:, None] * np.stack(
-            [np.cos(angle), np.sin(angle)], axis=1)
+            [np.cos(angle), np.sin(angle)], axis=1
+        )
         heading = rng.uniform(0.0, 2.0 * np.pi, n)
         self.velocity = (speed_kmh / 3.6)[:, None] * np.stack(
-            [np.cos(heading), np.sin(heading)], axis=1)  # m/s
+            [np.cos(heading), np.sin(heading)], axis=1
+        )  # m/s
         d2d = self.distances()
         self.los = rng.random(d2d.shape) < los_probability(cfg.environment, d2d)
         self.sigma = shadowing_std_db(cfg.environment, self.los)
@@ -142,8 +154,13 @@ class Geometry:
 
     def _rx_dbm(self, d2d: np.ndarray) -> np.ndarray:
         cfg = self.cfg
-        return (cfg.tx_power_dbm + cfg.bs_antenna_gain_dbi - self.indoor_loss_db[:, None]
-                - path_loss_db(cfg.environment, d2d, cfg.carrier_ghz, self.los) - self.shadow_db)
+        return (
+            cfg.tx_power_dbm
+            + cfg.bs_antenna_gain_dbi
+            - self.indoor_loss_db[:, None]
+            - path_loss_db(cfg.environment, d2d, cfg.carrier_ghz, self.los)
+            - self.shadow_db
+        )
 
     def move(self, seconds: float, ttt_slots_elapsed: int) -> np.ndarray:
         """Advance ``seconds``; update shadowing, RSRP and A3 handovers.
@@ -189,6 +206,10 @@ class Geometry:
         strong = np.zeros((n, N_STRONG_INTERFERERS))
         k = min(N_STRONG_INTERFERERS, self.cfg.n_cells - 1)
         strong[:, :k] = order[:, :k]
-        return LargeScale(cell=self.cell.copy(), signal_mw=signal, strong_interf_mw=strong,
-                          background_interf_mw=order[:, k:].sum(axis=1),
-                          noise_mw=self.noise_mw)
+        return LargeScale(
+            cell=self.cell.copy(),
+            signal_mw=signal,
+            strong_interf_mw=strong,
+            background_interf_mw=order[:, k:].sum(axis=1),
+            noise_mw=self.noise_mw,
+        )

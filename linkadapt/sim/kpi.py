@@ -53,8 +53,9 @@ class KpiAccumulator:
             "bler": _ratio(self.first_tx_nack.sum(), self.first_tx.sum()),
             "residual_bler": _ratio(self.tb_lost.sum(), self.tb_done.sum()),
             "spectral_efficiency": _ratio(self.delivered_bits.sum(), hertz_seconds),
-            "mean_mcs": _ratio(float(np.arange(self.mcs_hist.size) @ self.mcs_hist),
-                               self.mcs_hist.sum()),
+            "mean_mcs": _ratio(
+                float(np.arange(self.mcs_hist.size) @ self.mcs_hist), self.mcs_hist.sum()
+            ),
         }
 
     def per_ue(self, slot_seconds: float) -> dict[str, np.ndarray]:
@@ -85,8 +86,9 @@ class KpiAccumulator:
             "bler": _ratios(pooled(self.first_tx_nack), pooled(self.first_tx)),
             "residual_bler": _ratios(pooled(self.tb_lost), pooled(self.tb_done)),
             "throughput_p5_mbps": np.array([_p5(ue_tput[m]) for m in members]),
-            "zero_ue_share": np.array([float(np.mean(self.delivered_bits[m] == 0))
-                                       if m.any() else 0.0 for m in members]),
+            "zero_ue_share": np.array(
+                [float(np.mean(self.delivered_bits[m] == 0)) if m.any() else 0.0 for m in members]
+            ),
         }
 
 

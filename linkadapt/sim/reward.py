@@ -71,16 +71,22 @@ class Credit:
         parts = [p for p in parts if p.row.size]
         if not parts:
             return cls.empty()
-        return cls(*(np.concatenate([getattr(p, k) for p in parts])
-                     for k in ("row", "index", "reward")))
+        return cls(
+            *(np.concatenate([getattr(p, k) for p in parts]) for k in ("row", "index", "reward"))
+        )
 
     def per_row(self, n_rows: int) -> np.ndarray:
         """float32 ``[n_rows]``: the credits summed per row (what the env's reward shows)."""
         return np.bincount(self.row, weights=self.reward, minlength=n_rows).astype(np.float32)
 
 
-def harq_credit(cfg: RewardConfig, payload: np.ndarray, decoded: np.ndarray,
-                n_tx: np.ndarray, max_bits: np.ndarray) -> np.ndarray:
+def harq_credit(
+    cfg: RewardConfig,
+    payload: np.ndarray,
+    decoded: np.ndarray,
+    n_tx: np.ndarray,
+    max_bits: np.ndarray,
+) -> np.ndarray:
     """The ``harq`` reward of finished blocks (float32, same shape as the inputs).
 
     A block that is not decoded finished because it reached the last transmission, so

@@ -92,8 +92,11 @@ class ScenarioConfig:
     def __post_init__(self) -> None:
         _check(self.environment in ("UMa", "UMi"), "environment", "must be UMa or UMi")
         _check(self.antenna in ANTENNAS, "antenna", f"must be one of {list(ANTENNAS)}")
-        _check(self.traffic in ("full_buffer", "bursty", "mixed"), "traffic",
-               "must be full_buffer, bursty or mixed")
+        _check(
+            self.traffic in ("full_buffer", "bursty", "mixed"),
+            "traffic",
+            "must be full_buffer, bursty or mixed",
+        )
         _check(self.scheduler in ("rr", "pf"), "scheduler", "must be rr or pf")
         _check(self.harq_processes in (8, 16), "harq_processes", "must be 8 or 16")
         _check(1 <= self.max_transmissions <= 8, "max_transmissions", "must be 1..8")
@@ -140,11 +143,13 @@ class ScenarioConfig:
             deep_indoor_share=float(rng.uniform(*r.deep_indoor_share)),
         )
         if rng.random() < r.coverage_limited_share:
-            drop = dataclasses.replace(drop, n_cells=1,
-                                       cell_radius_m=float(rng.uniform(*r.coverage_radius_m)))
+            drop = dataclasses.replace(
+                drop, n_cells=1, cell_radius_m=float(rng.uniform(*r.coverage_radius_m))
+            )
         if rng.random() < r.outage_share:
             drop = dataclasses.replace(
-                drop, tx_power_dbm=float(rng.uniform(*r.outage_tx_power_dbm)))
+                drop, tx_power_dbm=float(rng.uniform(*r.outage_tx_power_dbm))
+            )
         return drop
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,8 +167,10 @@ class ScenarioConfig:
             if f.name in values and isinstance(values[f.name], list):
                 values[f.name] = tuple(values[f.name])
         if isinstance(values.get("randomization"), dict):
-            rnd = {k: tuple(v) if isinstance(v, list) else v
-                   for k, v in values["randomization"].items()}
+            rnd = {
+                k: tuple(v) if isinstance(v, list) else v
+                for k, v in values["randomization"].items()
+            }
             values["randomization"] = Randomization(**rnd)
         return cls(**values)
 
@@ -175,18 +182,34 @@ def _check(ok: bool, name: str, message: str) -> None:
 
 PRESETS: dict[str, ScenarioConfig] = {
     "mimo": ScenarioConfig(name="mimo"),
-    "mmimo": ScenarioConfig(name="mmimo", antenna="64T64R", cell_radius_m=350.0,
-                            tx_power_dbm=49.0),
-    "scsu": ScenarioConfig(name="scsu", n_cells=1, ues_per_slot=1, cell_radius_m=300.0,
-                           speed_kmh=(3.0, 3.0), interference_load=0.0),
-    "high-mobility": ScenarioConfig(name="high-mobility", speed_kmh=(120.0, 150.0),
-                                    cell_radius_m=400.0),
-    "bursty": ScenarioConfig(name="bursty", traffic="mixed", environment="UMi",
-                             cell_radius_m=150.0, speed_kmh=(3.0, 60.0)),
+    "mmimo": ScenarioConfig(name="mmimo", antenna="64T64R", cell_radius_m=350.0, tx_power_dbm=49.0),
+    "scsu": ScenarioConfig(
+        name="scsu",
+        n_cells=1,
+        ues_per_slot=1,
+        cell_radius_m=300.0,
+        speed_kmh=(3.0, 3.0),
+        interference_load=0.0,
+    ),
+    "high-mobility": ScenarioConfig(
+        name="high-mobility", speed_kmh=(120.0, 150.0), cell_radius_m=400.0
+    ),
+    "bursty": ScenarioConfig(
+        name="bursty",
+        traffic="mixed",
+        environment="UMi",
+        cell_radius_m=150.0,
+        speed_kmh=(3.0, 60.0),
+    ),
     "randomized": ScenarioConfig(
-        name="randomized", randomization=Randomization(), speed_kmh=(0.0, 150.0),
-        cqi_period_slots=(4, 40), cqi_delay_slots=(1, 10), cqi_noise_db=1.5,
-        harq_delay_slots=(3, 8), bler_offset_db=(-1.0, 4.0),
+        name="randomized",
+        randomization=Randomization(),
+        speed_kmh=(0.0, 150.0),
+        cqi_period_slots=(4, 40),
+        cqi_delay_slots=(1, 10),
+        cqi_noise_db=1.5,
+        harq_delay_slots=(3, 8),
+        bler_offset_db=(-1.0, 4.0),
     ),
 }
 PRESET_DOCS = {
@@ -207,8 +230,9 @@ def load_scenario(name_or_path: str | ScenarioConfig) -> ScenarioConfig:
         return PRESETS[name_or_path]
     path = Path(name_or_path)
     if not path.exists():
-        raise ValueError(f"unknown scenario {name_or_path!r}: not a preset "
-                         f"({', '.join(PRESETS)}) nor a file")
+        raise ValueError(
+            f"unknown scenario {name_or_path!r}: not a preset ({', '.join(PRESETS)}) nor a file"
+        )
     if path.suffix in (".yaml", ".yml"):
         import yaml
 

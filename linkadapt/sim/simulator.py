@@ -67,16 +67,24 @@ class StepResult:
 class Simulator:
     """Link-adaptation simulator for ``n_ues`` UEs; reproducible from (scenario, seed)."""
 
-    def __init__(self, scenario: str | ScenarioConfig, n_ues: int, seed: int = 0, *,
-                 privileged: bool = False, reward: RewardConfig | str = "harq") -> None:
+    def __init__(
+        self,
+        scenario: str | ScenarioConfig,
+        n_ues: int,
+        seed: int = 0,
+        *,
+        privileged: bool = False,
+        reward: RewardConfig | str = "harq",
+    ) -> None:
         self.base = load_scenario(scenario)
         self.n = int(n_ues)
         self.privileged = privileged
         self.reward = RewardConfig(reward) if isinstance(reward, str) else reward
         self.rows = np.arange(self.n, dtype=np.int64)
         self._seed_seq = np.random.SeedSequence(seed)
-        self.trace = (load_trace(self.base.trace, self.base.trace_columns)
-                      if self.base.trace else None)
+        self.trace = (
+            load_trace(self.base.trace, self.base.trace_columns) if self.base.trace else None
+        )
         self.drop()
 
     # ------------------------------------------------------------------ drop / reset
@@ -97,7 +105,8 @@ class Simulator:
             self.trace_offset_s = rng.uniform(0.0, max(self.trace.duration_s, 1.0), n)
             _, self.speed_kmh = self.trace.at(self.trace_offset_s)
         self.fading = channel.RayleighFading(
-            channel.fading_correlation(self.speed_kmh, cfg), cfg.subbands, self.chan_rng)
+            channel.fading_correlation(self.speed_kmh, cfg), cfg.subbands, self.chan_rng
+        )
         self.interferers = channel.InterferenceActivity(n, cfg.interference_load, self.chan_rng)
         period = rng.integers(cfg.cqi_period_slots[0], cfg.cqi_period_slots[1] + 1, n)
         phase = rng.integers(0, period)
@@ -134,14 +143,14 @@ class Simulator:
         self.p_prb = np.ones((n, h), np.int32)
         self.p_rank = np.ones((n, h), np.int16)
         self.avg_rate = np.full(n, 1.0)
-        self.tbs, self.n_cb, self.k_cb = nr.tbs_lookup(cfg.mcs_table, cfg.n_symbols,
-                                                       cfg.n_dmrs_re)
+        self.tbs, self.n_cb, self.k_cb = nr.tbs_lookup(cfg.mcs_table, cfg.n_symbols, cfg.n_dmrs_re)
         self.betas = bler.eesm_beta(np.arange(nr.n_mcs(cfg.mcs_table)), table=cfg.mcs_table)
         self.kpi = KpiAccumulator.zeros(self.n, nr.n_mcs(cfg.mcs_table))
         ranks = np.arange(1, 9)
         self.layer_gain_db = np.concatenate([[0.0], channel.layer_sinr_gain_db(ranks, cfg.n_tx)])
         self.diversity_by_rank = np.concatenate(
-            [[1.0], channel.diversity_order(ranks, cfg.n_tx, cfg.ue_rx_antennas)])
+            [[1.0], channel.diversity_order(ranks, cfg.n_tx, cfg.ue_rx_antennas)]
+        )
         self.last_served = np.full(n, -1, np.int64)  # round-robin: slot last scheduled
         self.handovers = np.zeros(n, np.int64)
         self._index_cells()
@@ -155,8 +164,9 @@ class Simulator:
         cfg = self.cfg
         self.attached[:] = False
         if self.trace is None and self.t > 0 and self.t % LARGE_SCALE_UPDATE_SLOTS == 0:
-            handed = self.geometry.move(LARGE_SCALE_UPDATE_SLOTS * cfg.slot_seconds,
-                                        LARGE_SCALE_UPDATE_SLOTS)
+            handed = self.geometry.move(
+                LARGE_SCALE_UPDATE_SLOTS * cfg.slot_seconds, LARGE_SCALE_UPDATE_SLOTS
+            )
             self.large = self.geometry.large_scale()
             if handed.size:
                 self._hand_over(handed)
@@ -181,17 +191,22 @@ class Simulator:
         )
         self.history.update(None, reports)  # None: all rows in order, the fast path
         obs = self.history.encode(None)
-        self._layer_lin = channel.layer_sinr_lin(self._sinr_sb_lin, rank, cfg.n_tx,
-                                                 cfg.evm_sinr_db)
+        self._layer_lin = channel.layer_sinr_lin(self._sinr_sb_lin, rank, cfg.n_tx, cfg.evm_sinr_db)
         layer_db = np.float32(10.0) * np.log10(np.maximum(self._layer_lin, np.float32(1e-12)))
         if self.privileged:
             eff = bler.effective_sinr_db(layer_db, self.betas[CQI_EESM_MCS])
             doppler = channel.doppler_hz(self.speed_kmh, cfg)
             obs = np.concatenate([obs, privileged_features(eff, doppler)], axis=1)
-        self._batch = DecisionBatch(obs=obs, reports=reports, rows=self.rows,
-                                    true_sinr_db=layer_db, new_tx=self.new_tx,
-                                    bler_offset_db=self.bler_offset,
-                                    n_dmrs_re=cfg.n_dmrs_re, attached=self.attached.copy())
+        self._batch = DecisionBatch(
+            obs=obs,
+            reports=reports,
+            rows=self.rows,
+            true_sinr_db=layer_db,
+            new_tx=self.new_tx,
+            bler_offset_db=self.bler_offset,
+            n_dmrs_re=cfg.n_dmrs_re,
+            attached=self.attached.copy(),
+        )
         return self._batch
 
     def step(self, mcs: np.ndarray) -> StepResult:
@@ -233,7 +248,8 @@ class Simulator:
             rank, prb = self.p_rank[re, proc], self.p_prb[re, proc]
             # a retransmission keeps the layers it was first sent with
             self.p_acc[re, proc] += channel.layer_sinr_lin(
-                self._sinr_sb_lin[re], rank, self.cfg.n_tx, self.cfg.evm_sinr_db)
+                self._sinr_sb_lin[re], rank, self.cfg.n_tx, self.cfg.evm_sinr_db
+            )
             ok = decode_u[re] >= self._tbler(self.p_acc[re, proc], m, rank, prb, re)
             self.p_ok[re, proc] = ok
             self.p_ntx[re, proc] += 1
@@ -305,8 +321,9 @@ class Simulator:
             return np.power(10.0, sinr_db / 10.0)
         ls = self.large
         active = self.interferers.step()
-        interference = ((ls.strong_interf_mw * active).sum(axis=1)
-                        + self.cfg.interference_load * ls.background_interf_mw)
+        interference = (ls.strong_interf_mw * active).sum(
+            axis=1
+        ) + self.cfg.interference_load * ls.background_interf_mw
         return ls.signal_mw / (ls.noise_mw + interference)
 
     def _deliver_feedback(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -334,10 +351,19 @@ class Simulator:
             self.p_state[ue, proc] = np.where(finished, IDLE, NEEDS_RETX)
             if self.reward.kind == "harq" and finished.any():
                 f_ue, f_proc = ue[finished], proc[finished]
-                self._credits.append(Credit(
-                    f_ue, self.p_decision[f_ue, f_proc],
-                    harq_credit(self.reward, payload[finished], ok[finished], ntx[finished],
-                                self.p_max_bits[f_ue, f_proc])))
+                self._credits.append(
+                    Credit(
+                        f_ue,
+                        self.p_decision[f_ue, f_proc],
+                        harq_credit(
+                            self.reward,
+                            payload[finished],
+                            ok[finished],
+                            ntx[finished],
+                            self.p_max_bits[f_ue, f_proc],
+                        ),
+                    )
+                )
         return harq_ack, harq_mcs, harq_tx
 
     def _schedule(self) -> None:
@@ -364,8 +390,11 @@ class Simulator:
         # top-k per cell on a [cells, width] grid of the cells' UEs (O(n), no sort per slot)
         grid = np.where(self._cell_grid >= 0, metric[self._cell_grid], -np.inf)
         k = min(cfg.ues_per_slot, grid.shape[1])
-        top = np.argpartition(-grid, k - 1, axis=1)[:, :k] if k < grid.shape[1] else \
-            np.broadcast_to(np.arange(grid.shape[1]), grid.shape)
+        top = (
+            np.argpartition(-grid, k - 1, axis=1)[:, :k]
+            if k < grid.shape[1]
+            else np.broadcast_to(np.arange(grid.shape[1]), grid.shape)
+        )
         picked = np.take_along_axis(grid, top, axis=1)
         chosen = np.take_along_axis(self._cell_grid, top, axis=1)[np.isfinite(picked)]
         scheduled = np.zeros(self.n, bool)
@@ -388,13 +417,23 @@ class Simulator:
         grid[cell[order], np.arange(order.size) - start[cell[order]]] = order
         self._cell_grid = grid
 
-    def _tbler(self, acc_lin: np.ndarray, mcs: np.ndarray, rank: np.ndarray,
-               prb: np.ndarray, ue: np.ndarray) -> np.ndarray:
+    def _tbler(
+        self,
+        acc_lin: np.ndarray,
+        mcs: np.ndarray,
+        rank: np.ndarray,
+        prb: np.ndarray,
+        ue: np.ndarray,
+    ) -> np.ndarray:
         """TBLER of blocks with combined per-subband SINR ``acc_lin [k, S]`` (EESM at decode)."""
         eff_db = bler.effective_sinr_db(10.0 * np.log10(acc_lin), self.betas[mcs])
-        cb = bler.code_block_bler(eff_db, mcs, table=self.cfg.mcs_table,
-                                  cb_bits=self.k_cb[mcs, rank, prb],
-                                  offset_db=self.bler_offset[ue])
+        cb = bler.code_block_bler(
+            eff_db,
+            mcs,
+            table=self.cfg.mcs_table,
+            cb_bits=self.k_cb[mcs, rank, prb],
+            offset_db=self.bler_offset[ue],
+        )
         return bler.transport_block_bler(cb, self.n_cb[mcs, rank, prb])
 
     def _start_process(self, ue, proc, mcs, payload, ok, prb, rank, max_bits) -> None:
@@ -418,8 +457,9 @@ class Simulator:
         busy = self.p_state[ue] != IDLE  # [k, h]
         if self.reward.kind == "harq" and busy.any():
             k, proc = np.nonzero(busy)
-            self._credits.append(Credit(ue[k], self.p_decision[ue[k], proc],
-                                        np.zeros(k.size, np.float32)))
+            self._credits.append(
+                Credit(ue[k], self.p_decision[ue[k], proc], np.zeros(k.size, np.float32))
+            )
         self.buffer_bits[ue] += np.where(busy, self.p_payload[ue], 0.0).sum(axis=1)
         self.p_state[ue] = IDLE
         self.feedback_due[ue] = -1

@@ -56,22 +56,28 @@ def load_trace(path: str | Path, columns: dict[str, str] | None = None) -> Trace
     if not rows:
         raise ValueError(f"trace {path}: no rows")
     header = rows[0].keys()
-    chosen = {k: (columns or {}).get(k) or next((c for c in v if c in header), None)
-              for k, v in DEFAULT_COLUMNS.items()}
+    chosen = {
+        k: (columns or {}).get(k) or next((c for c in v if c in header), None)
+        for k, v in DEFAULT_COLUMNS.items()
+    }
     if chosen["sinr"] is None or chosen["sinr"] not in header:
         raise ValueError(f"trace {path}: no SINR/SNR column (have {', '.join(header)})")
     sinr = _column(rows, chosen["sinr"])
     keep = np.isfinite(sinr)
-    time = (_column(rows, chosen["time"]) if chosen["time"] in header
-            else np.arange(len(rows), dtype=float))
+    time = (
+        _column(rows, chosen["time"])
+        if chosen["time"] in header
+        else np.arange(len(rows), dtype=float)
+    )
     if not np.all(np.isfinite(time[keep])):
         time = np.arange(len(rows), dtype=float)  # timestamps that are not seconds
-    speed = (_column(rows, chosen["speed"]) if chosen["speed"] in header
-             else np.full(len(rows), 3.0))
+    speed = _column(rows, chosen["speed"]) if chosen["speed"] in header else np.full(len(rows), 3.0)
     speed = np.where(np.isfinite(speed), speed, 3.0)
     if keep.sum() < 2:
-        raise ValueError(f"trace {path}: {int(keep.sum())} of {len(rows)} rows have a numeric "
-                         f"{chosen['sinr']!r}; a trace needs at least two")
+        raise ValueError(
+            f"trace {path}: {int(keep.sum())} of {len(rows)} rows have a numeric "
+            f"{chosen['sinr']!r}; a trace needs at least two"
+        )
     return Trace(time_s=time[keep] - time[keep][0], sinr_db=sinr[keep], speed_kmh=speed[keep])
 
 

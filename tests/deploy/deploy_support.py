@@ -130,14 +130,16 @@ def copy_build_context(dest: Path) -> list[str]:
 # ----------------------------------------------------------------------------- Helm
 
 
-def render(values: dict[str, Any] | None = None, *, name: str = "ran-distill",
-           namespace: str = "ricxapp") -> dict[str, Any]:
+def render(
+    values: dict[str, Any] | None = None, *, name: str = "ran-distill", namespace: str = "ricxapp"
+) -> dict[str, Any]:
     """Render the chart offline: {"docs": [manifests], "notes": NOTES.txt, "files": raw}."""
     import helm_python
 
     with helm_python.Chart.load(CHART) as chart:
-        rendered = chart.render(values=values or {}, name=name, namespace=namespace,
-                                is_install=True)
+        rendered = chart.render(
+            values=values or {}, name=name, namespace=namespace, is_install=True
+        )
     docs: list[dict[str, Any]] = []
     notes = ""
     for path, text in sorted(rendered.items()):
@@ -202,7 +204,8 @@ SERVICE_MONITOR_SCHEMA = {
                     "additionalProperties": False,
                     "properties": {
                         "matchLabels": {
-                            "type": "object", "additionalProperties": {"type": "string"}
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
                         },
                         "matchExpressions": {"type": "array"},
                     },

@@ -29,12 +29,17 @@ from deploy_support import (
 NS_LABEL = "kubernetes.io/metadata.name"
 # controls the chart sets to production values, away from the service's development
 # defaults (which the descriptor and the schemas keep)
-CHART_HARDENED = {"http_docs_enabled": False, "grpc_reflection_enabled": False,
-                  "require_model": True}
+CHART_HARDENED = {
+    "http_docs_enabled": False,
+    "grpc_reflection_enabled": False,
+    "require_model": True,
+}
 FULL = {
     "replicaCount": 2,
-    "resources": {"requests": {"cpu": "1", "memory": "256Mi"},
-                  "limits": {"cpu": "1500m", "memory": "512Mi"}},
+    "resources": {
+        "requests": {"cpu": "1", "memory": "256Mi"},
+        "limits": {"cpu": "1500m", "memory": "512Mi"},
+    },
     "probes": {"type": "http"},
     "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
     "dashboard": {"enabled": True},
@@ -55,17 +60,30 @@ CASES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "full": FULL,
     "model-configmap": {"model": {"source": "configMap", "configMap": {"name": "student-v2"}}},
-    "model-volume": {"model": {"source": "volume", "volume": {
-        "spec": {"persistentVolumeClaim": {"claimName": "models", "readOnly": True}},
-        "subPath": "students/4x32"}}},
-    "model-init": {"model": {"source": "initContainer", "initContainer": {
-        "image": "registry.local/ran-distill-models:2026.11"}}},
+    "model-volume": {
+        "model": {
+            "source": "volume",
+            "volume": {
+                "spec": {"persistentVolumeClaim": {"claimName": "models", "readOnly": True}},
+                "subPath": "students/4x32",
+            },
+        }
+    },
+    "model-init": {
+        "model": {
+            "source": "initContainer",
+            "initContainer": {"image": "registry.local/ran-distill-models:2026.11"},
+        }
+    },
     "cpu-2.5-cores": {"resources": {"limits": {"cpu": 2.5, "memory": "1Gi"}}},
     "no-limits": {"resources": {"requests": {"cpu": "250m"}}, "tests": {"enabled": False}},
     "threads-explicit": {"onnxruntime": {"intraOpThreads": 4, "interOpThreads": 2}},
-    "renamed": {"fullnameOverride": "la-xapp", "namespaceOverride": "ricxapp-test",
-                "service": {"grpcPort": 6000, "httpPort": 9000},
-                "containerPorts": {"grpc": 6001, "http": 9001}},
+    "renamed": {
+        "fullnameOverride": "la-xapp",
+        "namespaceOverride": "ricxapp-test",
+        "service": {"grpcPort": 6000, "httpPort": 9000},
+        "containerPorts": {"grpc": 6001, "http": 9001},
+    },
 }
 
 
@@ -125,7 +143,9 @@ def test_kubernetes_validate_cli_strict(renders: dict, tmp_path: Path) -> None:
     cli = Path(sys.executable).with_name("kubernetes-validate")
     proc = subprocess.run(
         [str(cli), "--strict", "-k", "1.27.0", "-k", "1.37.0", str(path)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "WARN" not in proc.stdout and "ERROR" not in proc.stdout, proc.stdout
@@ -153,8 +173,10 @@ def test_kubernetes_validate_cli_strict(renders: dict, tmp_path: Path) -> None:
 def test_values_schema_rejects(bad: dict, where: str) -> None:
     import helm_python
 
-    with helm_python.Chart.load(CHART) as chart, \
-            pytest.raises(helm_python.HelmValuesError, match=where):
+    with (
+        helm_python.Chart.load(CHART) as chart,
+        pytest.raises(helm_python.HelmValuesError, match=where),
+    ):
         chart.render(values=bad, name="ran-distill", namespace="ricxapp")
 
 
@@ -209,8 +231,14 @@ def test_ports_service_and_probes_grpc(renders: dict) -> None:
     assert ports["grpc"]["appProtocol"] == "grpc"
     assert ports["http"]["port"] == 8080 and ports["http"]["targetPort"] == "http"
     assert svc["spec"]["selector"] == deployment(r)["spec"]["selector"]["matchLabels"]
-    assert c["args"] == ["--model", "/opt/ran-distill/models/default",
-                         "--grpc-port", "50051", "--http-port", "8080"]
+    assert c["args"] == [
+        "--model",
+        "/opt/ran-distill/models/default",
+        "--grpc-port",
+        "50051",
+        "--http-port",
+        "8080",
+    ]
     annotations = deployment(r)["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == "8080"
     assert annotations["prometheus.io/path"] == "/ric/v1/metrics"
@@ -310,8 +338,9 @@ def test_onnxruntime_threads_follow_the_cpu_limit(
     assert descriptor_of(renders[case])["controls"]["ort_intra_op_threads"] == intra
 
 
-@pytest.mark.parametrize(("cpu", "threads"), [("100m", 1), ("1000m", 1), ("1001m", 2),
-                                              ("3", 3), (4, 4), ("0.5", 1)])
+@pytest.mark.parametrize(
+    ("cpu", "threads"), [("100m", 1), ("1000m", 1), ("1001m", 2), ("3", 3), (4, 4), ("0.5", 1)]
+)
 def test_thread_derivation_table(cpu: Any, threads: int) -> None:
     r = render({"resources": {"limits": {"cpu": cpu, "memory": "512Mi"}}})
     assert env(container(r))["RAN_DISTILL_ORT_INTRA_OP_THREADS"] == str(threads)
@@ -362,14 +391,24 @@ def test_model_init_container(renders: dict) -> None:
 
 # ----------------------------------------------------------------------------- optional objects
 
-OPTIONAL_KINDS = {"ServiceMonitor", "HorizontalPodAutoscaler", "PodDisruptionBudget",
-                  "NetworkPolicy"}
+OPTIONAL_KINDS = {
+    "ServiceMonitor",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+}
 
 
 def test_optional_objects_only_when_enabled(renders: dict) -> None:
     default_kinds = {d["kind"] for d in renders["defaults"]["docs"]}
-    assert default_kinds == {"ConfigMap", "Deployment", "Pod", "Secret", "Service",
-                             "ServiceAccount"}
+    assert default_kinds == {
+        "ConfigMap",
+        "Deployment",
+        "Pod",
+        "Secret",
+        "Service",
+        "ServiceAccount",
+    }
     assert len(by_kind(renders["defaults"]["docs"], "ConfigMap")) == 1  # no dashboard
     full_kinds = {d["kind"] for d in renders["full"]["docs"]}
     assert full_kinds >= OPTIONAL_KINDS
@@ -382,8 +421,11 @@ def test_hpa_pdb_servicemonitor(renders: dict) -> None:
     dep = one(docs, "Deployment")
     assert "replicas" not in dep["spec"]  # the HPA owns the replica count
     hpa = one(docs, "HorizontalPodAutoscaler")
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": dep["metadata"]["name"]}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": dep["metadata"]["name"],
+    }
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 4)
     pdb = one(docs, "PodDisruptionBudget")
     assert pdb["spec"]["minAvailable"] == 1
@@ -425,8 +467,11 @@ def test_admin_token_secret(renders: dict) -> None:
 
 
 def test_dashboard_configmap(renders: dict) -> None:
-    (cm,) = [d for d in by_kind(renders["full"]["docs"], "ConfigMap")
-             if d["metadata"]["name"].endswith("-dashboard")]
+    (cm,) = [
+        d
+        for d in by_kind(renders["full"]["docs"], "ConfigMap")
+        if d["metadata"]["name"].endswith("-dashboard")
+    ]
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(cm["data"]["ran-distill.json"]) == json.loads(DASHBOARD.read_text())
 
@@ -445,12 +490,17 @@ def test_chart_dashboard_copy_is_identical_to_the_repo_dashboard() -> None:
 def test_recommended_labels(renders: dict, case: str) -> None:
     for doc in renders[case]["docs"]:
         labels = doc["metadata"]["labels"]
-        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance",
-                    "app.kubernetes.io/version", "app.kubernetes.io/managed-by",
-                    "helm.sh/chart"):
+        for key in (
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/version",
+            "app.kubernetes.io/managed-by",
+            "helm.sh/chart",
+        ):
             assert key in labels, (doc["kind"], key)
-    assert {d["metadata"]["namespace"] for d in renders[case]["docs"]} == \
-        {"ricxapp-test" if case == "renamed" else "ricxapp"}
+    assert {d["metadata"]["namespace"] for d in renders[case]["docs"]} == {
+        "ricxapp-test" if case == "renamed" else "ricxapp"
+    }
 
 
 def test_image_reference(renders: dict) -> None:
@@ -494,8 +544,9 @@ def test_packaged_chart_ships_the_dashboard_and_renders(tmp_path: Path) -> None:
     assert "ran-distill/dashboards/ran-distill.json" in names
     assert "ran-distill/values.schema.json" in names
     with helm_python.Chart.load_archive(Path(archive).read_bytes()) as chart:
-        out = chart.render(values={"dashboard": {"enabled": True}}, name="ran-distill",
-                           namespace="ricxapp")
+        out = chart.render(
+            values={"dashboard": {"enabled": True}}, name="ran-distill", namespace="ricxapp"
+        )
     cm = yaml.safe_load(out["ran-distill/templates/dashboard-configmap.yaml"])
     assert json.loads(cm["data"]["ran-distill.json"]) == json.loads(DASHBOARD.read_text())
 
@@ -506,8 +557,13 @@ def test_chart_controls_schema_is_the_descriptor_schema() -> None:
     hardened ones (no /docs, no reflection, not ready without a model)."""
     import yaml
 
-    managed = {"model_dir", "grpc_port", "http_port", "ort_intra_op_threads",
-               "ort_inter_op_threads"}
+    managed = {
+        "model_dir",
+        "grpc_port",
+        "http_port",
+        "ort_intra_op_threads",
+        "ort_inter_op_threads",
+    }
     descriptor_schema = json.loads(DESCRIPTOR_SCHEMA.read_text())["properties"]
     chart_schema = json.loads((CHART / "values.schema.json").read_text())
     controls_schema = chart_schema["properties"]["controls"]["properties"]

@@ -107,8 +107,9 @@ def test_has_the_promised_panels(dashboard: dict) -> None:
     tput = by_title(dashboard, "throughput per cell vs reference")
     assert any("ran_distill_cell_throughput_deviation_ratio" in t["expr"] for t in tput["targets"])
     bler = by_title(dashboard, "BLER per cell vs reference")
-    assert any("ran_distill_cell_first_tx_bler_deviation_ratio" in t["expr"]
-               for t in bler["targets"])
+    assert any(
+        "ran_distill_cell_first_tx_bler_deviation_ratio" in t["expr"] for t in bler["targets"]
+    )
     for title in ("Throughput deviation", "BLER deviation"):
         assert by_title(dashboard, title)["fieldConfig"]["defaults"]["unit"] == "percentunit"
     latency = by_title(dashboard, "Latency percentiles per stage")
@@ -120,7 +121,8 @@ def test_has_the_promised_panels(dashboard: dict) -> None:
     fallback = by_title(dashboard, "Fallback share")
     assert 'source="fallback"' in fallback["targets"][0]["expr"]
     assert by_title(dashboard, "Decisions by source")["targets"][0]["expr"].startswith(
-        "sum by (source)")
+        "sum by (source)"
+    )
     reloads = by_title(dashboard, "reloads")
     assert "ran_distill_model_reloads_total" in reloads["targets"][0]["expr"]
     assert "by (result)" in reloads["targets"][0]["expr"]
@@ -176,8 +178,13 @@ def test_promql_parses_with_promtool(dashboard: dict, tmp_path) -> None:
 
     import yaml
 
-    substitutions = {"$__rate_interval": "1m", "$__range": "1h", "$job": ".*",
-                     "$namespace": ".*", "$cell": ".*"}
+    substitutions = {
+        "$__rate_interval": "1m",
+        "$__range": "1h",
+        "$job": ".*",
+        "$namespace": ".*",
+        "$cell": ".*",
+    }
     rules = []
     for i, e in enumerate(exprs(dashboard)):
         for var, value in substitutions.items():
@@ -186,8 +193,9 @@ def test_promql_parses_with_promtool(dashboard: dict, tmp_path) -> None:
         rules.append({"record": f"dashboard:expr_{i}", "expr": e})
     path = tmp_path / "dashboard-rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    proc = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{len(rules)} rules found" in proc.stdout
 
@@ -203,6 +211,10 @@ def test_service_exposition_passes_promtool_lint() -> None:
     metrics = ServiceMetrics()
     metrics.cell_mcs.add(1, np.array([0, 5, 27]))
     metrics.decisions_model.inc(3)
-    proc = subprocess.run([promtool(), "check", "metrics"], input=metrics.exposition(),
-                          capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [promtool(), "check", "metrics"],
+        input=metrics.exposition(),
+        capture_output=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr).decode()

@@ -24,8 +24,13 @@ from deploy_support import DASHBOARD
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 JOB, NAMESPACE = "ran-distill", "ricxapp"
-SUBSTITUTIONS = {"$__rate_interval": "6s", "$__range": "1m", "$job": JOB,
-                 "$namespace": NAMESPACE, "$cell": ".*"}
+SUBSTITUTIONS = {
+    "$__rate_interval": "6s",
+    "$__range": "1m",
+    "$job": JOB,
+    "$namespace": NAMESPACE,
+    "$cell": ".*",
+}
 
 
 def free_port() -> int:
@@ -107,20 +112,37 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server, _ = start_http_server(exporter_port, addr="127.0.0.1", registry=metrics.registry)
     workdir = tmp_path_factory.mktemp("prometheus")
     config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{
-            "job_name": JOB,
-            "metrics_path": "/metrics",
-            "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"],
-                                "labels": {"namespace": NAMESPACE, "pod": "ran-distill-0"}}],
-        }],
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "scrape_configs": [
+                    {
+                        "job_name": JOB,
+                        "metrics_path": "/metrics",
+                        "static_configs": [
+                            {
+                                "targets": [f"127.0.0.1:{exporter_port}"],
+                                "labels": {"namespace": NAMESPACE, "pod": "ran-distill-0"},
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
     log = (workdir / "prometheus.log").open("w")
     proc = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
     )
     base = f"http://127.0.0.1:{prom_port}"
     try:
@@ -211,5 +233,7 @@ def test_template_variables_resolve(prometheus: str) -> None:
         values = {r["metric"].get(label) for r in result}
         values.discard(None)
         assert values, f"variable {var['name']} would be empty"
-    assert {r["metric"]["cell"] for r in query(
-        prometheus, 'group by (cell) (ran_distill_cell_first_tx_bler_ratio)')} == {"1", "2"}
+    assert {
+        r["metric"]["cell"]
+        for r in query(prometheus, "group by (cell) (ran_distill_cell_first_tx_bler_ratio)")
+    } == {"1", "2"}

@@ -104,16 +104,25 @@ def test_schema_bounds_and_types_match_the_service_settings(schema: dict) -> Non
 
     from service.config import Settings
 
-    bound_keys = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum",
-                  "lt": "exclusiveMaximum"}
+    bound_keys = {
+        "ge": "minimum",
+        "gt": "exclusiveMinimum",
+        "le": "maximum",
+        "lt": "exclusiveMaximum",
+    }
     for key, prop in schema["properties"].items():
         field = Settings.model_fields[key]
         ann = field.annotation
         if typing.get_origin(ann) is typing.Literal:
             assert prop["enum"] == list(typing.get_args(ann)), key
             continue
-        expected_type = {bool: "boolean", int: "integer", float: "number", str: "string",
-                         Path: "string"}[ann]
+        expected_type = {
+            bool: "boolean",
+            int: "integer",
+            float: "number",
+            str: "string",
+            Path: "string",
+        }[ann]
         if "enum" not in prop:
             assert prop["type"] == expected_type, key
         bounds = {}

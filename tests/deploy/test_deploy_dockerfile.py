@@ -53,8 +53,9 @@ def stages(text: str) -> list[list[tuple[str, str]]]:
 
 
 def test_hadolint_passes() -> None:
-    proc = subprocess.run([hadolint(), "--no-color", str(DOCKERFILE)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [hadolint(), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == ""
 
@@ -85,9 +86,14 @@ def test_installs_only_the_base_dependencies(dockerfile: str) -> None:
 def test_runtime_contract(dockerfile: str) -> None:
     runtime = stages(dockerfile)[-1]
     env = " ".join(a for k, a in runtime if k == "ENV")
-    for setting in ("PYTHONDONTWRITEBYTECODE=1", "HOME=/tmp", "TMPDIR=/tmp",
-                    "XDG_CACHE_HOME=/tmp/", "CONFIG_FILE=/opt/ric/config/config-file.json",
-                    "PATH=/opt/venv/bin:"):
+    for setting in (
+        "PYTHONDONTWRITEBYTECODE=1",
+        "HOME=/tmp",
+        "TMPDIR=/tmp",
+        "XDG_CACHE_HOME=/tmp/",
+        "CONFIG_FILE=/opt/ric/config/config-file.json",
+        "PATH=/opt/venv/bin:",
+    ):
         assert setting in env, setting
     users = [a for k, a in runtime if k == "USER"]
     assert users == ["${APP_UID}:${APP_GID}"]
@@ -123,10 +129,20 @@ def test_build_context_is_an_allow_list() -> None:
     assert "xapp-descriptor/config-file.json" in files
     assert any(f.startswith("linkadapt/") and f.endswith(".py") for f in files)
     assert any(f.startswith("service/") and f.endswith(".py") for f in files)
+    assert "ran_distill/cli.py" in files  # the image's `ran-distill serve` entry point
     for f in files:
         top = f.split("/")[0]
-        assert top in {"pyproject.toml", "README.md", "LICENSE", "NOTICE", "linkadapt",
-                       "service", "models", "xapp-descriptor"}, f
+        assert top in {
+            "pyproject.toml",
+            "README.md",
+            "LICENSE",
+            "NOTICE",
+            "linkadapt",
+            "service",
+            "ran_distill",
+            "models",
+            "xapp-descriptor",
+        }, f
         assert "__pycache__" not in f and not f.endswith(".pyc"), f
         if top == "models":
             assert f.startswith("models/default/"), f

@@ -82,13 +82,20 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     src, wheels, venv = root / "src", root / "wheels", root / "opt" / "venv"
     files = copy_build_context(src)  # COPY . .  (through .dockerignore)
     assert not any(f.startswith("training/") for f in files)
-    pip_env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
-               "PYTHONDONTWRITEBYTECODE": "1"}
+    pip_env = {
+        **os.environ,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INPUT": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     pip_env.pop("PYTHONPATH", None)
     pip_env.pop("PIP_REQUIRE_VIRTUALENV", None)
     # RUN python -m pip wheel --no-deps --wheel-dir /wheels .
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(wheels), str(src)],
-        env=pip_env, timeout=600)
+    run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(wheels), str(src)],
+        env=pip_env,
+        timeout=600,
+    )
     (wheel,) = wheels.glob("ran_distill-*.whl")
     # && python -m venv /opt/venv
     run([sys.executable, "-m", "venv", str(venv)], timeout=300)
@@ -96,11 +103,34 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # && /opt/venv/bin/python -m pip install --no-compile /wheels/ran_distill-*.whl
     run([str(py), "-m", "pip", "install", "--no-compile", str(wheel)], env=pip_env, timeout=900)
     # && /opt/venv/bin/python -m pip uninstall --yes pip setuptools wheel
-    run([str(py), "-m", "pip", "uninstall", "--yes", "pip", "setuptools", "wheel"],
-        env=pip_env, timeout=300)
+    run(
+        [str(py), "-m", "pip", "uninstall", "--yes", "pip", "setuptools", "wheel"],
+        env=pip_env,
+        timeout=300,
+    )
     # && find /opt/venv/lib -type d \( -name __pycache__ -o -name tests \) -prune -exec rm -rf {} +
-    run(["find", str(venv / "lib"), "-type", "d", "(", "-name", "__pycache__", "-o", "-name",
-         "tests", ")", "-prune", "-exec", "rm", "-rf", "{}", "+"], timeout=300)
+    run(
+        [
+            "find",
+            str(venv / "lib"),
+            "-type",
+            "d",
+            "(",
+            "-name",
+            "__pycache__",
+            "-o",
+            "-name",
+            "tests",
+            ")",
+            "-prune",
+            "-exec",
+            "rm",
+            "-rf",
+            "{}",
+            "+",
+        ],
+        timeout=300,
+    )
     # COPY --from=build /src/models/default /opt/ran-distill/models/default
     model = root / "opt" / "ran-distill" / "models" / "default"
     model.parent.mkdir(parents=True)
@@ -149,8 +179,14 @@ def test_wheel_has_no_training_code(image: dict[str, Path]) -> None:
 
 @pytest.mark.parametrize("module", ["torch", "training", "gymnasium", "ray", "matplotlib"])
 def test_not_importable_in_the_image(image: dict[str, Path], module: str, tmp_path: Path) -> None:
-    proc = subprocess.run([str(image["python"]), "-c", f"import {module}"], capture_output=True,
-                          text=True, env=isolated_env(image, tmp_path), cwd=tmp_path, timeout=60)
+    proc = subprocess.run(
+        [str(image["python"]), "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        env=isolated_env(image, tmp_path),
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr, module
 
 
@@ -158,8 +194,10 @@ def test_image_size_budget(image: dict[str, Path]) -> None:
     venv_mb = du_mb(image["venv"])
     model_mb = du_mb(image["model"])
     total = BASE_IMAGE_MB + venv_mb + model_mb
-    print(f"\nimage estimate: base {BASE_IMAGE_MB} MB + venv {venv_mb:.1f} MB "
-          f"+ model {model_mb:.2f} MB = {total:.1f} MB (budget {IMAGE_BUDGET_MB} MB)")
+    print(
+        f"\nimage estimate: base {BASE_IMAGE_MB} MB + venv {venv_mb:.1f} MB "
+        f"+ model {model_mb:.2f} MB = {total:.1f} MB (budget {IMAGE_BUDGET_MB} MB)"
+    )
     assert total < IMAGE_BUDGET_MB
 
 
@@ -172,21 +210,35 @@ def test_serve_answers_health_on_both_ports_and_stops_on_sigterm(
     grpc_port, http_port = free_port(), free_port()
     # the baked descriptor, with the paths and ports of this stand-in image
     descriptor = json.loads(DESCRIPTOR.read_text())
-    descriptor["controls"].update(model_dir=str(image["model"]), grpc_port=grpc_port,
-                                  http_port=http_port, host="127.0.0.1",
-                                  max_tracked_ues=12345)  # only set here: proves it is read
+    descriptor["controls"].update(
+        model_dir=str(image["model"]),
+        grpc_port=grpc_port,
+        http_port=http_port,
+        host="127.0.0.1",
+        max_tracked_ues=12345,
+    )  # only set here: proves it is read
     config = tmp_path / "config-file.json"
     config.write_text(json.dumps(descriptor))
-    env = isolated_env(image, tmp_path, CONFIG_FILE=str(config),
-                       RAN_DISTILL_MODEL_DIR=str(image["model"]))
+    env = isolated_env(
+        image, tmp_path, CONFIG_FILE=str(config), RAN_DISTILL_MODEL_DIR=str(image["model"])
+    )
     before = tree_state(image["venv"], image["model"])
     # ENTRYPOINT ["ran-distill", "serve"] + CMD, with this test's ports
-    cmd = ["ran-distill", "serve", "--model", str(image["model"]),
-           "--grpc-port", str(grpc_port), "--http-port", str(http_port)]
+    cmd = [
+        "ran-distill",
+        "serve",
+        "--model",
+        str(image["model"]),
+        "--grpc-port",
+        str(grpc_port),
+        "--http-port",
+        str(http_port),
+    ]
     log = tmp_path / "serve.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=tmp_path / "tmp", stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=tmp_path / "tmp", stdout=out, stderr=subprocess.STDOUT
+        )
     base = f"http://127.0.0.1:{http_port}"
     try:
         deadline = time.monotonic() + 120
@@ -217,16 +269,25 @@ def test_serve_answers_health_on_both_ports_and_stops_on_sigterm(
         hc = DOCKERFILE.read_text().split("HEALTHCHECK", 1)[1]
         hc_cmd = json.loads(hc.split(" CMD ", 1)[1].splitlines()[0])
         hc_cmd[2] = hc_cmd[2].replace("127.0.0.1:8080", f"127.0.0.1:{http_port}")
-        probe = subprocess.run(hc_cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
-                               timeout=30)
+        probe = subprocess.run(
+            hc_cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+        )
         assert probe.returncode == 0, probe.stderr
 
         # the chart's `helm test` script, run by the image's python, against this server
-        script = helm_test_script().replace(
-            "ran-distill.ricxapp.svc:50051", f"127.0.0.1:{grpc_port}"
-        ).replace("ran-distill.ricxapp.svc:8080", f"127.0.0.1:{http_port}")
-        helm_test = subprocess.run([str(image["python"]), "-c", script], env=env, cwd=tmp_path,
-                                   capture_output=True, text=True, timeout=60)
+        script = (
+            helm_test_script()
+            .replace("ran-distill.ricxapp.svc:50051", f"127.0.0.1:{grpc_port}")
+            .replace("ran-distill.ricxapp.svc:8080", f"127.0.0.1:{http_port}")
+        )
+        helm_test = subprocess.run(
+            [str(image["python"]), "-c", script],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert helm_test.returncode == 0, helm_test.stdout + helm_test.stderr
         assert "SERVING" in helm_test.stdout
 

@@ -23,14 +23,25 @@ from linkadapt.reports import ReportBatch
 
 
 def batch(n: int, *, true_sinr_db=None, bler_offset_db=None, **over) -> DecisionBatch:
-    base = dict(ue_id=np.arange(n), cqi=np.full(n, 10), cqi_age_slots=np.full(n, 2),
-                harq_ack=np.full(n, -1), harq_mcs=np.zeros(n), rank=np.full(n, 1),
-                n_prb=np.full(n, 20), n_symbols=np.full(n, 12))
+    base = dict(
+        ue_id=np.arange(n),
+        cqi=np.full(n, 10),
+        cqi_age_slots=np.full(n, 2),
+        harq_ack=np.full(n, -1),
+        harq_mcs=np.zeros(n),
+        rank=np.full(n, 1),
+        n_prb=np.full(n, 20),
+        n_symbols=np.full(n, 12),
+    )
     base.update({k: np.broadcast_to(np.asarray(v), (n,)) for k, v in over.items()})
     reports = ReportBatch.from_arrays(**base)
-    return DecisionBatch(obs=np.zeros((n, OBS_DIM), np.float32), reports=reports,
-                         rows=np.arange(n), true_sinr_db=true_sinr_db,
-                         bler_offset_db=bler_offset_db)
+    return DecisionBatch(
+        obs=np.zeros((n, OBS_DIM), np.float32),
+        reports=reports,
+        rows=np.arange(n),
+        true_sinr_db=true_sinr_db,
+        bler_offset_db=bler_offset_db,
+    )
 
 
 def test_registry_and_protocol():
@@ -60,8 +71,9 @@ def test_olla_tuned_uses_the_committed_entry_of_its_preset():
         assert p.loop.delta_up_db == presets["mimo"]["delta_up_db"]
         assert p.bler_target == presets["mimo"]["bler_target"]
     # it acts like an OLLA with those settings
-    ref = OllaPolicy(3, bler_target=presets["scsu"]["bler_target"],
-                     delta_up_db=presets["scsu"]["delta_up_db"])
+    ref = OllaPolicy(
+        3, bler_target=presets["scsu"]["bler_target"], delta_up_db=presets["scsu"]["delta_up_db"]
+    )
     tuned = make_baseline("olla-tuned", 3, scenario="scsu")
     for ack in (-1, 0, 0, 1):
         b = batch(3, cqi=[3, 10, 15], harq_ack=ack)
@@ -71,8 +83,7 @@ def test_olla_tuned_uses_the_committed_entry_of_its_preset():
 def test_olla_first_decision_is_illa_of_cqi():
     p = OllaPolicy(3)
     got = p.act(batch(3, cqi=[3, 10, 15]))
-    assert got.tolist() == link_map.illa_mcs(link_map.sinr_from_cqi(np.array([3, 10, 15])))\
-        .tolist()
+    assert got.tolist() == link_map.illa_mcs(link_map.sinr_from_cqi(np.array([3, 10, 15]))).tolist()
 
 
 def test_olla_nacks_lower_acks_raise_slowly():
@@ -143,9 +154,15 @@ def _brute_force_genie(b: DecisionBatch, table: int = 2) -> np.ndarray:
     for i in range(len(b)):
         best, best_m = -1.0, -1
         for m in range(n_mcs):
-            tb = int(nr.transport_block_size(m, int(r.n_prb[i]), table=table,
-                                             n_layers=int(r.rank[i]),
-                                             n_symbols=int(r.n_symbols[i])))
+            tb = int(
+                nr.transport_block_size(
+                    m,
+                    int(r.n_prb[i]),
+                    table=table,
+                    n_layers=int(r.rank[i]),
+                    n_symbols=int(r.n_symbols[i]),
+                )
+            )
             c, k = nr.code_block_segmentation(tb, rates[m])
             eff = bler.effective_sinr_db(b.true_sinr_db[i], float(bler.eesm_beta(m, table=table)))
             off = 0.0 if b.bler_offset_db is None else float(b.bler_offset_db[i])
@@ -161,9 +178,14 @@ def test_genie_maximizes_expected_bits():
     rng = np.random.default_rng(11)
     n = 8
     sinr = rng.uniform(-5, 30, (n, 1)) + rng.normal(0, 3, (n, 4))
-    b = batch(n, true_sinr_db=sinr, bler_offset_db=rng.uniform(-1, 3, n),
-              rank=rng.integers(1, 5, n), n_prb=rng.integers(1, 276, n),
-              n_symbols=rng.choice([10, 12, 14], n))
+    b = batch(
+        n,
+        true_sinr_db=sinr,
+        bler_offset_db=rng.uniform(-1, 3, n),
+        rank=rng.integers(1, 5, n),
+        n_prb=rng.integers(1, 276, n),
+        n_symbols=rng.choice([10, 12, 14], n),
+    )
     got = GeniePolicy().act(b)
     assert got.tolist() == _brute_force_genie(b).tolist()
     assert len(set(got.tolist())) > 2  # the cases differ
@@ -202,8 +224,12 @@ def test_genie_uses_the_slot_format_of_the_simulator(n_dmrs_re):
         eff = bler.effective_sinr_db(b.true_sinr_db[:, None, :], sim.betas[None, :])
         tb = sim.tbs[:, r.rank, r.n_prb].T
         n_cb = sim.n_cb[:, r.rank, r.n_prb].T
-        cb = bler.code_block_bler(eff, np.arange(28), cb_bits=sim.k_cb[:, r.rank, r.n_prb].T,
-                                  offset_db=b.bler_offset_db[:, None])
+        cb = bler.code_block_bler(
+            eff,
+            np.arange(28),
+            cb_bits=sim.k_cb[:, r.rank, r.n_prb].T,
+            offset_db=b.bler_offset_db[:, None],
+        )
         best = np.argmax(tb * (1 - cb) ** n_cb, axis=1)
         mismatches += int(np.sum(best[b.new_tx] != chosen[b.new_tx]))
         decisions += int(b.new_tx.sum())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from linkadapt import bler, nr
-from linkadapt.bler_calibration import calibrate, shannon_snr_db
+from linkadapt.sim.bler_calibration import calibrate, shannon_snr_db
 
 REFERENCE_DIR = Path(__file__).resolve().parents[3] / "shared" / "reference" / "sionna-bler"
 SINR = np.linspace(-15.0, 40.0, 1101)
@@ -53,7 +53,8 @@ def test_bler_exactly_ten_percent_at_threshold(table, cb_bits):
     for target in (0.01, 0.3):
         th_t = bler.sinr_threshold_db(se, bler_target=target, table=table, cb_bits=cb_bits)
         np.testing.assert_allclose(
-            bler.bler_at_se(th_t, se, table=table, cb_bits=cb_bits), target, rtol=1e-9)
+            bler.bler_at_se(th_t, se, table=table, cb_bits=cb_bits), target, rtol=1e-9
+        )
 
 
 def test_mcs_thresholds_increasing_table_2():
@@ -73,8 +74,13 @@ def test_thresholds_never_beat_shannon():
 def _slope_at_10pct(mcs: int, k: float) -> float:
     th = float(bler.sinr_threshold_db(nr.spectral_efficiency(2)[mcs], cb_bits=k))
     h = 1e-4
-    return float((bler.code_block_bler(th + h, mcs, cb_bits=k)
-                  - bler.code_block_bler(th - h, mcs, cb_bits=k)) / (2 * h))
+    return float(
+        (
+            bler.code_block_bler(th + h, mcs, cb_bits=k)
+            - bler.code_block_bler(th - h, mcs, cb_bits=k)
+        )
+        / (2 * h)
+    )
 
 
 @pytest.mark.parametrize("mcs", [0, 9, 20, 27])
@@ -90,21 +96,25 @@ def test_shorter_blocks_need_more_sinr():
 
 
 def test_cb_bits_clipped_to_ldpc_range():
-    np.testing.assert_allclose(bler.code_block_bler(5.0, 10, cb_bits=100000),
-                               bler.code_block_bler(5.0, 10, cb_bits=8448))
-    np.testing.assert_allclose(bler.code_block_bler(5.0, 10, cb_bits=1),
-                               bler.code_block_bler(5.0, 10, cb_bits=24))
+    np.testing.assert_allclose(
+        bler.code_block_bler(5.0, 10, cb_bits=100000), bler.code_block_bler(5.0, 10, cb_bits=8448)
+    )
+    np.testing.assert_allclose(
+        bler.code_block_bler(5.0, 10, cb_bits=1), bler.code_block_bler(5.0, 10, cb_bits=24)
+    )
 
 
 @pytest.mark.parametrize("offset", [-1.0, 0.5, 3.0])
 def test_offset_shifts_thresholds_exactly(offset):
     se = nr.spectral_efficiency(2)
-    d = (bler.sinr_threshold_db(se, offset_db=offset) - bler.sinr_threshold_db(se))
+    d = bler.sinr_threshold_db(se, offset_db=offset) - bler.sinr_threshold_db(se)
     np.testing.assert_allclose(d, offset, atol=1e-12)
     mcs = np.arange(28)
     np.testing.assert_allclose(
         bler.code_block_bler(SINR[:, None] + offset, mcs, offset_db=offset),
-        bler.code_block_bler(SINR[:, None], mcs), atol=1e-12)
+        bler.code_block_bler(SINR[:, None], mcs),
+        atol=1e-12,
+    )
 
 
 def test_offset_broadcasts_per_ue():
@@ -120,8 +130,9 @@ def test_transport_block_bler():
     for c in (1, 2, 9, 152):
         np.testing.assert_allclose(bler.transport_block_bler(p, c), 1 - (1 - p) ** c)
     np.testing.assert_allclose(bler.transport_block_bler(0.1, 2), 0.19)
-    np.testing.assert_allclose(bler.transport_block_bler(np.array([0.1, 0.1]), np.array([1, 3])),
-                               [0.1, 1 - 0.9**3])
+    np.testing.assert_allclose(
+        bler.transport_block_bler(np.array([0.1, 0.1]), np.array([1, 3])), [0.1, 1 - 0.9**3]
+    )
 
 
 # --------------------------------------------------------------------------- EESM
@@ -151,7 +162,8 @@ def test_eesm_matches_formula_and_limits():
         assert float(bler.effective_sinr_db(sinr, beta)) == pytest.approx(10 * np.log10(direct))
     # β → ∞: linear mean; β → 0: the weakest subband
     assert float(bler.effective_sinr_db(sinr, 1e6)) == pytest.approx(
-        10 * np.log10(lin.mean()), abs=1e-3)
+        10 * np.log10(lin.mean()), abs=1e-3
+    )
     assert float(bler.effective_sinr_db(sinr, 1e-3)) == pytest.approx(0.0, abs=0.01)
 
 
@@ -178,7 +190,8 @@ def test_eesm_axis_and_beta_broadcast():
 
 def test_eesm_betas_shipped_equal_reference():
     shipped = json.loads(
-        resources.files("linkadapt.data").joinpath("eesm_beta_table.json").read_text())
+        resources.files("linkadapt.data").joinpath("eesm_beta_table.json").read_text()
+    )
     ref = json.loads((_reference_dir() / "eesm_beta_table.json").read_text())
     assert shipped["index"] == ref["index"]
     for table in (1, 2):
@@ -194,9 +207,11 @@ def test_eesm_betas_shipped_equal_reference():
 def test_chase_combining_two_equal_is_plus_3db():
     for s in (-3.0, 7.0, 20.0):
         assert float(bler.chase_combine_db(s, s)) == pytest.approx(s + 10 * np.log10(2))
-    np.testing.assert_allclose(bler.chase_combine_db(np.array([0.0, 10.0]),
-                                                     np.array([0.0, 10.0])),
-                               [3.0103, 13.0103], atol=1e-4)
+    np.testing.assert_allclose(
+        bler.chase_combine_db(np.array([0.0, 10.0]), np.array([0.0, 10.0])),
+        [3.0103, 13.0103],
+        atol=1e-4,
+    )
 
 
 def test_chase_combining_adds_linear_sinr():
@@ -209,8 +224,7 @@ def test_chase_combining_adds_linear_sinr():
 
 
 def test_calibration_reproduces_shipped_parameters():
-    shipped = json.loads(
-        resources.files("linkadapt.data").joinpath("bler_params.json").read_text())
+    shipped = json.loads(resources.files("linkadapt.data").joinpath("bler_params.json").read_text())
     fitted = calibrate(_reference_dir())
     assert fitted == shipped
 
@@ -278,12 +292,14 @@ def test_serving_path_needs_no_scipy() -> None:
         "                  link_map.illa_thresholds_db(2).tolist(),\n"
         "                  bler.code_block_bler(np.array([5.0, 9.0]), 8).tolist()]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     no_scipy = json.loads(out)
     from linkadapt import link_map
 
     np.testing.assert_allclose(no_scipy[0], link_map.cqi_thresholds_db(2)[1:], atol=1e-9)
     np.testing.assert_allclose(no_scipy[1], link_map.illa_thresholds_db(2), atol=1e-9)
-    np.testing.assert_allclose(no_scipy[2], bler.code_block_bler(np.array([5.0, 9.0]), 8),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        no_scipy[2], bler.code_block_bler(np.array([5.0, 9.0]), 8), atol=1e-12
+    )

@@ -10,8 +10,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from linkadapt import nr
-from linkadapt.envs import ENV_ID, LinkAdaptEnv, LinkAdaptVectorEnv
 from linkadapt.features import OBS_DIM, PRIVILEGED_DIM
+from linkadapt.sim.envs import ENV_ID, LinkAdaptEnv, LinkAdaptVectorEnv
 
 
 def test_registered():
@@ -94,8 +94,13 @@ def test_vector_env_privileged_adds_two_columns():
 
 
 def test_make_vec_vector_entry_point():
-    envs = gym.make_vec(ENV_ID, num_envs=3, vectorization_mode="vector_entry_point",
-                        scenario="scsu", episode_slots=5)
+    envs = gym.make_vec(
+        ENV_ID,
+        num_envs=3,
+        vectorization_mode="vector_entry_point",
+        scenario="scsu",
+        episode_slots=5,
+    )
     try:
         assert envs.num_envs == 3
         obs, _ = envs.reset(seed=2)

@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 
 from linkadapt.baselines import OllaPolicy, make_baseline, tuned_olla_table
-from linkadapt.evaluation import (
+from linkadapt.sim import Simulator, load_scenario
+from linkadapt.sim.evaluation import (
     KPIS,
     REFERENCES,
     EvaluationResult,
@@ -15,7 +16,6 @@ from linkadapt.evaluation import (
     evaluate,
     mean_ci95,
 )
-from linkadapt.sim import Simulator, load_scenario
 
 
 def test_mean_ci95_matches_scipy_t_interval():
@@ -43,9 +43,15 @@ def _result(p5=None) -> EvaluationResult:
     p5 = p5 or {"olla": [1.0, 2.0, 4.0], "genie": [2.0, 2.0, 6.0], "new": [0.5, 2.0, 4.0]}
     for p, values in tput.items():
         r.per_seed[p] = {
-            s: {"throughput_mbps": v, "cell_throughput_mbps": 7 * v, "throughput_p5_mbps": q,
-                "zero_ue_share": 0.0, "bler": 0.1, "residual_bler": 0.0,
-                "spectral_efficiency": v / 10}
+            s: {
+                "throughput_mbps": v,
+                "cell_throughput_mbps": 7 * v,
+                "throughput_p5_mbps": q,
+                "zero_ue_share": 0.0,
+                "bler": 0.1,
+                "residual_bler": 0.0,
+                "spectral_efficiency": v / 10,
+            }
             for s, v, q in zip(r.seeds, values, p5[p], strict=True)
         }
     return r
@@ -100,19 +106,23 @@ def test_references_include_tuned_olla():
 def test_evaluate_binds_tuned_olla_to_the_scenario():
     """olla-tuned on scsu behaves as OLLA with scsu's tuned settings, not mimo's."""
     entry = tuned_olla_table()["presets"]["scsu"]
-    plain = {"tuned": baseline_factory("olla-tuned"),
-             "same": lambda n: OllaPolicy(n, bler_target=entry["bler_target"],
-                                          delta_up_db=entry["delta_up_db"])}
+    plain = {
+        "tuned": baseline_factory("olla-tuned"),
+        "same": lambda n: OllaPolicy(
+            n, bler_target=entry["bler_target"], delta_up_db=entry["delta_up_db"]
+        ),
+    }
     r = evaluate(plain, "scsu", [10_000], n_ues=3, n_slots=80)
     assert r.per_seed["tuned"] == r.per_seed["same"]
     assert baseline_factory("olla-tuned").for_scenario(load_scenario("scsu")).scenario == "scsu"
-    assert baseline_factory("olla", scenario="mimo").for_scenario(
-        load_scenario("scsu")).scenario == "mimo"  # an explicit scenario wins
+    assert (
+        baseline_factory("olla", scenario="mimo").for_scenario(load_scenario("scsu")).scenario
+        == "mimo"
+    )  # an explicit scenario wins
 
 
 def _evaluate(seeds, policies=("olla", "fixed")):
-    return evaluate({p: baseline_factory(p) for p in policies}, "scsu", seeds,
-                    n_ues=3, n_slots=60)
+    return evaluate({p: baseline_factory(p) for p in policies}, "scsu", seeds, n_ues=3, n_slots=60)
 
 
 def test_evaluate_reproducible_and_seed_dependent():
@@ -128,13 +138,20 @@ def test_evaluate_reproducible_and_seed_dependent():
 
 def test_evaluate_progress_callback():
     seen = []
-    evaluate({"olla": baseline_factory("olla")}, "scsu", [3, 4], n_ues=2, n_slots=5,
-             progress=lambda name, seed: seen.append((name, seed)))
+    evaluate(
+        {"olla": baseline_factory("olla")},
+        "scsu",
+        [3, 4],
+        n_ues=2,
+        n_slots=5,
+        progress=lambda name, seed: seen.append((name, seed)),
+    )
     assert seen == [("olla", 3), ("olla", 4)]
 
 
 def test_paired_runs_see_the_same_channel():
     """Different policies on the same seed see identical channels (paired samples)."""
+
     def channel(policy_name):
         sim = Simulator("mimo", 14, seed=5)
         policy = make_baseline(policy_name, 14)
@@ -151,8 +168,13 @@ def test_paired_runs_see_the_same_channel():
 def test_evaluation_json_serializable():
     import json
 
-    r = evaluate({"olla": baseline_factory("olla"), "genie": baseline_factory("genie")},
-                 "scsu", [0, 1], n_ues=2, n_slots=20)
+    r = evaluate(
+        {"olla": baseline_factory("olla"), "genie": baseline_factory("genie")},
+        "scsu",
+        [0, 1],
+        n_ues=2,
+        n_slots=20,
+    )
     data = json.loads(json.dumps(r.to_json()))
     assert set(data["summary"]) == {"olla", "genie"}
     assert "throughput_vs_genie_pct" in data["summary"]["olla"]

@@ -23,9 +23,16 @@ COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 
 def reports(n: int, **over) -> ReportBatch:
-    base = dict(ue_id=np.arange(n), cqi=np.full(n, 9), cqi_age_slots=np.full(n, 3),
-                harq_ack=np.full(n, -1), harq_mcs=np.zeros(n), rank=np.full(n, 2),
-                n_prb=np.full(n, 50), n_symbols=np.full(n, 12))
+    base = dict(
+        ue_id=np.arange(n),
+        cqi=np.full(n, 9),
+        cqi_age_slots=np.full(n, 3),
+        harq_ack=np.full(n, -1),
+        harq_mcs=np.zeros(n),
+        rank=np.full(n, 2),
+        n_prb=np.full(n, 50),
+        n_symbols=np.full(n, 12),
+    )
     base.update({k: np.broadcast_to(np.asarray(v), (n,)) for k, v in over.items()})
     return ReportBatch.from_arrays(**base)
 
@@ -33,18 +40,25 @@ def reports(n: int, **over) -> ReportBatch:
 def random_reports(rng: np.random.Generator, n: int) -> ReportBatch:
     ack = rng.integers(-1, 2, n)
     return ReportBatch.from_arrays(
-        ue_id=np.arange(n), cqi=rng.integers(0, 16, n), cqi_age_slots=rng.integers(-1, 60, n),
-        harq_ack=ack, harq_mcs=rng.integers(0, 28, n), rank=rng.integers(1, 9, n),
-        n_prb=rng.integers(1, 276, n), n_symbols=rng.integers(1, 15, n),
-        buffer_bytes=rng.integers(-1, 10**8, n))
+        ue_id=np.arange(n),
+        cqi=rng.integers(0, 16, n),
+        cqi_age_slots=rng.integers(-1, 60, n),
+        harq_ack=ack,
+        harq_mcs=rng.integers(0, 28, n),
+        rank=rng.integers(1, 9, n),
+        n_prb=rng.integers(1, 276, n),
+        n_symbols=rng.integers(1, 15, n),
+        buffer_bytes=rng.integers(-1, 10**8, n),
+    )
 
 
 def test_schema_names():
     assert OBS_DIM == len(FEATURE_NAMES) == 29
     assert len(set(FEATURE_NAMES)) == OBS_DIM
     assert PRIVILEGED_DIM == len(PRIVILEGED_NAMES) == 2
-    assert FEATURE_NAMES[COL["harq_ack_0"]:COL["harq_ack_0"] + HISTORY_LEN] == tuple(
-        f"harq_ack_{i}" for i in range(HISTORY_LEN))
+    assert FEATURE_NAMES[COL["harq_ack_0"] : COL["harq_ack_0"] + HISTORY_LEN] == tuple(
+        f"harq_ack_{i}" for i in range(HISTORY_LEN)
+    )
 
 
 def test_schema_documented_in_order():
@@ -92,9 +106,18 @@ def test_fresh_history_encoding():
 def test_values_follow_documented_scaling():
     h = FeatureHistory(3)
     rows = np.arange(3)
-    h.update(rows, reports(3, cqi=[15, 0, 7], cqi_age_slots=[0, 80, 20], rank=[1, 8, 4],
-                           n_prb=[1, 275, 16], n_symbols=[14, 7, 12],
-                           buffer_bytes=[-1, 0, 9_999_999]))
+    h.update(
+        rows,
+        reports(
+            3,
+            cqi=[15, 0, 7],
+            cqi_age_slots=[0, 80, 20],
+            rank=[1, 8, 4],
+            n_prb=[1, 275, 16],
+            n_symbols=[14, 7, 12],
+            buffer_bytes=[-1, 0, 9_999_999],
+        ),
+    )
     o = h.encode(rows)
     np.testing.assert_allclose(o[:, COL["cqi"]], [1.0, 0.0, 7 / 15], rtol=1e-6)
     np.testing.assert_allclose(o[:, COL["cqi_valid"]], 1.0)
@@ -125,14 +148,14 @@ def test_history_ring_newest_first():
     for ack, mcs in seq:
         h.update(row, reports(1, harq_ack=ack, harq_mcs=mcs))
     o = h.encode(row)[0]
-    acks = o[COL["harq_ack_0"]:COL["harq_ack_0"] + HISTORY_LEN]
-    mcss = o[COL["harq_mcs_0"]:COL["harq_mcs_0"] + HISTORY_LEN] * 27
+    acks = o[COL["harq_ack_0"] : COL["harq_ack_0"] + HISTORY_LEN]
+    mcss = o[COL["harq_mcs_0"] : COL["harq_mcs_0"] + HISTORY_LEN] * 27
     np.testing.assert_allclose(acks[:4], [1, -1, 1, 0])  # the no-feedback slot is skipped
     np.testing.assert_allclose(mcss[:3], [20, 7, 5], rtol=1e-6)
     # 10 more feedbacks: only the newest 8 stay
     for i in range(10):
         h.update(row, reports(1, harq_ack=0, harq_mcs=i))
-    mcss = h.encode(row)[0, COL["harq_mcs_0"]:COL["harq_mcs_0"] + HISTORY_LEN] * 27
+    mcss = h.encode(row)[0, COL["harq_mcs_0"] : COL["harq_mcs_0"] + HISTORY_LEN] * 27
     np.testing.assert_allclose(mcss, np.arange(9, 1, -1), rtol=1e-6)
 
 
@@ -216,8 +239,9 @@ def test_olla_offset_column_equals_outer_loop():
         h.update(rows, rep)
         loop.update(rows, rep.harq_ack)
     obs = h.encode(rows)
-    np.testing.assert_allclose(obs[:, COL["olla_offset_db"]] * 10.0, loop.offset_db,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        obs[:, COL["olla_offset_db"]] * 10.0, loop.offset_db, rtol=1e-5, atol=1e-5
+    )
     assert np.any(np.abs(loop.offset_db) > 0.5)
     # and the olla_mcs column is ILLA(cqi_sinr − offset)
     valid = obs[:, COL["cqi_valid"]] == 1
@@ -234,8 +258,7 @@ def test_olla_offset_ignores_retransmission_feedback():
     h.update(rows, reports(3, harq_ack=[0, 0, 0], harq_tx_index=[0, 1, -1]))
     h.update(rows, reports(3, harq_ack=[0, 0, 0], harq_tx_index=[2, 3, 0]))
     obs = h.encode(rows)
-    np.testing.assert_allclose(obs[:, COL["olla_offset_db"]] * 10.0, [1.0, 0.0, 2.0],
-                               atol=1e-6)
+    np.testing.assert_allclose(obs[:, COL["olla_offset_db"]] * 10.0, [1.0, 0.0, 2.0], atol=1e-6)
     np.testing.assert_array_equal(obs[:, COL["harq_ack_0"]], -1.0)
     np.testing.assert_array_equal(obs[:, COL["harq_ack_1"]], -1.0)
     # and it equals OuterLoop fed the same index
@@ -246,8 +269,9 @@ def test_olla_offset_ignores_retransmission_feedback():
         rep = reports(8, harq_ack=rng.integers(-1, 2, 8), harq_tx_index=rng.integers(-1, 4, 8))
         h.update(rows, rep)
         loop.update(rows, rep.harq_ack, rep.harq_tx_index)
-    np.testing.assert_allclose(h.encode(rows)[:, COL["olla_offset_db"]] * 10.0,
-                               loop.offset_db, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        h.encode(rows)[:, COL["olla_offset_db"]] * 10.0, loop.offset_db, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_no_cqi_yet_masks_cqi_features():
@@ -267,8 +291,21 @@ def test_privileged_features():
 def test_zero_capacity_history_handles_empty_batches():
     """A history created empty (rows allocated later) must accept an empty slot."""
     h = FeatureHistory(0)
-    empty = ReportBatch.from_arrays(**{k: [] for k in (
-        "ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb", "n_symbols")})
+    empty = ReportBatch.from_arrays(
+        **{
+            k: []
+            for k in (
+                "ue_id",
+                "cqi",
+                "cqi_age_slots",
+                "harq_ack",
+                "harq_mcs",
+                "rank",
+                "n_prb",
+                "n_symbols",
+            )
+        }
+    )
     rows = np.zeros(0, np.int64)
     h.update(rows, empty)
     assert h.encode(rows).shape == (0, OBS_DIM)

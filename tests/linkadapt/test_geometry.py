@@ -19,8 +19,9 @@ def _geometry(preset: str = "mimo", n: int = 2000, seed: int = 0, **over) -> Geo
 
 def _sinr_db(g: Geometry) -> np.ndarray:
     ls = g.large_scale()
-    return 10 * np.log10(ls.signal_mw / (ls.noise_mw + ls.strong_interf_mw.sum(1)
-                                         + ls.background_interf_mw))
+    return 10 * np.log10(
+        ls.signal_mw / (ls.noise_mw + ls.strong_interf_mw.sum(1) + ls.background_interf_mw)
+    )
 
 
 def test_wrap_around_images_sit_sqrt_n_isd_away() -> None:
@@ -74,8 +75,12 @@ def test_every_site_has_six_neighbours_at_the_isd_under_wrap_around() -> None:
         sites, images = hex_sites(n_cells, 1.0), wrap_offsets(n_cells, 1.0)
         for i in range(n_cells):
             rel = sites[i] - sites
-            d = np.min(np.hypot(rel[:, None, 0] - images[None, :, 0],
-                                rel[:, None, 1] - images[None, :, 1]), axis=1)
+            d = np.min(
+                np.hypot(
+                    rel[:, None, 0] - images[None, :, 0], rel[:, None, 1] - images[None, :, 1]
+                ),
+                axis=1,
+            )
             assert np.isclose(np.sort(d)[1:7], 1.0).all() and np.isclose(d, 0).sum() == 1
     assert np.allclose(np.hypot(*hex_sites(7, 1.0)[1:].T), 1.0)  # ring 1 around site 0
 

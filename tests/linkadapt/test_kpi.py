@@ -7,8 +7,16 @@ import pytest
 
 from linkadapt.sim.kpi import KpiAccumulator
 
-KEYS = ("throughput_mbps", "cell_throughput_mbps", "throughput_p5_mbps", "zero_ue_share",
-        "bler", "residual_bler", "spectral_efficiency", "mean_mcs")
+KEYS = (
+    "throughput_mbps",
+    "cell_throughput_mbps",
+    "throughput_p5_mbps",
+    "zero_ue_share",
+    "bler",
+    "residual_bler",
+    "spectral_efficiency",
+    "mean_mcs",
+)
 
 
 def _acc() -> tuple[KpiAccumulator, np.ndarray]:
@@ -45,8 +53,9 @@ def test_per_ue_and_per_cell_arrays():
     np.testing.assert_array_equal(ue["zero"], [True, False, False, False, False])
     c = k.per_cell(1e-3, cell)
     np.testing.assert_allclose(c["throughput_mbps"], [1.0, 15.0])
-    np.testing.assert_allclose(c["throughput_p5_mbps"],
-                               [np.percentile([0, 1], 5), np.percentile([2, 3, 10], 5)])
+    np.testing.assert_allclose(
+        c["throughput_p5_mbps"], [np.percentile([0, 1], 5), np.percentile([2, 3, 10], 5)]
+    )
     np.testing.assert_allclose(c["zero_ue_share"], [0.5, 0.0])
 
 

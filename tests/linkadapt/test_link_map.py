@@ -82,7 +82,8 @@ def test_illa_is_highest_mcs_meeting_target(table):
     bad = np.flatnonzero(got != expected)
     assert bad.size == 0, (
         f"table {table}: illa_mcs at {s[bad[:3]]} dB gave {got[bad[:3]]}, "
-        f"highest MCS meeting 10 % is {expected[bad[:3]]}")
+        f"highest MCS meeting 10 % is {expected[bad[:3]]}"
+    )
 
 
 @pytest.mark.parametrize("table", [1, 2])

@@ -230,15 +230,23 @@ def _reference_tbs(qm, r1024, prb, n_symbols=12, n_dmrs=12, layers=1, oh=0, scal
     oh=st.sampled_from([0, 6, 12, 18]),
     scale=st.sampled_from([1.0, 0.5, 0.25]),
 )
-def test_tbs_matches_scalar_transcription(table, mcs, prb, layers, n_symbols, n_dmrs, oh,
-                                          scale):
+def test_tbs_matches_scalar_transcription(table, mcs, prb, layers, n_symbols, n_dmrs, oh, scale):
     mcs = min(mcs, nr.n_mcs(table) - 1)
     if 12 * n_symbols - n_dmrs - oh <= 0:
         return
     qm, r = nr.mcs_table(table)[mcs]
-    got = int(nr.transport_block_size(mcs, prb, table=table, n_layers=layers,
-                                      n_symbols=n_symbols, n_dmrs_re=n_dmrs, n_overhead_re=oh,
-                                      scaling=scale))
+    got = int(
+        nr.transport_block_size(
+            mcs,
+            prb,
+            table=table,
+            n_layers=layers,
+            n_symbols=n_symbols,
+            n_dmrs_re=n_dmrs,
+            n_overhead_re=oh,
+            scaling=scale,
+        )
+    )
     assert got == _reference_tbs(qm, r, prb, n_symbols, n_dmrs, layers, oh, scale)
 
 
@@ -302,8 +310,9 @@ def test_ldpc_base_graph(a, r, bg):
 
 
 def test_ldpc_base_graph_vectorized():
-    got = nr.ldpc_base_graph(np.array([292, 293, 3824, 3824, 100000]),
-                             np.array([0.9, 0.9, 0.67, 0.7, 0.2]))
+    got = nr.ldpc_base_graph(
+        np.array([292, 293, 3824, 3824, 100000]), np.array([0.9, 0.9, 0.67, 0.7, 0.2])
+    )
     assert got.tolist() == [2, 1, 2, 1, 2]
 
 
@@ -362,8 +371,9 @@ def test_tbs_lookup_matches_direct_calls():
         mcs = rng.integers(0, n, 200)
         layers = rng.integers(1, nr.MAX_LAYERS + 1, 200)
         prb = rng.integers(1, nr.MAX_PRB + 1, 200)
-        direct = nr.transport_block_size(mcs, prb, table=table, n_layers=layers,
-                                         n_symbols=n_symbols, n_dmrs_re=n_dmrs)
+        direct = nr.transport_block_size(
+            mcs, prb, table=table, n_layers=layers, n_symbols=n_symbols, n_dmrs_re=n_dmrs
+        )
         assert np.array_equal(sizes[mcs, layers, prb], direct)
         rate = nr.mcs_table(table)[mcs, 1] / 1024
         dc, dk = nr.code_block_segmentation(direct, rate)

@@ -162,8 +162,9 @@ def test_unknown_field():
     assert "unknown" in err.message
 
 
-@pytest.mark.parametrize("field", ["ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs",
-                                   "rank", "n_prb", "n_symbols"])
+@pytest.mark.parametrize(
+    "field", ["ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb", "n_symbols"]
+)
 def test_missing_field(field):
     err = _raises(field, **{field: _DROP})
     assert "missing" in err.message

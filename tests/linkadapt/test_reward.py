@@ -28,15 +28,18 @@ def test_block_decoded_at_its_third_transmission_by_hand() -> None:
     cfg = RewardConfig("harq", retx_charge=0.5, loss_penalty=1.0)
     # payload 8000 bits, decoded at transmission 3, MCS-max capacity 40 000 bits:
     # (8000 − 0.5·2·8000 − 0) / 40 000 = 0
-    assert harq_credit(cfg, np.array([8000.0]), np.array([True]), np.array([3]),
-                       np.array([40_000]))[0] == pytest.approx(0.0)
+    assert harq_credit(
+        cfg, np.array([8000.0]), np.array([True]), np.array([3]), np.array([40_000])
+    )[0] == pytest.approx(0.0)
     cfg = RewardConfig("harq", retx_charge=0.25, loss_penalty=1.0)
     # (8000 − 0.25·2·8000) / 40 000 = 0.1
-    assert harq_credit(cfg, np.array([8000.0]), np.array([True]), np.array([3]),
-                       np.array([40_000]))[0] == pytest.approx(0.1)
+    assert harq_credit(
+        cfg, np.array([8000.0]), np.array([True]), np.array([3]), np.array([40_000])
+    )[0] == pytest.approx(0.1)
     # lost after 4 transmissions: (0 − 0.25·3·8000 − 8000) / 40 000 = −0.35
-    assert harq_credit(cfg, np.array([8000.0]), np.array([False]), np.array([4]),
-                       np.array([40_000]))[0] == pytest.approx(-0.35)
+    assert harq_credit(
+        cfg, np.array([8000.0]), np.array([False]), np.array([4]), np.array([40_000])
+    )[0] == pytest.approx(-0.35)
 
 
 def test_in_an_outage_the_smallest_payload_scores_strictly_best() -> None:

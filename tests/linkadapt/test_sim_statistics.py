@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from linkadapt.baselines import make_baseline
-from linkadapt.evaluation import baseline_factory, evaluate
 from linkadapt.olla import OFFSET_LIMIT_DB
 from linkadapt.sim import PRESETS, Simulator
+from linkadapt.sim.evaluation import baseline_factory, evaluate
 
 SEEDS = (0, 1)
 
@@ -18,8 +18,13 @@ SEEDS = (0, 1)
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_genie_beats_olla_which_holds_up_against_the_fixed_mapping(preset: str) -> None:
     n_ues = 6 if preset == "scsu" else 140
-    result = evaluate({n: baseline_factory(n) for n in ("genie", "olla", "fixed")},
-                      preset, (0, 1, 2), n_ues=n_ues, n_slots=800)
+    result = evaluate(
+        {n: baseline_factory(n) for n in ("genie", "olla", "fixed")},
+        preset,
+        (0, 1, 2),
+        n_ues=n_ues,
+        n_slots=800,
+    )
     tput = {p: result.values(p, "throughput_mbps") for p in ("genie", "olla", "fixed")}
     assert (tput["genie"] > tput["olla"]).all()
     # OLLA ≥ fixed mapping, within 3 % (tolerance for seed noise)
@@ -30,8 +35,9 @@ def test_genie_beats_olla_which_holds_up_against_the_fixed_mapping(preset: str) 
 
 def test_olla_holds_its_bler_target_on_a_static_channel() -> None:
     """Every UE whose loop is not pinned at the top MCS (offset at its clamp) holds 10 %."""
-    cfg = dataclasses.replace(PRESETS["scsu"], speed_kmh=(0.0, 0.0), cqi_noise_db=0.0,
-                              bler_offset_db=(0.0, 3.0))
+    cfg = dataclasses.replace(
+        PRESETS["scsu"], speed_kmh=(0.0, 0.0), cqi_noise_db=0.0, bler_offset_db=(0.0, 3.0)
+    )
     for seed in SEEDS:
         sim = Simulator(cfg, 4, seed)
         policy = make_baseline("olla", 4)
@@ -59,8 +65,11 @@ def test_higher_speed_widens_the_olla_to_genie_gap() -> None:
     ratios = []
     for speed in ((3.0, 3.0), (120.0, 120.0)):
         cfg = dataclasses.replace(PRESETS["mimo"], speed_kmh=speed)
-        result = evaluate({n: baseline_factory(n) for n in ("olla", "genie")}, cfg, SEEDS,
-                          n_ues=84, n_slots=600)
-        ratios.append(result.values("olla", "throughput_mbps").sum()
-                      / result.values("genie", "throughput_mbps").sum())
+        result = evaluate(
+            {n: baseline_factory(n) for n in ("olla", "genie")}, cfg, SEEDS, n_ues=84, n_slots=600
+        )
+        ratios.append(
+            result.values("olla", "throughput_mbps").sum()
+            / result.values("genie", "throughput_mbps").sum()
+        )
     assert ratios[1] < ratios[0] - 0.02, ratios

@@ -39,9 +39,14 @@ def test_channel_does_not_depend_on_the_policy() -> None:
 
 
 def test_harq_retransmits_until_max_then_counts_a_residual_loss() -> None:
-    cfg = dataclasses.replace(PRESETS["scsu"], max_transmissions=2, harq_delay_slots=(4, 4),
-                              tx_power_dbm=0.0,
-                              cqi_noise_db=0.0, bler_offset_db=(0.0, 0.0))
+    cfg = dataclasses.replace(
+        PRESETS["scsu"],
+        max_transmissions=2,
+        harq_delay_slots=(4, 4),
+        tx_power_dbm=0.0,
+        cqi_noise_db=0.0,
+        bler_offset_db=(0.0, 0.0),
+    )
     sim = Simulator(cfg, 1, seed=0)
     top = np.array([27])  # far above what the channel supports: every attempt fails
     for _ in range(400):
@@ -177,22 +182,26 @@ def test_chase_combining_adds_per_subband_sinrs_before_eesm() -> None:
         batch = sim.observe()
         snapshot = {int(u): sim._layer_lin[u].copy() for u in np.flatnonzero(sim.new_tx)}
         re = np.flatnonzero(sim.retx)
-        retx_layer = {int(u): channel.layer_sinr_lin(
-            sim._sinr_sb_lin[[u]], sim.p_rank[[u], sim.retx_proc[u]], sim.cfg.n_tx,
-            sim.cfg.evm_sinr_db)[0] for u in re}
+        retx_layer = {
+            int(u): channel.layer_sinr_lin(
+                sim._sinr_sb_lin[[u]],
+                sim.p_rank[[u], sim.retx_proc[u]],
+                sim.cfg.n_tx,
+                sim.cfg.evm_sinr_db,
+            )[0]
+            for u in re
+        }
         procs = {int(u): int(sim.retx_proc[u]) for u in re}
         acc_before = {u: sim.p_acc[u, p].copy() for u, p in procs.items()}
         sim.step(np.full(40, 27) * batch.new_tx)  # MCS 27 fails often: retransmissions
         for u, layer in snapshot.items():
             layers[u] = layer
         for u, p in procs.items():
-            np.testing.assert_allclose(sim.p_acc[u, p], acc_before[u] + retx_layer[u],
-                                       rtol=1e-6)
+            np.testing.assert_allclose(sim.p_acc[u, p], acc_before[u] + retx_layer[u], rtol=1e-6)
             if sim.p_ntx[u, p] == 2:
                 # hand computation of the decoding SINR: EESM of the summed subbands
                 m = int(sim.p_mcs[u, p])
-                eff = bler.effective_sinr_db(10 * np.log10(sim.p_acc[u, p][None]),
-                                             sim.betas[[m]])
+                eff = bler.effective_sinr_db(10 * np.log10(sim.p_acc[u, p][None]), sim.betas[[m]])
                 summed = (acc_before[u] + retx_layer[u]).astype(np.float64)  # per subband
                 b = float(sim.betas[m])
                 by_hand = 10 * np.log10(-b * np.log(np.mean(np.exp(-summed / b))))
@@ -201,8 +210,9 @@ def test_chase_combining_adds_per_subband_sinrs_before_eesm() -> None:
 
 
 def test_handover_restarts_the_ue_context() -> None:
-    cfg = dataclasses.replace(PRESETS["high-mobility"], handover_ttt_ms=0.0,
-                              handover_hysteresis_db=0.0)
+    cfg = dataclasses.replace(
+        PRESETS["high-mobility"], handover_ttt_ms=0.0, handover_hysteresis_db=0.0
+    )
     sim = Simulator(cfg, 200, seed=2)
     seen = False
     for _ in range(400):
@@ -226,8 +236,9 @@ def test_randomized_drops_include_coverage_limited_single_cells() -> None:
     assert 0.08 < len(wide) / len(drops) < 0.25
     assert all(d.n_cells == 1 for d in wide)
     # and scenario files may set the share (a float inside the randomization block)
-    cfg = ScenarioConfig.from_dict({**PRESETS["randomized"].to_dict(),
-                                    "randomization": {"coverage_limited_share": 0.0}})
+    cfg = ScenarioConfig.from_dict(
+        {**PRESETS["randomized"].to_dict(), "randomization": {"coverage_limited_share": 0.0}}
+    )
     assert cfg.randomization.coverage_limited_share == 0.0
 
 

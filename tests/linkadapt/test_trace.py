@@ -20,8 +20,10 @@ def write_csv(path: Path, header: str, rows: list[tuple]) -> Path:
 
 def test_gnettrack_like_columns(tmp_path):
     # G-NetTrack exports timestamps like 2019.03.21_10.15.23: not seconds -> one row per second
-    rows = [(f"2019.03.21_10.15.{20 + i:02d}", snr, speed)
-            for i, (snr, speed) in enumerate([(10, 30), (12, 32), (8, 40), (9, 36)])]
+    rows = [
+        (f"2019.03.21_10.15.{20 + i:02d}", snr, speed)
+        for i, (snr, speed) in enumerate([(10, 30), (12, 32), (8, 40), (9, 36)])
+    ]
     tr = load_trace(write_csv(tmp_path / "g.csv", "Timestamp,SNR,Speed", rows))
     np.testing.assert_array_equal(tr.time_s, [0, 1, 2, 3])
     np.testing.assert_array_equal(tr.sinr_db, [10, 12, 8, 9])
@@ -30,15 +32,19 @@ def test_gnettrack_like_columns(tmp_path):
 
 
 def test_numeric_timestamps_shifted_to_zero(tmp_path):
-    tr = load_trace(write_csv(tmp_path / "n.csv", "Timestamp,SINR",
-                              [(100, 0.0), (102, 10.0), (104, 20.0)]))
+    tr = load_trace(
+        write_csv(tmp_path / "n.csv", "Timestamp,SINR", [(100, 0.0), (102, 10.0), (104, 20.0)])
+    )
     np.testing.assert_array_equal(tr.time_s, [0, 2, 4])
     np.testing.assert_array_equal(tr.speed_kmh, [3.0, 3.0, 3.0])  # default speed
 
 
 def test_custom_column_names(tmp_path):
-    path = write_csv(tmp_path / "c.csv", "t_sec,my_sinr,v,SNR",
-                     [(0, 1.0, 50, 99), (1, 3.0, 60, 99), (2, 5.0, 70, 99)])
+    path = write_csv(
+        tmp_path / "c.csv",
+        "t_sec,my_sinr,v,SNR",
+        [(0, 1.0, 50, 99), (1, 3.0, 60, 99), (2, 5.0, 70, 99)],
+    )
     tr = load_trace(path, {"time": "t_sec", "sinr": "my_sinr", "speed": "v"})
     np.testing.assert_array_equal(tr.sinr_db, [1, 3, 5])  # not the SNR column
     np.testing.assert_array_equal(tr.speed_kmh, [50, 60, 70])
@@ -47,16 +53,22 @@ def test_custom_column_names(tmp_path):
 
 
 def test_non_numeric_rows_skipped(tmp_path):
-    tr = load_trace(write_csv(tmp_path / "s.csv", "time,SNR,Speed",
-                              [(0, 4.0, "-"), (1, "-", 10), (2, 8.0, 20)]))
+    tr = load_trace(
+        write_csv(tmp_path / "s.csv", "time,SNR,Speed", [(0, 4.0, "-"), (1, "-", 10), (2, 8.0, 20)])
+    )
     np.testing.assert_array_equal(tr.sinr_db, [4, 8])
     np.testing.assert_array_equal(tr.time_s, [0, 2])
     np.testing.assert_array_equal(tr.speed_kmh, [3.0, 20])
 
 
 def test_interpolation_and_wrap_around(tmp_path):
-    tr = load_trace(write_csv(tmp_path / "i.csv", "time,SNR,Speed",
-                              [(0, 0.0, 10), (1, 10.0, 20), (2, 30.0, 40), (4, 10.0, 0)]))
+    tr = load_trace(
+        write_csv(
+            tmp_path / "i.csv",
+            "time,SNR,Speed",
+            [(0, 0.0, 10), (1, 10.0, 20), (2, 30.0, 40), (4, 10.0, 0)],
+        )
+    )
     s, v = tr.at(np.array([0.0, 0.5, 1.5, 3.0, 3.9]))
     np.testing.assert_allclose(s, [0.0, 5.0, 20.0, 20.0, 11.0])
     np.testing.assert_allclose(v, [10.0, 15.0, 30.0, 20.0, 2.0])
@@ -108,8 +120,7 @@ def _db_of_mean(db: np.ndarray) -> float:
 
 @pytest.mark.parametrize("level", [5.0, 25.0])
 def test_simulator_follows_constant_trace(tmp_path, level):
-    path = write_csv(tmp_path / "c.csv", "Timestamp,SNR,Speed",
-                     [(t, level, 3) for t in range(5)])
+    path = write_csv(tmp_path / "c.csv", "Timestamp,SNR,Speed", [(t, level, 3) for t in range(5)])
     sim = Simulator(dataclasses.replace(PRESETS["scsu"], trace=str(path)), 16, seed=1)
     measured, expected = _wideband_db(sim, 120)
     # fading has unit mean power: compare linear means (the dB mean is biased low)
@@ -120,8 +131,9 @@ def test_simulator_follows_constant_trace(tmp_path, level):
 
 def test_simulator_tracks_varying_trace(tmp_path):
     # triangle 0 -> 24 -> 0 dB over 2 s; each UE starts at its own random trace offset
-    path = write_csv(tmp_path / "v.csv", "time,SINR,Speed",
-                     [(0, 0.0, 3), (1, 24.0, 3), (2, 0.0, 3)])
+    path = write_csv(
+        tmp_path / "v.csv", "time,SINR,Speed", [(0, 0.0, 3), (1, 24.0, 3), (2, 0.0, 3)]
+    )
     cfg = dataclasses.replace(PRESETS["scsu"], trace=str(path))
     sim = Simulator(cfg, 12, seed=2)
     assert np.ptp(sim.trace_offset_s) > 0.3
@@ -132,16 +144,18 @@ def test_simulator_tracks_varying_trace(tmp_path):
 
 
 def test_simulator_speed_from_trace(tmp_path):
-    path = write_csv(tmp_path / "s.csv", "Timestamp,SNR,Speed",
-                     [(0, 10.0, 0), (10, 10.0, 100)])
+    path = write_csv(tmp_path / "s.csv", "Timestamp,SNR,Speed", [(0, 10.0, 0), (10, 10.0, 100)])
     sim = Simulator(dataclasses.replace(PRESETS["scsu"], trace=str(path)), 6, seed=0)
     np.testing.assert_allclose(sim.speed_kmh, 10.0 * sim.trace_offset_s)
 
 
 def test_simulator_trace_custom_columns(tmp_path):
     path = write_csv(tmp_path / "cc.csv", "sec,snr_x,kmh", [(0, 18.0, 3), (3, 18.0, 3)])
-    cfg = dataclasses.replace(PRESETS["scsu"], trace=str(path),
-                              trace_columns={"time": "sec", "sinr": "snr_x", "speed": "kmh"})
+    cfg = dataclasses.replace(
+        PRESETS["scsu"],
+        trace=str(path),
+        trace_columns={"time": "sec", "sinr": "snr_x", "speed": "kmh"},
+    )
     sim = Simulator(cfg, 8, seed=0)
     measured, expected = _wideband_db(sim, 40)
     assert abs(_db_of_mean(measured) - 18.0) < 2.0
@@ -149,8 +163,10 @@ def test_simulator_trace_custom_columns(tmp_path):
 
 def test_gnettrack_dataset_layout(tmp_path):
     """The layout of the public G-NetTrack-derived 4G/5G datasets: many columns, '-' gaps."""
-    header = ("Timestamp,Longitude,Latitude,Speed,Operatorname,CellID,NetworkMode,RSRP,RSRQ,"
-              "SNR,CQI,RSSI,DL_bitrate,UL_bitrate,State")
+    header = (
+        "Timestamp,Longitude,Latitude,Speed,Operatorname,CellID,NetworkMode,RSRP,RSRQ,"
+        "SNR,CQI,RSSI,DL_bitrate,UL_bitrate,State"
+    )
     rows = [
         ("2018.01.19_10.55.52", -8.5, 51.9, 0, "A", 2, "LTE", -90, -10, 12.0, 11, -60, 0, 0, "I"),
         ("2018.01.19_10.55.53", -8.5, 51.9, 4, "A", 2, "LTE", -91, -11, "-", 10, -61, 0, 0, "I"),

@@ -114,16 +114,33 @@ def write_model_dir(
             "mcs": np.argmax(golden_out, axis=1).tolist(),
             "atol": 1e-4,
         },
-        "source": {"kind": "test", "kpis": {"simulator": {"scenarios": {
-            "mimo": {"summary": {
-                "student": {"throughput_mbps": {"mean": 50.0, "ci95": 1.0},
-                            "bler": {"mean": 0.1, "ci95": 0.01}},
-                "olla": {"throughput_mbps": {"mean": 45.0, "ci95": 1.0}}}},
-            "high-mobility": {"summary": {
-                "student": {"throughput_mbps": {"mean": 20.0, "ci95": 1.0},
-                            "bler": {"mean": 0.12, "ci95": 0.01}}}},
-        }}}},
-    }  # fmt: skip
+        "source": {
+            "kind": "test",
+            "kpis": {
+                "simulator": {
+                    "scenarios": {
+                        "mimo": {
+                            "summary": {
+                                "student": {
+                                    "throughput_mbps": {"mean": 50.0, "ci95": 1.0},
+                                    "bler": {"mean": 0.1, "ci95": 0.01},
+                                },
+                                "olla": {"throughput_mbps": {"mean": 45.0, "ci95": 1.0}},
+                            }
+                        },
+                        "high-mobility": {
+                            "summary": {
+                                "student": {
+                                    "throughput_mbps": {"mean": 20.0, "ci95": 1.0},
+                                    "bler": {"mean": 0.12, "ci95": 0.01},
+                                }
+                            }
+                        },
+                    }
+                }
+            },
+        },
+    }
     manifest.update(manifest_overrides or {})
     (path / "model.onnx").write_bytes(model_bytes)
     (path / "manifest.json").write_text(json.dumps(manifest))
@@ -143,9 +160,13 @@ class ServerThread:
         from service.config import load_settings
 
         defaults: dict[str, Any] = {
-            "host": "127.0.0.1", "grpc_port": 0, "http_port": 0, "drain_seconds": 0.0,
-            "reload_poll_seconds": 0, "log_level": "WARNING",
-        }  # fmt: skip
+            "host": "127.0.0.1",
+            "grpc_port": 0,
+            "http_port": 0,
+            "drain_seconds": 0.0,
+            "reload_poll_seconds": 0,
+            "log_level": "WARNING",
+        }
         defaults.update(settings)
         self.settings = load_settings(**defaults)
         self.loop = asyncio.new_event_loop()

@@ -58,8 +58,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ("harq_ack_2", _with(harq_ack=[2] * 16), {}, "harq_ack"),
     ("rank_9", _with(rank=[9] * 16), {}, "rank"),
     ("harq_tx_index_8", _with(harq_ack=_fb, harq_tx_index=[0] * 15 + [8]), {}, "harq_tx_index"),
-    ("harq_tx_index_neg", _with(harq_ack=_fb, harq_tx_index=[-2] + [0] * 15), {},
-     "harq_tx_index"),
+    ("harq_tx_index_neg", _with(harq_ack=_fb, harq_tx_index=[-2] + [0] * 15), {}, "harq_tx_index"),
     ("harq_tx_index_length", _with(harq_tx_index=[0] * 15), {}, "harq_tx_index"),
     ("mismatched_lengths", _with(cqi=_valid()["cqi"][:15].tolist()), {}, "cqi"),
     ("missing_column", _with(n_symbols=[]), {}, "n_symbols"),
@@ -68,20 +67,31 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ("unserved_mcs_table", _with(), {"mcs_table": 1}, "mcs_table"),
 ]
 JSON_ONLY: list[tuple[str, bytes, str]] = [
-    ("nan_cqi", b'{"cell_id": 100, "ue_id": [1000], "cqi": [NaN], "cqi_age_slots": [1],'
-     b' "harq_ack": [1], "harq_mcs": [3], "rank": [1], "n_prb": [5], "n_symbols": [12]}', "cqi"),
+    (
+        "nan_cqi",
+        b'{"cell_id": 100, "ue_id": [1000], "cqi": [NaN], "cqi_age_slots": [1],'
+        b' "harq_ack": [1], "harq_mcs": [3], "rank": [1], "n_prb": [5], "n_symbols": [12]}',
+        "cqi",
+    ),
     ("float_prb", orjson.dumps(json_request(CELL, 1, _valid()) | {"n_prb": [1.5] * 16}), "n_prb"),
     ("string_cqi", orjson.dumps(json_request(CELL, 1, _valid()) | {"cqi": ["x"] * 16}), "cqi"),
     ("nested_rank", orjson.dumps(json_request(CELL, 1, _valid()) | {"rank": [[1]] * 16}), "rank"),
     ("malformed_json", b'{"cell_id": 100, "ue_id": [1,', "body"),
     ("not_an_object", b"[1, 2, 3]", "body"),
-    ("cell_id_string", orjson.dumps(json_request(CELL, 1, _valid()) | {"cell_id": "a"}),
-     "cell_id"),
-    ("cell_id_above_int64", json.dumps(json_request(CELL, 1, _valid()) | {"cell_id": 2**70})
-     .encode(), "cell_id"),
-    ("ue_id_above_int64", json.dumps(json_request(CELL, 1, _valid()) | {
-        "ue_id": [2**70] + UES[1:].tolist()}).encode(), "ue_id"),
-]  # fmt: skip
+    ("cell_id_string", orjson.dumps(json_request(CELL, 1, _valid()) | {"cell_id": "a"}), "cell_id"),
+    (
+        "cell_id_above_int64",
+        json.dumps(json_request(CELL, 1, _valid()) | {"cell_id": 2**70}).encode(),
+        "cell_id",
+    ),
+    (
+        "ue_id_above_int64",
+        json.dumps(
+            json_request(CELL, 1, _valid()) | {"ue_id": [2**70] + UES[1:].tolist()}
+        ).encode(),
+        "ue_id",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +140,9 @@ def _assert_serving(server: ServerThread) -> None:
 
 
 @pytest.mark.parametrize(("case", "cols", "extra", "field"), CASES, ids=[c[0] for c in CASES])
-def test_grpc_bad_input(server: ServerThread, seeded: dict, case: str, cols: dict,
-                        extra: dict, field: str) -> None:  # fmt: skip
+def test_grpc_bad_input(
+    server: ServerThread, seeded: dict, case: str, cols: dict, extra: dict, field: str
+) -> None:
     before = seeded["snapshot"]()
     count = _invalid_count(server, "grpc", field)
     msg = pb.DecideRequest(cell_id=CELL, slot=9, **cols, **extra)
@@ -148,8 +159,9 @@ def test_grpc_bad_input(server: ServerThread, seeded: dict, case: str, cols: dic
 
 
 @pytest.mark.parametrize(("case", "cols", "extra", "field"), CASES, ids=[c[0] for c in CASES])
-def test_rest_bad_input(server: ServerThread, seeded: dict, case: str, cols: dict,
-                        extra: dict, field: str) -> None:  # fmt: skip
+def test_rest_bad_input(
+    server: ServerThread, seeded: dict, case: str, cols: dict, extra: dict, field: str
+) -> None:
     before = seeded["snapshot"]()
     count = _invalid_count(server, "rest", field)
     body = {"cell_id": CELL, "slot": 9, **cols, **extra}
@@ -167,11 +179,15 @@ def test_rest_bad_input(server: ServerThread, seeded: dict, case: str, cols: dic
 
 
 @pytest.mark.parametrize(("case", "raw", "field"), JSON_ONLY, ids=[c[0] for c in JSON_ONLY])
-def test_rest_bad_json(server: ServerThread, seeded: dict, case: str, raw: bytes,
-                       field: str) -> None:  # fmt: skip
+def test_rest_bad_json(
+    server: ServerThread, seeded: dict, case: str, raw: bytes, field: str
+) -> None:
     before = seeded["snapshot"]()
-    r = httpx.post(f"{server.http_base}/v1/decisions", content=raw,
-                   headers={"content-type": "application/json"})  # fmt: skip
+    r = httpx.post(
+        f"{server.http_base}/v1/decisions",
+        content=raw,
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 422, r.text
     assert r.json()["field"] == field
     np.testing.assert_array_equal(seeded["snapshot"]()[0], before[0])
@@ -211,10 +227,13 @@ def test_oversized_batches(server: ServerThread, seeded: dict) -> None:
     assert r.status_code == 422 and r.json()["field"] == "ue_id"
     assert "max_batch_ues" in r.json()["detail"][0]["msg"]
     reg = server.app.dataplane.metrics.registry
-    assert reg.get_sample_value(
-        "ran_distill_invalid_requests_total",
-        {"protocol": "rest", "reason": "batch_too_large", "field": "ue_id"},
-    ) >= 1  # fmt: skip
+    assert (
+        reg.get_sample_value(
+            "ran_distill_invalid_requests_total",
+            {"protocol": "rest", "reason": "batch_too_large", "field": "ue_id"},
+        )
+        >= 1
+    )
     np.testing.assert_array_equal(seeded["snapshot"]()[0], before[0])
     _assert_serving(server)
 
@@ -250,17 +269,35 @@ def test_bad_outcome_reports(server: ServerThread) -> None:
     with grpc.insecure_channel(server.grpc_target) as ch:
         stub = pb_grpc.LinkAdaptationStub(ch)
         for req, field in [
-            (pb.OutcomeReport(cell_id=1, ue_id=[1, 2], delivered_bits=[5], first_tx_ack=[1, 0]),
-             "delivered_bits"),
-            (pb.OutcomeReport(cell_id=1, ue_id=[1], delivered_bits=[-5], first_tx_ack=[1]),
-             "delivered_bits"),
-            (pb.OutcomeReport(cell_id=1, ue_id=[1], delivered_bits=[5], first_tx_ack=[3]),
-             "first_tx_ack"),
-            (pb.OutcomeReport(cell_id=1, ue_id=[1], delivered_bits=[5], first_tx_ack=[1],
-                              mcs=[40]), "mcs"),
-            (pb.OutcomeReport(cell_id=1, ue_id=[1], delivered_bits=[5], first_tx_ack=[1],
-                              slot_duration_us=5000), "slot_duration_us"),
-        ]:  # fmt: skip
+            (
+                pb.OutcomeReport(cell_id=1, ue_id=[1, 2], delivered_bits=[5], first_tx_ack=[1, 0]),
+                "delivered_bits",
+            ),
+            (
+                pb.OutcomeReport(cell_id=1, ue_id=[1], delivered_bits=[-5], first_tx_ack=[1]),
+                "delivered_bits",
+            ),
+            (
+                pb.OutcomeReport(cell_id=1, ue_id=[1], delivered_bits=[5], first_tx_ack=[3]),
+                "first_tx_ack",
+            ),
+            (
+                pb.OutcomeReport(
+                    cell_id=1, ue_id=[1], delivered_bits=[5], first_tx_ack=[1], mcs=[40]
+                ),
+                "mcs",
+            ),
+            (
+                pb.OutcomeReport(
+                    cell_id=1,
+                    ue_id=[1],
+                    delivered_bits=[5],
+                    first_tx_ack=[1],
+                    slot_duration_us=5000,
+                ),
+                "slot_duration_us",
+            ),
+        ]:
             with pytest.raises(grpc.RpcError) as err:
                 stub.ReportOutcome(req, timeout=10)
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -269,7 +306,7 @@ def test_bad_outcome_reports(server: ServerThread) -> None:
         f"{server.http_base}/v1/outcomes",
         json={"cell_id": 1, "ue_id": [1], "delivered_bits": [1.5], "first_tx_ack": [1]},
     )
-    assert r.status_code == 422 and r.json()["field"] == "delivered_bits"  # fmt: skip
+    assert r.status_code == 422 and r.json()["field"] == "delivered_bits"
     _assert_serving(server)
 
 
@@ -323,15 +360,20 @@ def test_one_micro_batch_mixing_good_and_bad_requests(server: ServerThread, mode
     assert merged1 >= 5, merged1
     assert isinstance(got1[3], RequestError) and got1[3].field == "ue_id"
     # phase 2 (next slot): a bad value anywhere sends the batch down the per-request path
-    good2 = [grpc_request(7000 + k, 2, random_reports(rng, np.arange(20) + 100 * k))
-             .SerializeToString() for k in range(6)]  # fmt: skip
+    good2 = [
+        grpc_request(7000 + k, 2, random_reports(rng, np.arange(20) + 100 * k)).SerializeToString()
+        for k in range(6)
+    ]
     raws2 = good2[:2] + [bad_cqi.SerializeToString()] + good2[2:]
     got2, _ = _micro_batch(server, raws2)
     assert isinstance(got2[2], RequestError) and got2[2].field == "cqi"
     # phase 3: every request carries harq_tx_index: merged as well
-    raws3 = [grpc_request(7000 + k, 3, random_reports(rng, np.arange(20) + 100 * k,
-                                                      harq_tx_index=True)).SerializeToString()
-             for k in range(6)]  # fmt: skip
+    raws3 = [
+        grpc_request(
+            7000 + k, 3, random_reports(rng, np.arange(20) + 100 * k, harq_tx_index=True)
+        ).SerializeToString()
+        for k in range(6)
+    ]
     got3, merged3 = _micro_batch(server, raws3)
     assert merged3 >= 6, merged3
     ref = ServerThread(model_dir=model_dir, inference_thread=False)  # one at a time

@@ -11,11 +11,23 @@ from service.config import ConfigError, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_NAMES = {
-    "model_dir", "grpc_port", "http_port", "ort_intra_op_threads", "ort_inter_op_threads",
-    "max_batch_ues", "microbatch_max_ues", "microbatch_max_wait_us", "ue_ttl_seconds",
-    "max_tracked_ues", "reload_poll_seconds", "admin_token", "log_level", "olla_bler_target",
-    "olla_delta_up_db", "mcs_table",
-}  # fmt: skip
+    "model_dir",
+    "grpc_port",
+    "http_port",
+    "ort_intra_op_threads",
+    "ort_inter_op_threads",
+    "max_batch_ues",
+    "microbatch_max_ues",
+    "microbatch_max_wait_us",
+    "ue_ttl_seconds",
+    "max_tracked_ues",
+    "reload_poll_seconds",
+    "admin_token",
+    "log_level",
+    "olla_bler_target",
+    "olla_delta_up_db",
+    "mcs_table",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -37,17 +49,27 @@ def test_defaults_and_names_the_deployment_depends_on() -> None:
     s = load_settings()
     assert set(Settings.model_fields) >= DEPLOY_NAMES
     assert (s.grpc_port, s.http_port, s.max_batch_ues, s.microbatch_max_ues) == (
-        50051, 8080, 4096, 8192)  # fmt: skip
+        50051,
+        8080,
+        4096,
+        8192,
+    )
     assert (s.ort_intra_op_threads, s.ort_inter_op_threads, s.mcs_table) == (1, 1, 2)
     assert s.model_dir == Path("models/default") and s.admin_token is None
     assert (s.microbatch_max_wait_us, s.ue_ttl_seconds, s.max_tracked_ues) == (200, 60, 100000)
     assert (s.reload_poll_seconds, s.log_level, s.olla_bler_target, s.olla_delta_up_db) == (
-        5, "INFO", 0.1, 1.0)  # fmt: skip
+        5,
+        "INFO",
+        0.1,
+        1.0,
+    )
 
 
 def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONFIG_FILE", str(_descriptor(
-        tmp_path, {"grpc_port": 1111, "http_port": 2222, "max_batch_ues": 33})))  # fmt: skip
+    monkeypatch.setenv(
+        "CONFIG_FILE",
+        str(_descriptor(tmp_path, {"grpc_port": 1111, "http_port": 2222, "max_batch_ues": 33})),
+    )
     s = load_settings()
     assert (s.grpc_port, s.http_port, s.max_batch_ues) == (1111, 2222, 33)
     monkeypatch.setenv("RAN_DISTILL_GRPC_PORT", "3333")

@@ -10,15 +10,41 @@ from linkadapt.reports import REPORT_DTYPES, ReportBatch, ReportError
 from service.dataplane import fast_report_batch
 
 NAMES = [k for k in REPORT_DTYPES if k != "cell_id"]
-VALUES = st.sampled_from([-(2**40), -70000, -2, -1, 0, 1, 2, 5, 8, 9, 14, 15, 16, 27, 28, 275,
-                          276, 40000, 1_000_000, 1_000_001, 2**31, 2**40])  # fmt: skip
+VALUES = st.sampled_from(
+    [
+        -(2**40),
+        -70000,
+        -2,
+        -1,
+        0,
+        1,
+        2,
+        5,
+        8,
+        9,
+        14,
+        15,
+        16,
+        27,
+        28,
+        275,
+        276,
+        40000,
+        1_000_000,
+        1_000_001,
+        2**31,
+        2**40,
+    ]
+)
 
 
 @settings(max_examples=600, deadline=None)
 @given(data=st.data(), n=st.integers(0, 6))
 def test_fast_path_matches_from_arrays(data: st.DataObject, n: int) -> None:
-    cols = {k: np.asarray(data.draw(st.lists(VALUES, min_size=n, max_size=n)), dtype=np.int64)
-            for k in NAMES}  # fmt: skip
+    cols = {
+        k: np.asarray(data.draw(st.lists(VALUES, min_size=n, max_size=n)), dtype=np.int64)
+        for k in NAMES
+    }
     try:
         want = ReportBatch.from_arrays(cell_id=np.full(n, 3, np.int64), **cols)
     except ReportError as exc:
@@ -64,10 +90,17 @@ def test_fast_path_optional_columns_default_to_unknown() -> None:
 
 # values at and just beyond each field's documented range (see linkadapt/reports.py)
 EDGES = {
-    "ue_id": (0, 2**62), "cqi": (0, 15), "cqi_age_slots": (-1, 1_000_000), "harq_ack": (-1, 1),
-    "harq_mcs": (0, 27), "rank": (1, 8), "n_prb": (1, 275), "n_symbols": (1, 14),
-    "buffer_bytes": (-1, 2**62), "harq_tx_index": (-1, 7),
-}  # fmt: skip
+    "ue_id": (0, 2**62),
+    "cqi": (0, 15),
+    "cqi_age_slots": (-1, 1_000_000),
+    "harq_ack": (-1, 1),
+    "harq_mcs": (0, 27),
+    "rank": (1, 8),
+    "n_prb": (1, 275),
+    "n_symbols": (1, 14),
+    "buffer_bytes": (-1, 2**62),
+    "harq_tx_index": (-1, 7),
+}
 
 
 @settings(max_examples=600, deadline=None)

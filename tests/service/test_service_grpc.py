@@ -79,8 +79,10 @@ def test_deadline_and_get_model(server: ServerThread) -> None:
     ch, stub = _stub(server.grpc_target)
     with ch:
         with pytest.raises(grpc.RpcError) as err:
-            stub.Decide(grpc_request(9, 0, random_reports(np.random.default_rng(0),
-                                                          np.arange(8))), timeout=-1.0)  # fmt: skip
+            stub.Decide(
+                grpc_request(9, 0, random_reports(np.random.default_rng(0), np.arange(8))),
+                timeout=-1.0,
+            )
         assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         info = stub.GetModel(pb.GetModelRequest(), timeout=5)
         assert info.loaded and info.n_actions == 28 and info.parameters > 0
@@ -94,15 +96,22 @@ def test_admin_reload_auth(server: ServerThread) -> None:
             stub.ReloadModel(pb.ReloadModelRequest(), timeout=30)
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
         with pytest.raises(grpc.RpcError) as err:
-            stub.ReloadModel(pb.ReloadModelRequest(), timeout=30,
-                             metadata=(("authorization", "Bearer wrong"),))  # fmt: skip
+            stub.ReloadModel(
+                pb.ReloadModelRequest(), timeout=30, metadata=(("authorization", "Bearer wrong"),)
+            )
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        ok = stub.ReloadModel(pb.ReloadModelRequest(), timeout=30,
-                              metadata=(("authorization", f"Bearer {ADMIN_TOKEN}"),))  # fmt: skip
+        ok = stub.ReloadModel(
+            pb.ReloadModelRequest(),
+            timeout=30,
+            metadata=(("authorization", f"Bearer {ADMIN_TOKEN}"),),
+        )
         assert ok.ok and ok.model.loaded
     assert httpx.post(f"{server.http_base}/v1/model/reload").status_code == 401
-    r = httpx.post(f"{server.http_base}/v1/model/reload",
-                   headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)  # fmt: skip
+    r = httpx.post(
+        f"{server.http_base}/v1/model/reload",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=30,
+    )
     assert r.status_code == 200 and r.json()["ok"] is True
 
 
@@ -111,12 +120,22 @@ def test_outcomes_feed_cell_kpis(server: ServerThread) -> None:
     window = server.settings.kpi_window_slots
     ues = list(range(10))
     with ch:
-        stub.Decide(grpc_request(77, 0, random_reports(np.random.default_rng(1),
-                                                       np.asarray(ues))), timeout=5)  # fmt: skip
+        stub.Decide(
+            grpc_request(77, 0, random_reports(np.random.default_rng(1), np.asarray(ues))),
+            timeout=5,
+        )
         for slot in (0, window - 1):  # two reports spanning exactly one window
-            stub.ReportOutcome(pb.OutcomeReport(
-                cell_id=77, slot=slot, ue_id=ues, delivered_bits=[8000] * 10,
-                first_tx_ack=[1] * 8 + [0, -1], mcs=[10] * 10), timeout=5)  # fmt: skip
+            stub.ReportOutcome(
+                pb.OutcomeReport(
+                    cell_id=77,
+                    slot=slot,
+                    ue_id=ues,
+                    delivered_bits=[8000] * 10,
+                    first_tx_ack=[1] * 8 + [0, -1],
+                    mcs=[10] * 10,
+                ),
+                timeout=5,
+            )
     reg = server.app.dataplane.metrics.registry
     seconds = window * 500e-6
     assert reg.get_sample_value("ran_distill_cell_delivered_bytes_total", {"cell": "77"}) == 20000
@@ -124,13 +143,16 @@ def test_outcomes_feed_cell_kpis(server: ServerThread) -> None:
     tput = reg.get_sample_value("ran_distill_cell_throughput_bytes_per_second", {"cell": "77"})
     assert tput == pytest.approx(20000 / seconds)
     assert reg.get_sample_value("ran_distill_cell_first_tx_bler_ratio", {"cell": "77"}) == (
-        pytest.approx(2 / 18))  # fmt: skip
+        pytest.approx(2 / 18)
+    )
     # manifest reference for the first scenario ("mimo"): 50 Mbit/s per UE, BLER 0.1
-    dev = reg.get_sample_value("ran_distill_cell_throughput_deviation_ratio",
-                               {"cell": "77", "scenario": "mimo"})  # fmt: skip
+    dev = reg.get_sample_value(
+        "ran_distill_cell_throughput_deviation_ratio", {"cell": "77", "scenario": "mimo"}
+    )
     assert dev == pytest.approx(20000 * 8 / seconds / 10 / 50e6 - 1)
-    bdev = reg.get_sample_value("ran_distill_cell_first_tx_bler_deviation_ratio",
-                                {"cell": "77", "scenario": "mimo"})  # fmt: skip
+    bdev = reg.get_sample_value(
+        "ran_distill_cell_first_tx_bler_deviation_ratio", {"cell": "77", "scenario": "mimo"}
+    )
     assert bdev == pytest.approx(2 / 18 - 0.1)
     assert reg.get_sample_value("ran_distill_cell_mcs_count", {"cell": "77"}) >= 10
 
@@ -154,8 +176,9 @@ def test_no_model_means_olla_fallback(tmp_path: Path) -> None:
 
         olla = OllaPolicy(16)
         rb = ReportBatch.from_arrays(**cols)
-        want = olla.act(DecisionBatch(obs=np.zeros((16, 1), np.float32), reports=rb,
-                                      rows=np.arange(16)))  # fmt: skip
+        want = olla.act(
+            DecisionBatch(obs=np.zeros((16, 1), np.float32), reports=rb, rows=np.arange(16))
+        )
         np.testing.assert_array_equal(np.asarray(resp.mcs), want)
         reg = srv.app.dataplane.metrics.registry
         assert reg.get_sample_value("ran_distill_decisions_total", {"source": "fallback"}) == 16
@@ -210,14 +233,20 @@ def test_hot_reload_on_file_change_and_failed_reload_keeps_old(tmp_path: Path) -
         with ch:
             assert stub.Decide(grpc_request(1, 0, cols), timeout=5).model_version.startswith("v1")
             write_model_dir(d, seed=1, version="v2", corrupt_golden=True)
-            _wait(lambda: stub.GetModel(pb.GetModelRequest(), timeout=5).last_reload_result
-                  == "failed", "failed reload")  # fmt: skip
+            _wait(
+                lambda: (
+                    stub.GetModel(pb.GetModelRequest(), timeout=5).last_reload_result == "failed"
+                ),
+                "failed reload",
+            )
             info = stub.GetModel(pb.GetModelRequest(), timeout=5)
             assert info.version.startswith("v1") and "golden" in info.last_reload_error
             assert stub.Decide(grpc_request(1, 1, cols), timeout=5).model_version.startswith("v1")
             write_model_dir(d, seed=2, version="v3")
-            _wait(lambda: stub.GetModel(pb.GetModelRequest(), timeout=5).version.startswith("v3"),
-                  "hot reload")  # fmt: skip
+            _wait(
+                lambda: stub.GetModel(pb.GetModelRequest(), timeout=5).version.startswith("v3"),
+                "hot reload",
+            )
             resp = stub.Decide(grpc_request(1, 2, cols), timeout=5)
             assert resp.model_version.startswith("v3") and set(resp.source) == {1}
     finally:
@@ -235,9 +264,13 @@ def test_tracked_ue_cap_and_ttl(tmp_path: Path, model_dir: Path) -> None:
                 stub.Decide(grpc_request(2, 0, random_reports(rng, np.arange(10))), timeout=5)
             assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert err.value.details().startswith("ue_id:")
-            r = httpx.post(f"{srv.http_base}/v1/decisions",
-                           json={"cell_id": 2, **{k: v.tolist() for k, v in
-                                 random_reports(rng, np.arange(10)).items()}})  # fmt: skip
+            r = httpx.post(
+                f"{srv.http_base}/v1/decisions",
+                json={
+                    "cell_id": 2,
+                    **{k: v.tolist() for k, v in random_reports(rng, np.arange(10)).items()},
+                },
+            )
             assert r.status_code == 429 and r.json()["field"] == "ue_id"
             dp = srv.app.dataplane
             reg = dp.metrics.registry
@@ -249,8 +282,10 @@ def test_tracked_ue_cap_and_ttl(tmp_path: Path, model_dir: Path) -> None:
             assert srv.call(dp.expire_idle) == 15
             assert reg.get_sample_value("ran_distill_ues_expired_total") == 15
             stub.Decide(grpc_request(2, 1, random_reports(rng, np.arange(10))), timeout=5)
-            assert stub.ReleaseUe(pb.ReleaseUeRequest(cell_id=2, ue_id=[0, 1]),
-                                  timeout=5).released == 2  # fmt: skip
+            assert (
+                stub.ReleaseUe(pb.ReleaseUeRequest(cell_id=2, ue_id=[0, 1]), timeout=5).released
+                == 2
+            )
             assert reg.get_sample_value("ran_distill_tracked_ues") == 8
     finally:
         srv.stop()
@@ -263,10 +298,16 @@ def test_drain_reports_not_serving_then_stops(model_dir: Path) -> None:
     fut = asyncio.run_coroutine_threadsafe(srv.app.shutdown(), srv.loop)
     with grpc.insecure_channel(srv.grpc_target) as ch:
         health = health_pb2_grpc.HealthStub(ch)
-        _wait(lambda: health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
-              == health_pb2.HealthCheckResponse.NOT_SERVING, "NOT_SERVING")  # fmt: skip
+        _wait(
+            lambda: (
+                health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
+                == health_pb2.HealthCheckResponse.NOT_SERVING
+            ),
+            "NOT_SERVING",
+        )
         assert health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=5).status == (
-            health_pb2.HealthCheckResponse.NOT_SERVING)  # fmt: skip
+            health_pb2.HealthCheckResponse.NOT_SERVING
+        )
     assert httpx.get(f"{srv.http_base}/ric/v1/health/ready").status_code == 503
     fut.result(30)
     srv.loop.call_soon_threadsafe(srv.loop.stop)
@@ -295,7 +336,7 @@ def test_internal_error_fails_one_request_not_the_worker(server: ServerThread) -
             f"{server.http_base}/v1/decisions",
             json={"cell_id": 666, **{k: v.tolist() for k, v in cols.items()}},
         )
-        assert r.status_code == 500  # fmt: skip
+        assert r.status_code == 500
     finally:
         server.call(delattr, dp, "validate_decide")
 

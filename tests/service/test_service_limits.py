@@ -114,17 +114,29 @@ def test_flood_is_shed_at_the_admission_bound_then_serves_normally(model_dir: Pa
             body = json_request(1, 0, random_reports(np.random.default_rng(1), np.arange(8)))
             async with httpx.AsyncClient(base_url=srv.http_base, timeout=30) as client:
                 return await asyncio.gather(
-                    *(client.post("/v1/decisions", json={**body, "cell_id": 500 + i})
-                      for i in range(n_rest))
-                )  # fmt: skip
+                    *(
+                        client.post("/v1/decisions", json={**body, "cell_id": 500 + i})
+                        for i in range(n_rest)
+                    )
+                )
 
         t1, g = _in_thread(lambda: asyncio.run(grpc_flood()))
         # 4 admitted (held by the gate), every other request shed at once
-        _wait(lambda: _sample(srv, "ran_distill_shed_requests_total",
-                              {"reason": "queue_full"}) >= n_grpc - 4, "gRPC shedding")  # fmt: skip
+        _wait(
+            lambda: (
+                _sample(srv, "ran_distill_shed_requests_total", {"reason": "queue_full"})
+                >= n_grpc - 4
+            ),
+            "gRPC shedding",
+        )
         t2, r = _in_thread(lambda: asyncio.run(rest_flood()))
-        _wait(lambda: _sample(srv, "ran_distill_shed_requests_total", {"reason": "queue_full"})
-              >= n_grpc - 4 + n_rest, "REST shedding")  # fmt: skip
+        _wait(
+            lambda: (
+                _sample(srv, "ran_distill_shed_requests_total", {"reason": "queue_full"})
+                >= n_grpc - 4 + n_rest
+            ),
+            "REST shedding",
+        )
         assert srv.app.dataplane.in_flight == 4
         gate.release()
         t1.join(30)
@@ -152,8 +164,9 @@ def test_flood_is_shed_at_the_admission_bound_then_serves_normally(model_dir: Pa
         with grpc.insecure_channel(srv.grpc_target) as ch:
             resp = pb.DecideResponse.FromString(ch.unary_unary(DECIDE)(_raw(7, 1), timeout=5))
             assert len(resp.mcs) == 16
-            health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(),
-                                                           timeout=5)  # fmt: skip
+            health = health_pb2_grpc.HealthStub(ch).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
             assert health.status == health_pb2.HealthCheckResponse.SERVING
         body = json_request(8, 1, random_reports(np.random.default_rng(2), np.arange(4)))
         assert httpx.post(f"{srv.http_base}/v1/decisions", json=body).status_code == 200
@@ -177,8 +190,9 @@ def test_ue_bound_sheds_and_one_request_is_always_admitted(model_dir: Path) -> N
                 call = ch.unary_unary(DECIDE)
                 first = asyncio.ensure_future(call(big, timeout=30))
                 await asyncio.sleep(0.2)
-                second = await asyncio.gather(call(_raw(2, 0, n=4), timeout=30),
-                                              return_exceptions=True)  # fmt: skip
+                second = await asyncio.gather(
+                    call(_raw(2, 0, n=4), timeout=30), return_exceptions=True
+                )
                 gate.release()
                 return [await first, *second]
 
@@ -205,8 +219,10 @@ def test_deadline_expired_in_the_queue_is_dropped(model_dir: Path) -> None:
             assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             gate.release()
             assert len(pb.DecideResponse.FromString(held.result(10)).mcs) == 16
-        _wait(lambda: _sample(srv, "ran_distill_shed_requests_total",
-                              {"reason": "deadline"}) == 1, "the deadline drop")  # fmt: skip
+        _wait(
+            lambda: _sample(srv, "ran_distill_shed_requests_total", {"reason": "deadline"}) == 1,
+            "the deadline drop",
+        )
         # dropped before processing: cell 2's UEs were never admitted
         assert srv.call(lambda: 2 not in srv.app.dataplane.state.cells)
     finally:
@@ -225,8 +241,7 @@ def test_stale_slots_are_dropped(server: ServerThread) -> None:
             call(grpc_request(cell, 5000 - lag - 1, fresh).SerializeToString(), timeout=5)
         assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert "behind the newest slot 5000" in (err.value.details() or "")
-        r = httpx.post(f"{server.http_base}/v1/decisions",
-                       json=json_request(cell, 4000, fresh))  # fmt: skip
+        r = httpx.post(f"{server.http_base}/v1/decisions", json=json_request(cell, 4000, fresh))
         assert r.status_code == 409 and r.json()["field"] == "slot", r.text
         # the stale requests changed nothing
         known = server.call(lambda: server.app.dataplane.state.lookup(cell, np.arange(900, 904)))
@@ -270,10 +285,17 @@ def test_stream_that_never_reads_is_held_by_flow_control(model_dir: Path) -> Non
                     t0 = time.perf_counter()
                     resp = await other.unary_unary(DECIDE)(_raw(78, 0), timeout=5)
                     other_s = time.perf_counter() - t0
-                out = {"written": written, "peak": peak_meanwhile, "other_s": other_s,
-                       "other": pb.DecideResponse.FromString(resp),
-                       "read": _sample(srv, "ran_distill_requests_total",
-                                       {"protocol": "grpc", "method": "DecideStream"})}  # fmt: skip
+                out = {
+                    "written": written,
+                    "peak": peak_meanwhile,
+                    "other_s": other_s,
+                    "other": pb.DecideResponse.FromString(resp),
+                    "read": _sample(
+                        srv,
+                        "ran_distill_requests_total",
+                        {"protocol": "grpc", "method": "DecideStream"},
+                    ),
+                }
                 call.cancel()
                 task.cancel()
                 return out
@@ -311,22 +333,36 @@ def test_outcome_cells_beyond_the_cap_create_no_series(model_dir: Path) -> None:
         with grpc.insecure_channel(srv.grpc_target) as ch:
             report = ch.unary_unary("/linkadapt.v1.LinkAdaptation/ReportOutcome")
             for cell in range(n_cells):
-                report(pb.OutcomeReport(cell_id=10_000 + cell, slot=1, ue_id=[1, 2],
-                                        delivered_bits=[800, 0],
-                                        first_tx_ack=[1, 0]).SerializeToString(),
-                       timeout=5)  # fmt: skip
+                report(
+                    pb.OutcomeReport(
+                        cell_id=10_000 + cell,
+                        slot=1,
+                        ue_id=[1, 2],
+                        delivered_bits=[800, 0],
+                        first_tx_ack=[1, 0],
+                    ).SerializeToString(),
+                    timeout=5,
+                )
             # one cell, the same slot again and again, fresh UE ids every time
             for i in range(300):
-                report(pb.OutcomeReport(cell_id=10_000, slot=1, ue_id=list(range(i * 8, i * 8 + 8)),
-                                        delivered_bits=[8] * 8,
-                                        first_tx_ack=[1] * 8).SerializeToString(),
-                       timeout=5)  # fmt: skip
+                report(
+                    pb.OutcomeReport(
+                        cell_id=10_000,
+                        slot=1,
+                        ue_id=list(range(i * 8, i * 8 + 8)),
+                        delivered_bits=[8] * 8,
+                        first_tx_ack=[1] * 8,
+                    ).SerializeToString(),
+                    timeout=5,
+                )
 
         def cells_in_metrics() -> set[str]:
             text = httpx.get(f"{srv.http_base}/metrics").text
-            return {line.split('cell="', 1)[1].split('"', 1)[0]
-                    for line in text.splitlines()
-                    if line.startswith("ran_distill_cell_") and 'cell="' in line}  # fmt: skip
+            return {
+                line.split('cell="', 1)[1].split('"', 1)[0]
+                for line in text.splitlines()
+                if line.startswith("ran_distill_cell_") and 'cell="' in line
+            }
 
         assert len(cells_in_metrics()) == cap
         assert _sample(srv, "ran_distill_kpi_cells_dropped_total") == n_cells - cap
@@ -338,8 +374,11 @@ def test_outcome_cells_beyond_the_cap_create_no_series(model_dir: Path) -> None:
         assert cells_in_metrics() == set()
         with grpc.insecure_channel(srv.grpc_target) as ch:
             pb_grpc.LinkAdaptationStub(ch).ReportOutcome(
-                pb.OutcomeReport(cell_id=99, slot=1, ue_id=[1], delivered_bits=[8],
-                                 first_tx_ack=[1]), timeout=5)  # fmt: skip
+                pb.OutcomeReport(
+                    cell_id=99, slot=1, ue_id=[1], delivered_bits=[8], first_tx_ack=[1]
+                ),
+                timeout=5,
+            )
         assert cells_in_metrics() == {"99"}
     finally:
         srv.stop()
@@ -362,9 +401,11 @@ def test_oversized_chunked_body_is_refused_unbuffered(model_dir: Path) -> None:
             base, _ = tracemalloc.get_traced_memory()
             tracemalloc.reset_peak()
             with socket.create_connection(("127.0.0.1", _http_port(srv)), timeout=10) as s:
-                s.sendall(b"POST /v1/outcomes HTTP/1.1\r\nHost: x\r\n"
-                          b"Content-Type: application/json\r\n"
-                          b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+                s.sendall(
+                    b"POST /v1/outcomes HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Type: application/json\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n"
+                )
                 sent = 0
                 while sent < body_size:
                     if select.select([s], [], [], 0)[0]:
@@ -406,9 +447,13 @@ def test_oversized_chunked_body_is_refused_unbuffered(model_dir: Path) -> None:
 
 
 def test_docs_reflection_off_and_uvicorn_limits(model_dir: Path) -> None:
-    srv = ServerThread(model_dir=model_dir, http_docs_enabled=False,
-                       grpc_reflection_enabled=False, http_keep_alive_seconds=1,
-                       http_limit_concurrency=3)  # fmt: skip
+    srv = ServerThread(
+        model_dir=model_dir,
+        http_docs_enabled=False,
+        grpc_reflection_enabled=False,
+        http_keep_alive_seconds=1,
+        http_limit_concurrency=3,
+    )
     try:
         for path in ("/docs", "/redoc", "/openapi.json"):
             assert httpx.get(f"{srv.http_base}{path}").status_code == 404, path
@@ -419,8 +464,9 @@ def test_docs_reflection_off_and_uvicorn_limits(model_dir: Path) -> None:
             with pytest.raises(grpc.RpcError) as err:
                 list(stub.ServerReflectionInfo(iter([req]), timeout=5))
             assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-            health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(),
-                                                           timeout=5)  # fmt: skip
+            health = health_pb2_grpc.HealthStub(ch).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
             assert health.status == health_pb2.HealthCheckResponse.SERVING
         # timeout_keep_alive: an idle keep-alive connection is closed after ~1 s
         with socket.create_connection(("127.0.0.1", _http_port(srv)), timeout=10) as s:
@@ -435,16 +481,19 @@ def test_docs_reflection_off_and_uvicorn_limits(model_dir: Path) -> None:
             assert s.recv(65536) == b""  # closed by the server
             assert time.monotonic() - t0 < 5
         # limit_concurrency: with 3 connections open, uvicorn answers 503 itself
-        idle = [socket.create_connection(("127.0.0.1", _http_port(srv)), timeout=10)
-                for _ in range(3)]  # fmt: skip
+        idle = [
+            socket.create_connection(("127.0.0.1", _http_port(srv)), timeout=10) for _ in range(3)
+        ]
         try:
             time.sleep(0.2)
             assert httpx.get(f"{srv.http_base}/ric/v1/health/alive").status_code == 503
         finally:
             for s in idle:
                 s.close()
-        _wait(lambda: httpx.get(f"{srv.http_base}/ric/v1/health/alive").status_code == 200,
-              "connections closed")  # fmt: skip
+        _wait(
+            lambda: httpx.get(f"{srv.http_base}/ric/v1/health/alive").status_code == 200,
+            "connections closed",
+        )
     finally:
         srv.stop()
 
@@ -465,8 +514,10 @@ def test_reflection_and_docs_on_by_default(server: ServerThread) -> None:
 def _health(target: str) -> int:
     with grpc.insecure_channel(target) as ch:
         stub = health_pb2_grpc.HealthStub(ch)
-        statuses = {stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status
-                    for name in ("", "linkadapt.v1.LinkAdaptation")}  # fmt: skip
+        statuses = {
+            stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status
+            for name in ("", "linkadapt.v1.LinkAdaptation")
+        }
     (status,) = statuses
     return status
 
@@ -484,12 +535,17 @@ def test_require_model_readiness_follows_the_model(tmp_path: Path) -> None:
             resp = pb.DecideResponse.FromString(ch.unary_unary(DECIDE)(_raw(1, 0), timeout=5))
         assert set(resp.source) == {pb.DECISION_SOURCE_FALLBACK}
         write_model_dir(model)  # a valid model now; reload it
-        r = httpx.post(f"{srv.http_base}/v1/model/reload",
-                       headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)  # fmt: skip
+        r = httpx.post(
+            f"{srv.http_base}/v1/model/reload",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=30,
+        )
         assert r.json()["ok"] is True
         assert httpx.get(f"{srv.http_base}/ric/v1/health/ready").status_code == 200
-        _wait(lambda: _health(srv.grpc_target) == health_pb2.HealthCheckResponse.SERVING,
-              "gRPC health SERVING after the model loaded")  # fmt: skip
+        _wait(
+            lambda: _health(srv.grpc_target) == health_pb2.HealthCheckResponse.SERVING,
+            "gRPC health SERVING after the model loaded",
+        )
         assert _sample(srv, "ran_distill_ready") == 1
     finally:
         srv.stop()

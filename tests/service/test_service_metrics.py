@@ -22,8 +22,10 @@ from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 def _binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"`{name}` not found: install the Debian package `prometheus` "
-                    "(apt-get install -y prometheus)")  # fmt: skip
+        pytest.fail(
+            f"`{name}` not found: install the Debian package `prometheus` "
+            "(apt-get install -y prometheus)"
+        )
     return path
 
 
@@ -33,13 +35,27 @@ def _traffic(server: ServerThread) -> None:
         stub = pb_grpc.LinkAdaptationStub(ch)
         for slot in range(3):
             stub.Decide(grpc_request(31, slot, random_reports(rng, np.arange(64))), timeout=5)
-        stub.ReportOutcome(pb.OutcomeReport(cell_id=31, slot=0, ue_id=[1, 2],
-                                            delivered_bits=[100, 0], first_tx_ack=[1, 0]),
-                           timeout=5)  # fmt: skip
+        stub.ReportOutcome(
+            pb.OutcomeReport(
+                cell_id=31, slot=0, ue_id=[1, 2], delivered_bits=[100, 0], first_tx_ack=[1, 0]
+            ),
+            timeout=5,
+        )
         with pytest.raises(grpc.RpcError):
-            stub.Decide(pb.DecideRequest(cell_id=31, ue_id=[1], cqi=[99], cqi_age_slots=[0],
-                                         harq_ack=[-1], harq_mcs=[0], rank=[1], n_prb=[1],
-                                         n_symbols=[1]), timeout=5)  # fmt: skip
+            stub.Decide(
+                pb.DecideRequest(
+                    cell_id=31,
+                    ue_id=[1],
+                    cqi=[99],
+                    cqi_age_slots=[0],
+                    harq_ack=[-1],
+                    harq_mcs=[0],
+                    rank=[1],
+                    n_prb=[1],
+                    n_symbols=[1],
+                ),
+                timeout=5,
+            )
 
 
 def test_promtool_check_metrics(server: ServerThread) -> None:
@@ -47,19 +63,26 @@ def test_promtool_check_metrics(server: ServerThread) -> None:
     _traffic(server)
     text = httpx.get(f"{server.http_base}/ric/v1/metrics").text
     for name in (
-        "ran_distill_decisions_total", "ran_distill_requests_total",
-        "ran_distill_invalid_requests_total", "ran_distill_batch_size_ues_bucket",
-        "ran_distill_stage_latency_seconds_bucket", "ran_distill_tracked_ues",
-        "ran_distill_model_info", "ran_distill_model_parameters", "ran_distill_model_reloads_total",
-        "ran_distill_cell_mcs_bucket", "ran_distill_cell_delivered_bytes_total",
-    ):  # fmt: skip
+        "ran_distill_decisions_total",
+        "ran_distill_requests_total",
+        "ran_distill_invalid_requests_total",
+        "ran_distill_batch_size_ues_bucket",
+        "ran_distill_stage_latency_seconds_bucket",
+        "ran_distill_tracked_ues",
+        "ran_distill_model_info",
+        "ran_distill_model_parameters",
+        "ran_distill_model_reloads_total",
+        "ran_distill_cell_mcs_bucket",
+        "ran_distill_cell_delivered_bytes_total",
+    ):
         assert name in text, name
     for stage in ("queue_wait", "state_features", "inference", "total"):
         assert f'stage="{stage}"' in text
     assert 'le="1e-05"' in text and 'le="0.1"' in text  # 10 µs … 100 ms buckets
     assert "ue_id" not in text.split("# HELP")[0] and 'ue="' not in text
-    proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == "" and proc.stderr.strip() == "", proc.stdout + proc.stderr
 
@@ -84,18 +107,26 @@ def test_real_prometheus_scrapes_the_xapp(server: ServerThread, tmp_path: Path) 
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api/v1"
     proc = subprocess.Popen(
-        [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            prometheus,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         result = None
         for _ in range(600):  # bounded: ≤ ~60 s
             if proc.poll() is not None:
                 pytest.fail(f"prometheus exited: {proc.stdout.read() if proc.stdout else ''}")
             try:
-                r = httpx.get(f"{api}/query", params={"query": "ran_distill_decisions_total"},
-                              timeout=2)  # fmt: skip
+                r = httpx.get(
+                    f"{api}/query", params={"query": "ran_distill_decisions_total"}, timeout=2
+                )
                 if r.status_code == 200 and r.json()["data"]["result"]:
                     result = r.json()["data"]["result"]
                     break
@@ -107,10 +138,15 @@ def test_real_prometheus_scrapes_the_xapp(server: ServerThread, tmp_path: Path) 
         assert all(s["metric"]["job"] == "ran-distill" for s in result)
         targets = httpx.get(f"{api}/targets", timeout=5).json()["data"]["activeTargets"]
         assert [t["health"] for t in targets] == ["up"], targets
-        r = httpx.get(f"{api}/query", params={"query": "ran_distill_stage_latency_seconds_bucket"},
-                      timeout=5)  # fmt: skip
+        r = httpx.get(
+            f"{api}/query", params={"query": "ran_distill_stage_latency_seconds_bucket"}, timeout=5
+        )
         assert {s["metric"]["stage"] for s in r.json()["data"]["result"]} == {
-            "queue_wait", "state_features", "inference", "total"}  # fmt: skip
+            "queue_wait",
+            "state_features",
+            "inference",
+            "total",
+        }
     finally:
         proc.terminate()
         try:

@@ -37,16 +37,32 @@ def _free_port() -> int:
 def test_sigterm_drains_and_exits(model_dir: Path, tmp_path: Path) -> None:
     gport, hport = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAN_DISTILL_")}
-    env.update(RAN_DISTILL_DRAIN_SECONDS="1.5", RAN_DISTILL_RELOAD_POLL_SECONDS="0",
-               PYTHONPATH=str(REPO))  # fmt: skip
+    env.update(
+        RAN_DISTILL_DRAIN_SECONDS="1.5", RAN_DISTILL_RELOAD_POLL_SECONDS="0", PYTHONPATH=str(REPO)
+    )
     env.pop("CONFIG_FILE", None)
     log_path = tmp_path / "log.jsonl"
     with log_path.open("w") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--model", str(model_dir), "--grpc-port",
-             str(gport), "--http-port", str(hport), "--host", "127.0.0.1"],
-            cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "service",
+                "serve",
+                "--model",
+                str(model_dir),
+                "--grpc-port",
+                str(gport),
+                "--http-port",
+                str(hport),
+                "--host",
+                "127.0.0.1",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
         try:
             base = f"http://127.0.0.1:{hport}"
             for _ in range(300):  # bounded wait for readiness
@@ -112,8 +128,7 @@ def test_client_and_remote_policy(server: ServerThread) -> None:
     policy = RemotePolicy(server.grpc_target)
     try:
         assert isinstance(policy, Policy)
-        batch = DecisionBatch(obs=np.zeros((n, 1), np.float32), reports=reports,
-                              rows=np.arange(n))  # fmt: skip
+        batch = DecisionBatch(obs=np.zeros((n, 1), np.float32), reports=reports, rows=np.arange(n))
         mcs = policy.act(batch)
         assert mcs.shape == (n,) and ((mcs >= 0) & (mcs < 28)).all()
         assert set(policy.last_source.tolist()) == {1}
@@ -126,8 +141,12 @@ def test_client_and_remote_policy(server: ServerThread) -> None:
             m5, s5, version = client.decide(reports.take(np.arange(6)), cell_id=5, slot=1)
             assert version and set(s5.tolist()) == {1}
             assert client.get_model().loaded
-            assert client.report_outcome(cell_id=5, slot=1, ue_id=[900], delivered_bits=[8],
-                                         first_tx_ack=[1]) == 1  # fmt: skip
+            assert (
+                client.report_outcome(
+                    cell_id=5, slot=1, ue_id=[900], delivered_bits=[8], first_tx_ack=[1]
+                )
+                == 1
+            )
         policy.reset(np.arange(6))  # releases cell 5's UEs on the server
         known = server.call(lambda: dp.state.lookup(base + 5, np.arange(900, 906))[1].copy())
         assert not known.any()
@@ -146,8 +165,9 @@ def test_service_never_imports_torch() -> None:
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -155,13 +175,17 @@ def test_xapp_as_a_policy_in_the_evaluation_loop(tmp_path: Path) -> None:
     """End to end through the simulator: with no model the xApp's decisions are its OLLA
     fallback, so the paired-seed evaluation must give exactly the KPIs of linkadapt's own
     OLLA baseline on every seed (same reports → same state → same MCS, over gRPC)."""
-    from linkadapt.evaluation import baseline_factory, evaluate
+    from linkadapt.sim.evaluation import baseline_factory, evaluate
 
     srv = ServerThread(model_dir=tmp_path / "no-model")
     try:
-        res = evaluate({"xapp": lambda n: RemotePolicy(srv.grpc_target),
-                        "olla": baseline_factory("olla")}, "mimo", [0, 1], n_ues=16,
-                       n_slots=40)  # fmt: skip
+        res = evaluate(
+            {"xapp": lambda n: RemotePolicy(srv.grpc_target), "olla": baseline_factory("olla")},
+            "mimo",
+            [0, 1],
+            n_ues=16,
+            n_slots=40,
+        )
         for seed in (0, 1):
             assert res.per_seed["xapp"][seed] == res.per_seed["olla"][seed], seed
         reg = srv.app.dataplane.metrics.registry

@@ -31,8 +31,14 @@ def test_proto_mirrors_report_batch() -> None:
     assert set(REPORT_DTYPES) <= fields | {"cell_id"}
     assert {"mcs_table", "slot", "cell_id"} <= fields
     methods = {m.name for m in pb.DESCRIPTOR.services_by_name["LinkAdaptation"].methods}
-    assert methods == {"Decide", "DecideStream", "ReportOutcome", "ReleaseUe", "GetModel",
-                       "ReloadModel"}  # fmt: skip
+    assert methods == {
+        "Decide",
+        "DecideStream",
+        "ReportOutcome",
+        "ReleaseUe",
+        "GetModel",
+        "ReloadModel",
+    }
 
 
 @settings(max_examples=200, deadline=None)
@@ -56,10 +62,18 @@ def test_response_encoder_is_byte_identical(cell: int, slot: int, mcs: list[int]
 
 def test_request_columns_roundtrip() -> None:
     msg = pb.DecideRequest(
-        cell_id=3, ue_id=[1, 2**40], cqi=[0, 15], cqi_age_slots=[-1, 5], harq_ack=[-1, 1],
-        harq_mcs=[0, 27], rank=[1, 8], n_prb=[1, 275], n_symbols=[1, 14], buffer_bytes=[-1, 2**40],
+        cell_id=3,
+        ue_id=[1, 2**40],
+        cqi=[0, 15],
+        cqi_age_slots=[-1, 5],
+        harq_ack=[-1, 1],
+        harq_mcs=[0, 27],
+        rank=[1, 8],
+        n_prb=[1, 275],
+        n_symbols=[1, 14],
+        buffer_bytes=[-1, 2**40],
         harq_tx_index=[-1, 3],
-    )  # fmt: skip
+    )
     cols = request_columns(pb.DecideRequest.FromString(msg.SerializeToString()))
     assert cols["ue_id"].tolist() == [1, 2**40]
     assert cols["cqi_age_slots"].tolist() == [-1, 5]
@@ -79,9 +93,18 @@ def test_client_request_carries_harq_tx_index_when_known() -> None:
     from linkadapt.reports import ReportBatch
     from service.client import decide_request
 
-    cols = dict(ue_id=[1, 2], cqi=[3, 4], cqi_age_slots=[0, 0], harq_ack=[1, 0],
-                harq_mcs=[5, 6], rank=[1, 1], n_prb=[10, 10], n_symbols=[12, 12])
-    assert len(decide_request(ReportBatch.from_arrays(**cols), cell_id=1, slot=0)
-               .harq_tx_index) == 0  # all unknown: left out (same meaning)
+    cols = dict(
+        ue_id=[1, 2],
+        cqi=[3, 4],
+        cqi_age_slots=[0, 0],
+        harq_ack=[1, 0],
+        harq_mcs=[5, 6],
+        rank=[1, 1],
+        n_prb=[10, 10],
+        n_symbols=[12, 12],
+    )
+    assert (
+        len(decide_request(ReportBatch.from_arrays(**cols), cell_id=1, slot=0).harq_tx_index) == 0
+    )  # all unknown: left out (same meaning)
     msg = decide_request(ReportBatch.from_arrays(**cols, harq_tx_index=[0, 2]), cell_id=1, slot=0)
     assert list(msg.harq_tx_index) == [0, 2]

@@ -88,16 +88,20 @@ def test_reload_swaps_and_failed_reload_keeps_old(tmp_path: Path) -> None:
     info = reg.info()
     assert info["last_reload_result"] == "failed" and "golden" in info["last_reload_error"]
     assert info["version"].startswith("v1+")
-    assert metrics.registry.get_sample_value(
-        "ran_distill_model_reloads_total", {"result": "failure"}) == 1  # fmt: skip
+    assert (
+        metrics.registry.get_sample_value("ran_distill_model_reloads_total", {"result": "failure"})
+        == 1
+    )
     # a good update is picked up by the poll and swapped in
     write_model_dir(d, seed=2, version="v3")
     os.utime(d / "model.onnx")
     assert reg.poll() is True
     assert reg.current is not first and reg.current.version.startswith("v3+")
     assert reg.info()["last_reload_result"] == "ok"
-    assert metrics.registry.get_sample_value(
-        "ran_distill_model_reloads_total", {"result": "success"}) == 2  # fmt: skip
+    assert (
+        metrics.registry.get_sample_value("ran_distill_model_reloads_total", {"result": "success"})
+        == 2
+    )
     assert metrics.registry.get_sample_value("ran_distill_model_loaded") == 1
 
 

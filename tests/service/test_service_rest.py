@@ -24,12 +24,31 @@ def test_decide_release_outcome_model(server: ServerThread) -> None:
     doc = r.json()
     assert doc["cell_id"] == 11 and doc["slot"] == 4 and len(doc["mcs"]) == 10
     assert all(0 <= m < 28 for m in doc["mcs"])
-    r = httpx.post(f"{base}/v1/decisions", json={"cell_id": 11, "ue_id": [], "cqi": [],
-                   "cqi_age_slots": [], "harq_ack": [], "harq_mcs": [], "rank": [], "n_prb": [],
-                   "n_symbols": []})  # fmt: skip
+    r = httpx.post(
+        f"{base}/v1/decisions",
+        json={
+            "cell_id": 11,
+            "ue_id": [],
+            "cqi": [],
+            "cqi_age_slots": [],
+            "harq_ack": [],
+            "harq_mcs": [],
+            "rank": [],
+            "n_prb": [],
+            "n_symbols": [],
+        },
+    )
     assert r.status_code == 200 and r.json()["mcs"] == []
-    r = httpx.post(f"{base}/v1/outcomes", json={"cell_id": 11, "slot": 4, "ue_id": [300, 301],
-                   "delivered_bits": [1000, 0], "first_tx_ack": [1, 0]})  # fmt: skip
+    r = httpx.post(
+        f"{base}/v1/outcomes",
+        json={
+            "cell_id": 11,
+            "slot": 4,
+            "ue_id": [300, 301],
+            "delivered_bits": [1000, 0],
+            "first_tx_ack": [1, 0],
+        },
+    )
     assert r.status_code == 200 and r.json() == {"accepted": 2}
     r = httpx.post(f"{base}/v1/ues/release", json={"cell_id": 11, "ue_id": [300, 301]})
     assert r.status_code == 200 and r.json() == {"released": 2}
@@ -45,8 +64,9 @@ def test_decide_release_outcome_model(server: ServerThread) -> None:
 def test_reload_refused_without_configured_token(model_dir: Path) -> None:
     srv = ServerThread(model_dir=model_dir)  # no admin_token
     try:
-        r = httpx.post(f"{srv.http_base}/v1/model/reload",
-                       headers={"Authorization": "Bearer anything"})  # fmt: skip
+        r = httpx.post(
+            f"{srv.http_base}/v1/model/reload", headers={"Authorization": "Bearer anything"}
+        )
         assert r.status_code == 403 and r.json()["field"] == "authorization"
     finally:
         srv.stop()
@@ -68,9 +88,17 @@ def test_body_size_limit(model_dir: Path) -> None:
 def test_openapi_documents_errors(server: ServerThread) -> None:
     spec = httpx.get(f"{server.http_base}/openapi.json").json()
     paths = spec["paths"]
-    for path in ("/v1/decisions", "/v1/model", "/v1/model/reload", "/v1/outcomes",
-                 "/v1/ues/release", "/ric/v1/health/alive", "/ric/v1/health/ready",
-                 "/ric/v1/metrics", "/metrics"):  # fmt: skip
+    for path in (
+        "/v1/decisions",
+        "/v1/model",
+        "/v1/model/reload",
+        "/v1/outcomes",
+        "/v1/ues/release",
+        "/ric/v1/health/alive",
+        "/ric/v1/health/ready",
+        "/ric/v1/metrics",
+        "/metrics",
+    ):
         assert path in paths, path
     decide = paths["/v1/decisions"]["post"]
     assert {"200", "422", "429"} <= set(decide["responses"])
@@ -83,17 +111,23 @@ def test_schemathesis(server: ServerThread) -> None:
     """Generated requests against the served schema: no 5xx, documented statuses,
     content types and response bodies conform (small: a few examples per operation)."""
     cmd = [
-        str(Path(sys.executable).parent / "schemathesis"), "run",
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
         f"{server.http_base}/openapi.json",
-        "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+        "--checks",
+        "not_a_server_error,status_code_conformance,content_type_conformance,"
         "response_schema_conformance",
-        "--phases", "examples,fuzzing",
-        "--max-examples", "12",
+        "--phases",
+        "examples,fuzzing",
+        "--max-examples",
+        "12",
         "--generation-deterministic",
-        "--request-timeout", "20",
+        "--request-timeout",
+        "20",
         "--no-color",
-        "-H", f"Authorization: Bearer {ADMIN_TOKEN}",
-    ]  # fmt: skip
+        "-H",
+        f"Authorization: Bearer {ADMIN_TOKEN}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert re.search(r"Tested:\s+9\b", proc.stdout), proc.stdout[-2000:]

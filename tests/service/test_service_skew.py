@@ -18,8 +18,9 @@ from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 N_UES, N_SLOTS = 48, 12
 
 
-def _decide_both(stub, server: ServerThread, cells: tuple[int, int], slot: int, cols: dict,
-                 want: np.ndarray):
+def _decide_both(
+    stub, server: ServerThread, cells: tuple[int, int], slot: int, cols: dict, want: np.ndarray
+):
     """Decide ``cols`` over gRPC (cell ``cells[0]``) and REST (``cells[1]``); both must give
     ``want``. Returns (gRPC response, REST JSON)."""
     got_grpc = stub.Decide(grpc_request(cells[0], slot, cols), timeout=10)
@@ -49,8 +50,9 @@ def test_same_reports_same_observation_same_mcs(server: ServerThread, model_dir:
             obs = history.encode(rows[order])
             want = np.argmax(sess.run(None, {"obs": obs})[0], axis=1)
 
-            got_grpc, got_rest = _decide_both(stub, server, (cell_grpc, cell_rest), slot, cols,
-                                              want)
+            got_grpc, got_rest = _decide_both(
+                stub, server, (cell_grpc, cell_rest), slot, cols, want
+            )
             assert set(got_grpc.source) == {1}
             assert set(got_rest["source"]) == {"DECISION_SOURCE_MODEL"}
 
@@ -79,9 +81,24 @@ def test_inline_mode_gives_the_same_decisions(server: ServerThread, model_dir: P
                 ra, rb = sa.Decide(req, timeout=10), sb.Decide(req, timeout=10)
                 assert list(ra.mcs) == list(rb.mcs) and list(ra.source) == list(rb.source)
                 # and the REST path of the inline server (another cell, same reports)
-                body = json_request(778, slot, {k: list(getattr(req, k)) for k in (
-                    "ue_id", "cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb",
-                    "n_symbols", "buffer_bytes")})  # fmt: skip
+                body = json_request(
+                    778,
+                    slot,
+                    {
+                        k: list(getattr(req, k))
+                        for k in (
+                            "ue_id",
+                            "cqi",
+                            "cqi_age_slots",
+                            "harq_ack",
+                            "harq_mcs",
+                            "rank",
+                            "n_prb",
+                            "n_symbols",
+                            "buffer_bytes",
+                        )
+                    },
+                )
                 r = httpx.post(f"{inline.http_base}/v1/decisions", json=body)
                 assert r.status_code == 200 and r.json()["mcs"] == list(ra.mcs)
         assert inline.app.dataplane._worker is None
@@ -98,8 +115,9 @@ class _LocalOnnxPolicy:
         from linkadapt.features import FeatureHistory
 
         self.history = FeatureHistory(n_ues)
-        self.sess = ort.InferenceSession(str(model / "model.onnx"),
-                                         providers=["CPUExecutionProvider"])  # fmt: skip
+        self.sess = ort.InferenceSession(
+            str(model / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
         self.input = self.sess.get_inputs()[0].name
 
     def act(self, batch):  # noqa: ANN001, ANN201
@@ -114,16 +132,23 @@ class _LocalOnnxPolicy:
 def test_evaluation_loop_same_kpis_in_process_and_through_the_xapp(model_dir: Path) -> None:
     """Through the simulator, paired seeds: the served student (models/default when shipped,
     else the test model) gives exactly the KPIs of the same ONNX file run in-process."""
-    from linkadapt.evaluation import evaluate
+    from linkadapt.sim.evaluation import evaluate
     from service.client import RemotePolicy
 
     shipped = Path(__file__).resolve().parents[2] / "models" / "default"
     model = shipped if (shipped / "manifest.json").exists() else model_dir
     srv = ServerThread(model_dir=model)
     try:
-        res = evaluate({"xapp": lambda n: RemotePolicy(srv.grpc_target),
-                        "local": lambda n: _LocalOnnxPolicy(n, model)}, "mimo", [0, 1],
-                       n_ues=16, n_slots=40)  # fmt: skip
+        res = evaluate(
+            {
+                "xapp": lambda n: RemotePolicy(srv.grpc_target),
+                "local": lambda n: _LocalOnnxPolicy(n, model),
+            },
+            "mimo",
+            [0, 1],
+            n_ues=16,
+            n_slots=40,
+        )
         for seed in (0, 1):
             assert res.per_seed["xapp"][seed] == res.per_seed["local"][seed], seed
         reg = srv.app.dataplane.metrics.registry
@@ -152,8 +177,10 @@ def test_harq_tx_index_same_observation_over_grpc_and_rest(
         for slot in range(8):
             cols = random_reports(rng, ue_ids, harq_tx_index=True)
             history.update(rows, ReportBatch.from_arrays(**cols))
-            blind.update(rows, ReportBatch.from_arrays(
-                **{k: v for k, v in cols.items() if k != "harq_tx_index"}))  # fmt: skip
+            blind.update(
+                rows,
+                ReportBatch.from_arrays(**{k: v for k, v in cols.items() if k != "harq_tx_index"}),
+            )
             obs = history.encode(rows)
             want = np.argmax(sess.run(None, {"obs": obs})[0], axis=1)
             _decide_both(stub, server, (cell_grpc, cell_rest), slot, cols, want)
@@ -184,15 +211,17 @@ def test_olla_fallback_ignores_retransmission_feedback(tmp_path: Path) -> None:
             for slot in range(10):
                 cols = random_reports(rng, np.arange(n), harq_tx_index=True)
                 rb = ReportBatch.from_arrays(**cols)
-                want = olla.act(DecisionBatch(obs=np.zeros((n, 1), np.float32), reports=rb,
-                                              rows=np.arange(n)))  # fmt: skip
+                want = olla.act(
+                    DecisionBatch(obs=np.zeros((n, 1), np.float32), reports=rb, rows=np.arange(n))
+                )
                 if slot % 2:
                     resp = stub.Decide(grpc_request(1, slot, cols), timeout=10)
                     got = list(resp.mcs)
                     assert set(resp.source) == {2}
                 else:
-                    r = httpx.post(f"{srv.http_base}/v1/decisions",
-                                   json=json_request(1, slot, cols))  # fmt: skip
+                    r = httpx.post(
+                        f"{srv.http_base}/v1/decisions", json=json_request(1, slot, cols)
+                    )
                     assert r.status_code == 200, r.text
                     got = r.json()["mcs"]
                 np.testing.assert_array_equal(np.asarray(got), want)

@@ -83,9 +83,15 @@ def test_new_rows_reset_history() -> None:
     assert new_rows.tolist() == rows.tolist()
     t.prepare_rows(new_rows)
     rb = ReportBatch.from_arrays(
-        ue_id=[1], cqi=[15], cqi_age_slots=[0], harq_ack=[0], harq_mcs=[27], rank=[4],
-        n_prb=[270], n_symbols=[14],
-    )  # fmt: skip
+        ue_id=[1],
+        cqi=[15],
+        cqi_age_slots=[0],
+        harq_ack=[0],
+        harq_mcs=[27],
+        rank=[4],
+        n_prb=[270],
+        n_symbols=[14],
+    )
     blank = t.history.encode(rows).copy()
     t.history.update(rows, rb)
     assert not np.array_equal(t.history.encode(rows), blank)

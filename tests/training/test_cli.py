@@ -29,11 +29,12 @@ def _ok(result):
 
 
 def test_cli_module_imports_without_torch():
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "import typer, training.cli as c\n"
-            "app = typer.Typer(); c.register(app); print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import typer, training.cli as c\n"
+        "app = typer.Typer(); c.register(app); print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
 
 
@@ -46,9 +47,25 @@ def test_parse_seeds():
 
 def test_train_teacher_on_cartpole_writes_artifacts(app, tmp_path):
     out = tmp_path / "cp"
-    _ok(CliRunner().invoke(app, ["train-teacher", "--scenario", "CartPole-v1", "--steps",
-                                 "2000", "--seed", "3", "--out", str(out), "--no-progress",
-                                 "--set", "learning_starts=500"]))
+    _ok(
+        CliRunner().invoke(
+            app,
+            [
+                "train-teacher",
+                "--scenario",
+                "CartPole-v1",
+                "--steps",
+                "2000",
+                "--seed",
+                "3",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--set",
+                "learning_starts=500",
+            ],
+        )
+    )
     man = json.loads((out / "manifest.json").read_text())
     assert man["seed"] == 3 and man["env"] == "CartPole-v1" and man["obs_dim"] == 4
     assert man["obs_schema_version"] is None  # not simulator observations
@@ -60,8 +77,18 @@ def test_train_teacher_on_cartpole_writes_artifacts(app, tmp_path):
 
 
 def test_unknown_config_override_is_rejected(app, tmp_path):
-    result = CliRunner().invoke(app, ["train-teacher", "--scenario", "CartPole-v1", "--out",
-                                      str(tmp_path), "--set", "gamma_typo=0.1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train-teacher",
+            "--scenario",
+            "CartPole-v1",
+            "--out",
+            str(tmp_path),
+            "--set",
+            "gamma_typo=0.1",
+        ],
+    )
     assert result.exit_code != 0
 
 
@@ -69,11 +96,35 @@ def test_unknown_config_override_is_rejected(app, tmp_path):
 def sim_teacher(app, tmp_path_factory):
     """A tiny teacher trained on the simulator through the CLI (seconds, not minutes)."""
     out = tmp_path_factory.mktemp("teacher")
-    _ok(CliRunner().invoke(app, [
-        "train-teacher", "--scenario", "mimo", "--arch", "mlp-2x32", "--steps", "4000",
-        "--out", str(out), "--no-progress", "--num-envs", "32", "--kpi-seeds", "1",
-        "--set", "learning_starts=1000", "--set", "eval_num_envs=16",
-        "--set", "eval_steps=50", "--set", "episode_slots=100"]))
+    _ok(
+        CliRunner().invoke(
+            app,
+            [
+                "train-teacher",
+                "--scenario",
+                "mimo",
+                "--arch",
+                "mlp-2x32",
+                "--steps",
+                "4000",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--num-envs",
+                "32",
+                "--kpi-seeds",
+                "1",
+                "--set",
+                "learning_starts=1000",
+                "--set",
+                "eval_num_envs=16",
+                "--set",
+                "eval_steps=50",
+                "--set",
+                "episode_slots=100",
+            ],
+        )
+    )
     return out
 
 
@@ -104,10 +155,33 @@ def test_evaluate_json_and_onnx_export_agree_with_torch(app, sim_teacher, tmp_pa
     man = json.loads((onnx_dir / "manifest.json").read_text())
     assert man["source"]["env"] == "mimo"
     png = tmp_path / "bars.png"
-    result = _ok(CliRunner().invoke(app, [
-        "evaluate", "--policy", str(sim_teacher), "--policy", str(onnx_dir / "model.onnx"),
-        "--policy", "olla", "--scenario", "scsu", "--scenario", "mimo", "--seeds", "0,1",
-        "--ues", "20", "--slots", "200", "--json", "--plot", str(png)]))
+    result = _ok(
+        CliRunner().invoke(
+            app,
+            [
+                "evaluate",
+                "--policy",
+                str(sim_teacher),
+                "--policy",
+                str(onnx_dir / "model.onnx"),
+                "--policy",
+                "olla",
+                "--scenario",
+                "scsu",
+                "--scenario",
+                "mimo",
+                "--seeds",
+                "0,1",
+                "--ues",
+                "20",
+                "--slots",
+                "200",
+                "--json",
+                "--plot",
+                str(png),
+            ],
+        )
+    )
     data = json.loads(result.output)
     assert png.exists() and data["plot"] == str(png)
     for sc in ("scsu", "mimo"):
@@ -116,31 +190,73 @@ def test_evaluate_json_and_onnx_export_agree_with_torch(app, sim_teacher, tmp_pa
         # Same seeds, same greedy decisions: the ONNX model reproduces the torch teacher.
         for seed in ("0", "1"):
             assert torch_kpis[seed]["throughput_mbps"] == pytest.approx(
-                onnx_kpis[seed]["throughput_mbps"])
+                onnx_kpis[seed]["throughput_mbps"]
+            )
         assert "throughput_vs_olla_pct" in data["scenarios"][sc]["summary"]["model"]
 
 
 def test_evaluate_table_output(app, tmp_path):
     png = tmp_path / "e.png"
-    out = _ok(CliRunner().invoke(app, ["evaluate", "--policy", "olla", "--policy", "genie",
-                                       "--scenario", "scsu", "--seeds", "2", "--ues", "8",
-                                       "--slots", "100", "--plot", str(png)]))
+    out = _ok(
+        CliRunner().invoke(
+            app,
+            [
+                "evaluate",
+                "--policy",
+                "olla",
+                "--policy",
+                "genie",
+                "--scenario",
+                "scsu",
+                "--seeds",
+                "2",
+                "--ues",
+                "8",
+                "--slots",
+                "100",
+                "--plot",
+                str(png),
+            ],
+        )
+    )
     assert "genie" in out.output and "vs OLLA" in out.output and png.exists()
     assert "p5 UE Mbit/s" in out.output and "zero-UE share" in out.output
     assert "p5 vs genie" in out.output
 
 
 def test_evaluate_default_seeds_are_evaluation_seeds(app, tmp_path):
-    out = _ok(CliRunner().invoke(app, ["evaluate", "--policy", "olla", "--policy",
-                                       "olla-tuned", "--scenario", "scsu", "--ues", "2",
-                                       "--slots", "20", "--json", "--plot",
-                                       str(tmp_path / "e.png")]))
+    out = _ok(
+        CliRunner().invoke(
+            app,
+            [
+                "evaluate",
+                "--policy",
+                "olla",
+                "--policy",
+                "olla-tuned",
+                "--scenario",
+                "scsu",
+                "--ues",
+                "2",
+                "--slots",
+                "20",
+                "--json",
+                "--plot",
+                str(tmp_path / "e.png"),
+            ],
+        )
+    )
     data = json.loads(out.stdout)
     assert data["seeds"] == list(range(10_000, 10_005))
     assert all(s in EVALUATION for s in data["seeds"])
     summary = data["scenarios"]["scsu"]["summary"]
-    for kpi in ("throughput_p5_mbps", "zero_ue_share", "cell_throughput_mbps",
-                "throughput_vs_olla_pct", "throughput_p5_vs_olla_mbps"):
+    for kpi in (
+        "throughput_p5_mbps",
+        "zero_ue_share",
+        "cell_throughput_mbps",
+        "throughput_vs_olla_pct",
+        "throughput_p5_vs_olla_mbps",
+    ):
         assert kpi in summary["olla-tuned"], kpi
 
 
@@ -151,26 +267,83 @@ def _trace(path, rows):
 
 def test_evaluate_on_a_drive_test_trace(app, tmp_path):
     trace = _trace(tmp_path / "drive.csv", [(0, 12), (1, "n/a"), (2, 20), (3, 6), (4, 16)])
-    out = _ok(CliRunner().invoke(app, [
-        "evaluate", "--policy", "fixed", "--policy", "olla", "--policy", "genie",
-        "--trace", str(trace), "--scenario", "scsu", "--seeds", "2", "--ues", "4",
-        "--slots", "150", "--json", "--plot", str(tmp_path / "t.png")]))
+    out = _ok(
+        CliRunner().invoke(
+            app,
+            [
+                "evaluate",
+                "--policy",
+                "fixed",
+                "--policy",
+                "olla",
+                "--policy",
+                "genie",
+                "--trace",
+                str(trace),
+                "--scenario",
+                "scsu",
+                "--seeds",
+                "2",
+                "--ues",
+                "4",
+                "--slots",
+                "150",
+                "--json",
+                "--plot",
+                str(tmp_path / "t.png"),
+            ],
+        )
+    )
     data = json.loads(out.stdout)
     assert data["trace"] == str(trace)
     per_seed = data["scenarios"]["scsu"]["per_seed"]
     tput = {p: sum(v["throughput_mbps"] for v in per_seed[p].values()) for p in per_seed}
     assert tput["genie"] > tput["olla"] > tput["fixed"] > 0  # the usual ranking
     # without the trace the channel differs: the trace really drives the simulation
-    plain = json.loads(_ok(CliRunner().invoke(app, [
-        "evaluate", "--policy", "olla", "--scenario", "scsu", "--seeds", "2", "--ues", "4",
-        "--slots", "150", "--json", "--plot", str(tmp_path / "p.png")])).stdout)
+    plain = json.loads(
+        _ok(
+            CliRunner().invoke(
+                app,
+                [
+                    "evaluate",
+                    "--policy",
+                    "olla",
+                    "--scenario",
+                    "scsu",
+                    "--seeds",
+                    "2",
+                    "--ues",
+                    "4",
+                    "--slots",
+                    "150",
+                    "--json",
+                    "--plot",
+                    str(tmp_path / "p.png"),
+                ],
+            )
+        ).stdout
+    )
     assert plain["scenarios"]["scsu"]["per_seed"]["olla"] != per_seed["olla"]
 
 
 def test_evaluate_rejects_a_trace_with_one_usable_row(app, tmp_path):
     trace = _trace(tmp_path / "short.csv", [(0, 12), (1, "n/a"), (2, "-")])
-    out = CliRunner().invoke(app, ["evaluate", "--policy", "olla", "--trace", str(trace),
-                                   "--seeds", "1", "--ues", "2", "--slots", "10"])
+    out = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--policy",
+            "olla",
+            "--trace",
+            str(trace),
+            "--seeds",
+            "1",
+            "--ues",
+            "2",
+            "--slots",
+            "10",
+        ],
+    )
     assert out.exit_code == 2, out.output
     text = re.sub(r"[│\s]+", " ", out.output)  # undo rich's boxed line wrapping
     assert "1 of 3 rows have a numeric 'SNR'; a trace needs at least two" in text
@@ -178,6 +351,7 @@ def test_evaluate_rejects_a_trace_with_one_usable_row(app, tmp_path):
 
 
 def test_evaluate_rejects_unknown_policy(app):
-    out = CliRunner().invoke(app, ["evaluate", "--policy", "no-such-policy", "--scenario",
-                                   "scsu", "--seeds", "1"])
+    out = CliRunner().invoke(
+        app, ["evaluate", "--policy", "no-such-policy", "--scenario", "scsu", "--seeds", "1"]
+    )
     assert out.exit_code != 0

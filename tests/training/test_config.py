@@ -17,8 +17,16 @@ def test_config_roundtrips_through_json(tmp_path):
     assert json.loads((tmp_path / "c.json").read_text())["gamma"] == 0.3
 
 
-@pytest.mark.parametrize("bad", [{"target_update": "soft"}, {"backend": "mpi"}, {"n_step": 0},
-                                 {"gamma": 1.5}, {"seq_len": 4, "burn_in": 4}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"target_update": "soft"},
+        {"backend": "mpi"},
+        {"n_step": 0},
+        {"gamma": 1.5},
+        {"seq_len": 4, "burn_in": 4},
+    ],
+)
 def test_inconsistent_settings_are_rejected(bad):
     with pytest.raises(ValueError):
         DQNConfig(**bad).validate()

@@ -23,14 +23,27 @@ class ImitateOllaTeacher(nn.Module):
     obs_dim, n_actions = OBS_DIM, 28
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        target = obs[:, OLLA_MCS:OLLA_MCS + 1] * 27.0
+        target = obs[:, OLLA_MCS : OLLA_MCS + 1] * 27.0
         return -((torch.arange(28.0)[None, :] - target) ** 2)
 
 
 def _tiny(**kw) -> DistillConfig:
-    base = dict(teacher="unused", arch="mlp-3x32", scenario="mimo", samples=6000, rounds=2,
-                num_envs=210, episode_slots=100, epochs=25, batch_size=256, lr=1e-2,
-                eval_scenarios=["mimo"], eval_seeds=1, eval_ues=28, eval_slots=150)
+    base = dict(
+        teacher="unused",
+        arch="mlp-3x32",
+        scenario="mimo",
+        samples=6000,
+        rounds=2,
+        num_envs=210,
+        episode_slots=100,
+        epochs=25,
+        batch_size=256,
+        lr=1e-2,
+        eval_scenarios=["mimo"],
+        eval_seeds=1,
+        eval_ues=28,
+        eval_slots=150,
+    )
     base.update(kw)
     return DistillConfig(**base)
 
@@ -40,8 +53,9 @@ def test_kl_loss_prefers_the_teachers_argmax() -> None:
     right = torch.tensor([[0.0, 5.0, 0.0]])
     wrong = torch.tensor([[5.0, 0.0, 0.0]])
     for loss in ("kl", "nll"):
-        assert distillation_loss(right, teacher, loss, 0.01) < \
-            distillation_loss(wrong, teacher, loss, 0.01)
+        assert distillation_loss(right, teacher, loss, 0.01) < distillation_loss(
+            wrong, teacher, loss, 0.01
+        )
     assert distillation_loss(teacher.clone(), teacher, "mse", 0.01) == 0
 
 

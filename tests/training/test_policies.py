@@ -74,8 +74,9 @@ def test_onnx_policy_matches_torch_policy(batch, tmp_path):
     net = _net("mlp-3x32")
     export_qnet(net, tmp_path)
     onnx_pol, torch_pol = OnnxQPolicy(tmp_path / "model.onnx"), TorchQPolicy(net)
-    np.testing.assert_allclose(onnx_pol.q_values(batch.obs), torch_pol.q_values(batch.obs),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        onnx_pol.q_values(batch.obs), torch_pol.q_values(batch.obs), atol=1e-5
+    )
     np.testing.assert_array_equal(onnx_pol.act(batch), torch_pol.act(batch))
     full = dataclasses.replace(batch, new_tx=None)
     np.testing.assert_array_equal(onnx_pol.act(full), torch_pol.act(full))

@@ -36,12 +36,22 @@ def local_ray():
 
 
 def _cfg(backend: str) -> DQNConfig:
-    return DQNConfig(**{
-        **DQNConfig.defaults(), **CARTPOLE, "env": "CartPole-v1", "backend": backend,
-        "num_actors": 2, "actor_cpus": 0.5, "num_envs": 2, "steps_per_collect": 16,
-        "weight_sync_interval": 20, "total_transitions": 30_000, "eval_interval": 15_000,
-        "checkpoint_interval": 10**9,
-    })
+    return DQNConfig(
+        **{
+            **DQNConfig.defaults(),
+            **CARTPOLE,
+            "env": "CartPole-v1",
+            "backend": backend,
+            "num_actors": 2,
+            "actor_cpus": 0.5,
+            "num_envs": 2,
+            "steps_per_collect": 16,
+            "weight_sync_interval": 20,
+            "total_transitions": 30_000,
+            "eval_interval": 15_000,
+            "checkpoint_interval": 10**9,
+        }
+    )
 
 
 def test_ray_backend_learns_cartpole_like_local(local_ray, tmp_path):

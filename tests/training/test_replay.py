@@ -8,8 +8,13 @@ from training.dqn.transitions import TransitionBatch
 def _batch(values) -> TransitionBatch:
     v = np.asarray(values, np.float32)
     m = v.size
-    return TransitionBatch(np.repeat(v[:, None], 3, 1), np.arange(m), v, v[:, None] * np.ones(3),
-                           np.ones(m, np.float32))
+    return TransitionBatch(
+        np.repeat(v[:, None], 3, 1),
+        np.arange(m),
+        v,
+        v[:, None] * np.ones(3),
+        np.ones(m, np.float32),
+    )
 
 
 def test_ring_buffer_overwrites_oldest():
@@ -40,8 +45,7 @@ def test_sum_tree_finds_prefix_intervals():
     tree = SumTree(5)
     tree.set(np.arange(5), np.array([1.0, 0.0, 3.0, 0.0, 6.0]))
     assert tree.total == pytest.approx(10.0)
-    np.testing.assert_array_equal(tree.find(np.array([0.5, 1.5, 3.9, 4.1, 9.9])),
-                                  [0, 2, 2, 4, 4])
+    np.testing.assert_array_equal(tree.find(np.array([0.5, 1.5, 3.9, 4.1, 9.9])), [0, 2, 2, 4, 4])
 
 
 def test_prioritized_sampling_follows_priorities():

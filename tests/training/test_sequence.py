@@ -7,9 +7,16 @@ from training.dqn.sequence import SequenceBatch, SequenceBuilder, SequenceReplay
 
 def _add(b, t, n=1, *, decision=True, term=False, reward=1.0, final=None):
     obs = np.full((n, 2), float(t), np.float32)
-    return b.add(obs, np.full(n, t % 3), np.full(n, reward), np.full(n, term), np.zeros(n, bool),
-                 obs + 1 if final is None else final, np.full(n, decision),
-                 torch.full((1, n, 4), float(t)))
+    return b.add(
+        obs,
+        np.full(n, t % 3),
+        np.full(n, reward),
+        np.full(n, term),
+        np.zeros(n, bool),
+        obs + 1 if final is None else final,
+        np.full(n, decision),
+        torch.full((1, n, 4), float(t)),
+    )
 
 
 def test_windows_overlap_by_burn_in_and_store_actor_state():
@@ -42,9 +49,13 @@ def test_too_short_episode_windows_are_dropped():
 def test_sequence_targets_n_step_and_termination():
     g = 0.5
     batch = SequenceBatch(
-        obs=np.zeros((1, 4, 1), np.float32), action=np.zeros((1, 3), np.int64),
-        reward=np.array([[1.0, 2.0, 4.0]], np.float32), length=np.array([3]),
-        terminal=np.array([True]), h0=np.zeros((1, 2), np.float32))
+        obs=np.zeros((1, 4, 1), np.float32),
+        action=np.zeros((1, 3), np.int64),
+        reward=np.array([[1.0, 2.0, 4.0]], np.float32),
+        length=np.array([3]),
+        terminal=np.array([True]),
+        h0=np.zeros((1, 2), np.float32),
+    )
     q_boot = torch.tensor([[10.0, 20.0, 30.0, 40.0]])
     y, valid = sequence_targets(q_boot, batch, g, n_step=2)
     # t=0: 1 + g*2 + g^2*Q(2); t=1: 2 + g*4 (bootstrap at terminal end -> 0); t=2: 4
@@ -69,9 +80,17 @@ def test_delayed_credit_holds_a_window_until_its_rewards_are_known():
     from linkadapt.sim.reward import Credit
 
     def add(b, t, credit):
-        return b.add(np.full((1, 2), float(t), np.float32), np.array([t]), np.zeros(1),
-                     np.zeros(1, bool), np.zeros(1, bool), np.full((1, 2), t + 1.0, np.float32),
-                     np.ones(1, bool), torch.full((1, 1, 4), float(t)), credit)
+        return b.add(
+            np.full((1, 2), float(t), np.float32),
+            np.array([t]),
+            np.zeros(1),
+            np.zeros(1, bool),
+            np.zeros(1, bool),
+            np.full((1, 2), t + 1.0, np.float32),
+            np.ones(1, bool),
+            torch.full((1, 1, 4), float(t)),
+            credit,
+        )
 
     none = Credit.empty()
     b = SequenceBuilder(1, 2, hidden=4, seq_len=2, burn_in=0)

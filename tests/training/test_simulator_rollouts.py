@@ -6,12 +6,20 @@ import numpy as np
 
 from training.dqn.config import DQNConfig
 from training.dqn.rollout import RolloutWorker
-from training.envs import make_vector_env, upcoming_decisions
+from training.vector_envs import make_vector_env, upcoming_decisions
 
 
 def _cfg(**kw) -> DQNConfig:
-    return DQNConfig(**{**DQNConfig.defaults(), "env": "mimo", "num_envs": 32,
-                        "episode_slots": 50, "arch": "mlp-2x16", **kw})
+    return DQNConfig(
+        **{
+            **DQNConfig.defaults(),
+            "env": "mimo",
+            "num_envs": 32,
+            "episode_slots": 50,
+            "arch": "mlp-2x16",
+            **kw,
+        }
+    )
 
 
 def test_every_decision_of_a_drop_becomes_exactly_one_transition():

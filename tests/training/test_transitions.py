@@ -10,9 +10,15 @@ def _obs(t: int, n: int = 1) -> np.ndarray:
 
 def _step(b, t, reward, *, term=False, trunc=False, decision=True, final=None):
     n = b.num_envs
-    return b.add(_obs(t, n), np.full(n, t), np.full(n, reward, float), np.full(n, term),
-                 np.full(n, trunc), _obs(t + 1, n) if final is None else final,
-                 np.full(n, decision))
+    return b.add(
+        _obs(t, n),
+        np.full(n, t),
+        np.full(n, reward, float),
+        np.full(n, term),
+        np.full(n, trunc),
+        _obs(t + 1, n) if final is None else final,
+        np.full(n, decision),
+    )
 
 
 def test_one_step_transitions_link_consecutive_decisions():
@@ -72,10 +78,24 @@ def test_non_decision_rewards_are_credited_to_the_previous_decision():
 def test_rows_are_independent():
     b = NStepBuilder(2, 2, n_step=1, gamma=1.0)
     n = 2
-    b.add(_obs(0, n), np.array([0, 0]), np.array([1.0, 1.0]), np.zeros(n, bool),
-          np.zeros(n, bool), _obs(1, n), np.array([True, False]))
-    out = b.add(_obs(1, n), np.array([1, 1]), np.array([0.0, 0.0]), np.zeros(n, bool),
-                np.zeros(n, bool), _obs(2, n), np.array([True, True]))
+    b.add(
+        _obs(0, n),
+        np.array([0, 0]),
+        np.array([1.0, 1.0]),
+        np.zeros(n, bool),
+        np.zeros(n, bool),
+        _obs(1, n),
+        np.array([True, False]),
+    )
+    out = b.add(
+        _obs(1, n),
+        np.array([1, 1]),
+        np.array([0.0, 0.0]),
+        np.zeros(n, bool),
+        np.zeros(n, bool),
+        _obs(2, n),
+        np.array([True, True]),
+    )
     # Row 0 completes its first decision; row 1's first decision was at t=1.
     assert len(out) == 1 and out.ret[0] == pytest.approx(1.0)
 
@@ -93,14 +113,23 @@ def test_final_observations_accepts_gymnasium_object_arrays_and_float_arrays():
 def _credit(rows, index, reward):
     from linkadapt.sim.reward import Credit
 
-    return Credit(np.asarray(rows, np.int64), np.asarray(index, np.int64),
-                  np.asarray(reward, np.float32))
+    return Credit(
+        np.asarray(rows, np.int64), np.asarray(index, np.int64), np.asarray(reward, np.float32)
+    )
 
 
 def _dstep(b, t, credit, *, decision=True, trunc=False):
     n = b.num_envs
-    return b.add(_obs(t, n), np.full(n, t), np.zeros(n), np.zeros(n, bool), np.full(n, trunc),
-                 _obs(t + 1, n), np.full(n, decision), credit)
+    return b.add(
+        _obs(t, n),
+        np.full(n, t),
+        np.zeros(n),
+        np.zeros(n, bool),
+        np.full(n, trunc),
+        _obs(t + 1, n),
+        np.full(n, decision),
+        credit,
+    )
 
 
 def test_delayed_credit_completes_a_transition_only_when_it_arrives():

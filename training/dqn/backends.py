@@ -73,11 +73,13 @@ class RayBackend:
         if not ray.is_initialized():
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             if cfg.ray_address:
-                ray.init(address=cfg.ray_address, include_dashboard=False,
-                         log_to_driver=False)
+                ray.init(address=cfg.ray_address, include_dashboard=False, log_to_driver=False)
             else:
-                ray.init(num_cpus=max(1, os.cpu_count() or 1), include_dashboard=False,
-                         log_to_driver=False)
+                ray.init(
+                    num_cpus=max(1, os.cpu_count() or 1),
+                    include_dashboard=False,
+                    log_to_driver=False,
+                )
             self._owns_ray = True
         actor_cls = ray.remote(num_cpus=cfg.actor_cpus)(_RayWorker)
         self.actors = [actor_cls.remote(cfg, i) for i in range(cfg.num_actors)]
@@ -110,8 +112,9 @@ class RayBackend:
     def close(self) -> None:
         if self._inflight:
             # Let in-flight collections finish (bounded) so the actors exit cleanly.
-            self.ray.wait(list(self._inflight), num_returns=len(self._inflight),
-                          timeout=RAY_TIMEOUT_S)
+            self.ray.wait(
+                list(self._inflight), num_returns=len(self._inflight), timeout=RAY_TIMEOUT_S
+            )
             self._inflight.clear()
         for actor in self.actors:
             self.ray.kill(actor)

@@ -29,8 +29,11 @@ class DQNConfig:
     num_envs: int = _f(256, "Parallel sub-envs (UEs for the simulator) per rollout worker")
     privileged: bool = _f(False, "Append the privileged columns (true SINR, Doppler) to obs")
     episode_slots: int = _f(200, "Simulator episode length in slots (ignored for Gymnasium ids)")
-    seed: int = _f(0, "Seed of torch, numpy, the env and the replay sampler (training range "
-                      "0-4999, see linkadapt.seeds; env seeds derived from it are >= 100000)")
+    seed: int = _f(
+        0,
+        "Seed of torch, numpy, the env and the replay sampler (training range "
+        "0-4999, see linkadapt.seeds; env seeds derived from it are >= 100000)",
+    )
     reward: str = _f("harq", "Simulator reward: 'harq' (whole HARQ life, delayed) or 'first_tx'")
     retx_charge: float = _f(1.0, "harq reward: charge per retransmission (x payload)")
     loss_penalty: float = _f(1.0, "harq reward: charge of a residual loss (x payload)")
@@ -74,8 +77,9 @@ class DQNConfig:
     eval_interval: int = _f(250_000, "Transitions between periodic greedy evaluations")
     eval_steps: int = _f(200, "Vector-env steps per periodic evaluation")
     eval_num_envs: int = _f(200, "Sub-envs of the evaluation env")
-    eval_kpi_seeds: int = _f(4, "Simulator: paired tuning seeds (5000..) of the periodic "
-                                "gain-vs-OLLA check")
+    eval_kpi_seeds: int = _f(
+        4, "Simulator: paired tuning seeds (5000..) of the periodic gain-vs-OLLA check"
+    )
     checkpoint_interval: int = _f(1_000_000, "Transitions between checkpoints")
     torch_threads: int = _f(1, "torch intra-op threads (the machine is shared)")
 
@@ -88,7 +92,8 @@ class DQNConfig:
         self.reward_config()
         if self.target_update not in ("polyak", "hard"):
             raise ValueError(
-                f"target_update must be 'polyak' or 'hard', not {self.target_update!r}")
+                f"target_update must be 'polyak' or 'hard', not {self.target_update!r}"
+            )
         if self.backend not in ("local", "ray"):
             raise ValueError(f"backend must be 'local' or 'ray', not {self.backend!r}")
         if self.n_step < 1:

@@ -10,14 +10,14 @@ import torch
 from torch import nn
 
 from linkadapt.sim.reward import RewardConfig
-from training.envs import (
+from training.networks import is_recurrent
+from training.vector_envs import (
     decision_mask,
     decision_reward,
     make_vector_env,
     step_throughput,
     upcoming_decisions,
 )
-from training.networks import is_recurrent
 
 
 @dataclass
@@ -37,16 +37,25 @@ class GreedyEvalResult:
     throughput_mbps: float
 
 
-def greedy_evaluate(net: nn.Module, env_name: str, *, num_envs: int, steps: int, seed: int,
-                    privileged: bool = False, episode_slots: int = 200,
-                    reward: RewardConfig | str = "harq") -> GreedyEvalResult:
+def greedy_evaluate(
+    net: nn.Module,
+    env_name: str,
+    *,
+    num_envs: int,
+    steps: int,
+    seed: int,
+    privileged: bool = False,
+    episode_slots: int = 200,
+    reward: RewardConfig | str = "harq",
+) -> GreedyEvalResult:
     """Run the greedy policy of ``net`` for ``steps`` vector steps on a fresh env seeded ``seed``.
 
     The same seed at every evaluation makes successive points of the learning curve
     comparable (same channel realizations / initial states).
     """
-    env = make_vector_env(env_name, num_envs, seed, privileged=privileged,
-                          episode_slots=episode_slots, reward=reward)
+    env = make_vector_env(
+        env_name, num_envs, seed, privileged=privileged, episode_slots=episode_slots, reward=reward
+    )
     obs, _ = env.reset(seed=seed)
     recurrent = is_recurrent(net)
     hidden = net.initial_state(num_envs) if recurrent else None

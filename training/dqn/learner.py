@@ -41,12 +41,14 @@ class DQNLearner:
         self.online = online
         self.target = copy.deepcopy(online)
         self.target.requires_grad_(False)
-        self.optimizer = torch.optim.Adam(online.parameters(), lr=cfg.learning_rate,
-                                          eps=cfg.adam_eps)
+        self.optimizer = torch.optim.Adam(
+            online.parameters(), lr=cfg.learning_rate, eps=cfg.adam_eps
+        )
         self.updates = 0
 
-    def _targets(self, ret: torch.Tensor, next_obs: torch.Tensor,
-                 discount: torch.Tensor) -> torch.Tensor:
+    def _targets(
+        self, ret: torch.Tensor, next_obs: torch.Tensor, discount: torch.Tensor
+    ) -> torch.Tensor:
         with torch.no_grad():
             q_next_target = self.target(next_obs)
             if self.cfg.double_dqn:
@@ -60,8 +62,11 @@ class DQNLearner:
         """One gradient step on ``batch``; returns loss and per-sample |TD error|."""
         obs = torch.as_tensor(batch.obs)
         act = torch.as_tensor(batch.action).long()
-        y = self._targets(torch.as_tensor(batch.ret), torch.as_tensor(batch.next_obs),
-                          torch.as_tensor(batch.discount))
+        y = self._targets(
+            torch.as_tensor(batch.ret),
+            torch.as_tensor(batch.next_obs),
+            torch.as_tensor(batch.discount),
+        )
         q = self.online(obs).gather(1, act.unsqueeze(1)).squeeze(1)
         w = torch.ones_like(q) if weights is None else torch.as_tensor(weights)
         per_sample = F.huber_loss(q, y, reduction="none", delta=self.cfg.huber_delta)
@@ -88,8 +93,12 @@ class DQNLearner:
                 t.lerp_(o, self.cfg.tau)
 
     def state_dict(self) -> dict[str, object]:
-        return {"online": self.online.state_dict(), "target": self.target.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+        return {
+            "online": self.online.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "updates": self.updates,
+        }
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         self.online.load_state_dict(state["online"])  # type: ignore[arg-type]

@@ -8,14 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from training.envs import is_gym_id
+from training.vector_envs import is_gym_id
 
 # CartPole-v1: greedy return 500 after ~80k transitions (~25 s on one core).
 CARTPOLE: dict[str, Any] = {
-    "num_envs": 4, "arch": "mlp-2x64", "learning_rate": 1e-3, "batch_size": 64,
-    "replay_ratio": 8.0, "learning_starts": 1000, "gamma": 0.99, "n_step": 3, "tau": 0.01,
-    "eps_fraction": 0.3, "eps_end": 0.02, "buffer_size": 50_000, "eval_interval": 5000,
-    "eval_steps": 600, "eval_num_envs": 8, "checkpoint_interval": 50_000,
+    "num_envs": 4,
+    "arch": "mlp-2x64",
+    "learning_rate": 1e-3,
+    "batch_size": 64,
+    "replay_ratio": 8.0,
+    "learning_starts": 1000,
+    "gamma": 0.99,
+    "n_step": 3,
+    "tau": 0.01,
+    "eps_fraction": 0.3,
+    "eps_end": 0.02,
+    "buffer_size": 50_000,
+    "eval_interval": 5000,
+    "eval_steps": 600,
+    "eval_num_envs": 8,
+    "checkpoint_interval": 50_000,
 }
 
 PRESETS: dict[str, dict[str, Any]] = {"CartPole-v1": CARTPOLE}

@@ -36,8 +36,12 @@ class ReplayBuffer:
         if m == 0:
             return np.zeros(0, np.int64)
         if m > self.capacity:  # only the newest `capacity` rows can survive anyway
-            batch = TransitionBatch(*(getattr(batch, k)[-self.capacity:] for k in
-                                      ("obs", "action", "ret", "next_obs", "discount")))
+            batch = TransitionBatch(
+                *(
+                    getattr(batch, k)[-self.capacity :]
+                    for k in ("obs", "action", "ret", "next_obs", "discount")
+                )
+            )
             m = self.capacity
         idx = (self.pos + np.arange(m)) % self.capacity
         self.obs[idx] = batch.obs
@@ -50,11 +54,13 @@ class ReplayBuffer:
         return idx
 
     def _gather(self, idx: np.ndarray) -> TransitionBatch:
-        return TransitionBatch(self.obs[idx], self.action[idx], self.ret[idx],
-                               self.next_obs[idx], self.discount[idx])
+        return TransitionBatch(
+            self.obs[idx], self.action[idx], self.ret[idx], self.next_obs[idx], self.discount[idx]
+        )
 
-    def sample(self, batch_size: int, beta: float = 1.0
-               ) -> tuple[np.ndarray, TransitionBatch, np.ndarray]:
+    def sample(
+        self, batch_size: int, beta: float = 1.0
+    ) -> tuple[np.ndarray, TransitionBatch, np.ndarray]:
         """Uniform sample with replacement: (indices ``[B]``, batch, weights ``[B]`` = 1)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
@@ -67,9 +73,15 @@ class ReplayBuffer:
     def state_dict(self) -> dict[str, object]:
         """Everything needed to resume (arrays trimmed to the filled part)."""
         n = self.size
-        return {"obs": self.obs[:n], "next_obs": self.next_obs[:n], "action": self.action[:n],
-                "ret": self.ret[:n], "discount": self.discount[:n], "pos": self.pos,
-                "rng": self.rng.bit_generator.state}
+        return {
+            "obs": self.obs[:n],
+            "next_obs": self.next_obs[:n],
+            "action": self.action[:n],
+            "ret": self.ret[:n],
+            "discount": self.discount[:n],
+            "pos": self.pos,
+            "rng": self.rng.bit_generator.state,
+        }
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         n = len(state["action"])  # type: ignore[arg-type]
@@ -125,8 +137,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     about once before its TD error is known.
     """
 
-    def __init__(self, capacity: int, obs_dim: int, seed: int = 0, alpha: float = 0.6,
-                 eps: float = 1e-3) -> None:
+    def __init__(
+        self, capacity: int, obs_dim: int, seed: int = 0, alpha: float = 0.6, eps: float = 1e-3
+    ) -> None:
         super().__init__(capacity, obs_dim, seed)
         self.alpha, self.eps = alpha, eps
         self.tree = SumTree(self.capacity)
@@ -138,8 +151,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             self.tree.set(idx, np.full(idx.size, self.max_priority**self.alpha))
         return idx
 
-    def sample(self, batch_size: int, beta: float = 0.4
-               ) -> tuple[np.ndarray, TransitionBatch, np.ndarray]:
+    def sample(
+        self, batch_size: int, beta: float = 0.4
+    ) -> tuple[np.ndarray, TransitionBatch, np.ndarray]:
         """Stratified proportional sample; weights = (N·P(i))^-β normalised by their max."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")

@@ -18,7 +18,8 @@ from linkadapt.seeds import training_env_seed
 from training.dqn.config import DQNConfig
 from training.dqn.sequence import SequenceBatch, SequenceBuilder
 from training.dqn.transitions import NStepBuilder, TransitionBatch, final_observations
-from training.envs import (
+from training.networks import build_qnet, is_recurrent
+from training.vector_envs import (
     decision_mask,
     decision_reward,
     env_dims,
@@ -26,7 +27,6 @@ from training.envs import (
     step_throughput,
     upcoming_decisions,
 )
-from training.networks import build_qnet, is_recurrent
 
 
 @dataclass
@@ -69,21 +69,30 @@ class RolloutWorker:
         network: reuse this module (in-process backend); ``None`` builds a private copy.
     """
 
-    def __init__(self, cfg: DQNConfig, worker_index: int = 0,
-                 network: nn.Module | None = None) -> None:
+    def __init__(
+        self, cfg: DQNConfig, worker_index: int = 0, network: nn.Module | None = None
+    ) -> None:
         self.cfg = cfg
         seed = training_env_seed(cfg.seed, worker_index)
-        self.env = make_vector_env(cfg.env, cfg.num_envs, seed, privileged=cfg.privileged,
-                                   episode_slots=cfg.episode_slots, reward=cfg.reward_config())
+        self.env = make_vector_env(
+            cfg.env,
+            cfg.num_envs,
+            seed,
+            privileged=cfg.privileged,
+            episode_slots=cfg.episode_slots,
+            reward=cfg.reward_config(),
+        )
         self.obs_dim, self.n_actions = env_dims(self.env)
-        self.net = network if network is not None else build_qnet(cfg.arch, self.obs_dim,
-                                                                  self.n_actions)
+        self.net = (
+            network if network is not None else build_qnet(cfg.arch, self.obs_dim, self.n_actions)
+        )
         self.recurrent = is_recurrent(self.net)
         self.rng = np.random.default_rng(seed)
         n = cfg.num_envs
         if self.recurrent:
             self.builder: NStepBuilder | SequenceBuilder = SequenceBuilder(
-                n, self.obs_dim, self.net.hidden_size, cfg.seq_len, cfg.burn_in)
+                n, self.obs_dim, self.net.hidden_size, cfg.seq_len, cfg.burn_in
+            )
             self.hidden = self.net.initial_state(n)
         else:
             self.builder = NStepBuilder(n, self.obs_dim, cfg.n_step, cfg.gamma)
@@ -129,16 +138,30 @@ class RolloutWorker:
             decision = decision_mask(info, self.cfg.num_envs)
             final = final_observations(info, next_obs, done)
             if self.recurrent:
-                parts.append(self.builder.add(self.obs, action, reward, term, trunc, final,
-                                              decision, self.hidden, info.get("credit")))
+                parts.append(
+                    self.builder.add(
+                        self.obs,
+                        action,
+                        reward,
+                        term,
+                        trunc,
+                        final,
+                        decision,
+                        self.hidden,
+                        info.get("credit"),
+                    )
+                )
                 # The GRU state advances on real decisions only (as in serving), and a
                 # new episode starts from zero.
                 dec_t = torch.as_tensor(decision)
                 self.hidden[:, dec_t] = h_new[:, dec_t]
                 self.hidden[:, torch.as_tensor(done)] = 0.0
             else:
-                parts.append(self.builder.add(self.obs, action, reward, term, trunc, final,
-                                              decision, info.get("credit")))
+                parts.append(
+                    self.builder.add(
+                        self.obs, action, reward, term, trunc, final, decision, info.get("credit")
+                    )
+                )
             result.n_decisions += int(decision.sum())
             result.reward_sum += decision_reward(reward, info, decision)
             self.episode_return += reward

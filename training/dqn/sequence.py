@@ -64,8 +64,9 @@ class SequenceBuilder:
     at an episode end the window is cut before its first decision without credit.
     """
 
-    def __init__(self, num_envs: int, obs_dim: int, hidden: int, seq_len: int,
-                 burn_in: int) -> None:
+    def __init__(
+        self, num_envs: int, obs_dim: int, hidden: int, seq_len: int, burn_in: int
+    ) -> None:
         self.n_env, self.obs_dim, self.L, self.burn_in = num_envs, obs_dim, seq_len, burn_in
         cap = seq_len + 1 + MAX_OUTSTANDING
         self._obs = np.zeros((num_envs, cap, obs_dim), np.float32)
@@ -76,10 +77,18 @@ class SequenceBuilder:
         self._len = np.zeros(num_envs, np.int64)
         self._head = np.zeros(num_envs, np.int64)  # decision index of slot 0
 
-    def add(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray,
-            terminated: np.ndarray, truncated: np.ndarray, final_obs: np.ndarray,
-            decision: np.ndarray, hidden: torch.Tensor,
-            credit: Credit | None = None) -> SequenceBatch | None:
+    def add(
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        final_obs: np.ndarray,
+        decision: np.ndarray,
+        hidden: torch.Tensor,
+        credit: Credit | None = None,
+    ) -> SequenceBatch | None:
         """Record one step (same arguments as ``NStepBuilder.add`` plus the hidden state
         ``[1, N, H]`` the actions were chosen with); return completed windows."""
         out: list[SequenceBatch | None] = []
@@ -103,12 +112,17 @@ class SequenceBuilder:
             self._rew[credit.row[ok], slot[ok]] += credit.reward[ok]
             self._known[credit.row[ok], slot[ok]] = True
         while True:
-            full = np.flatnonzero((self._len >= self.L + 1)
-                                  & self._known[:, : self.L].all(axis=1))
+            full = np.flatnonzero((self._len >= self.L + 1) & self._known[:, : self.L].all(axis=1))
             if not full.size:
                 break
-            out.append(self._emit(full, self._obs[full, self.L], np.zeros(full.size, bool),
-                                  np.full(full.size, self.L)))
+            out.append(
+                self._emit(
+                    full,
+                    self._obs[full, self.L],
+                    np.zeros(full.size, bool),
+                    np.full(full.size, self.L),
+                )
+            )
             shift = self.L - self.burn_in  # keep burn_in + 1 entries as the next warm-up
             for arr in (self._obs, self._act, self._rew, self._known, self._h):
                 arr[full, :-shift] = arr[full, shift:]
@@ -125,28 +139,36 @@ class SequenceBuilder:
             if ok.any():
                 r, k = rows[ok], length[ok]
                 ends = k >= self._len[r]
-                boot = np.where(ends[:, None], final_obs[r],
-                                self._obs[r, np.minimum(k, self._act.shape[1] - 1)])
+                boot = np.where(
+                    ends[:, None], final_obs[r], self._obs[r, np.minimum(k, self._act.shape[1] - 1)]
+                )
                 out.append(self._emit(r, boot, np.asarray(terminated, bool)[r] & ends, k))
             self._len[rows] = 0
             self._head[rows] = 0
         return SequenceBatch.concat(out, self.obs_dim)
 
-    def _emit(self, rows: np.ndarray, bootstrap: np.ndarray, terminal: np.ndarray,
-              length: np.ndarray) -> SequenceBatch:
+    def _emit(
+        self, rows: np.ndarray, bootstrap: np.ndarray, terminal: np.ndarray, length: np.ndarray
+    ) -> SequenceBatch:
         obs = self._obs[rows, : self.L + 1].copy()
         obs[np.arange(rows.size), length] = bootstrap
         valid = np.arange(self.L)[None, :] < length[:, None]
-        return SequenceBatch(obs, np.where(valid, self._act[rows, :self.L], 0),
-                             np.where(valid, self._rew[rows, :self.L], 0.0).astype(np.float32),
-                             length.astype(np.int64), terminal.copy(), self._h[rows, 0].copy())
+        return SequenceBatch(
+            obs,
+            np.where(valid, self._act[rows, : self.L], 0),
+            np.where(valid, self._rew[rows, : self.L], 0.0).astype(np.float32),
+            length.astype(np.int64),
+            terminal.copy(),
+            self._h[rows, 0].copy(),
+        )
 
 
 class SequenceReplay:
     """Uniform ring buffer of :class:`SequenceBatch` windows (``capacity`` windows)."""
 
-    def __init__(self, capacity: int, obs_dim: int, seq_len: int, hidden: int,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, capacity: int, obs_dim: int, seq_len: int, hidden: int, seed: int = 0
+    ) -> None:
         self.capacity = int(capacity)
         self.obs = np.zeros((capacity, seq_len + 1, obs_dim), np.float32)
         self.action = np.zeros((capacity, seq_len), np.int64)
@@ -171,8 +193,9 @@ class SequenceReplay:
         self.size = min(self.size + m, self.capacity)
         return idx
 
-    def sample(self, batch_size: int, beta: float = 1.0
-               ) -> tuple[np.ndarray, SequenceBatch, np.ndarray]:
+    def sample(
+        self, batch_size: int, beta: float = 1.0
+    ) -> tuple[np.ndarray, SequenceBatch, np.ndarray]:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = self.rng.integers(0, self.size, size=batch_size)
@@ -196,8 +219,9 @@ class SequenceReplay:
         self.rng.bit_generator.state = state["rng"]
 
 
-def sequence_targets(q_boot: torch.Tensor, batch: SequenceBatch, gamma: float,
-                     n_step: int) -> tuple[torch.Tensor, torch.Tensor]:
+def sequence_targets(
+    q_boot: torch.Tensor, batch: SequenceBatch, gamma: float, n_step: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """n-step targets inside windows.
 
     Args:

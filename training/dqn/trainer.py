@@ -28,13 +28,24 @@ from training.dqn.greedy_eval import GreedyEvalResult, greedy_evaluate
 from training.dqn.learner import DQNLearner
 from training.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
 from training.dqn.sequence import RecurrentDQNLearner, SequenceReplay
-from training.envs import env_dims, make_vector_env
 from training.networks import build_qnet, is_recurrent
+from training.vector_envs import env_dims, make_vector_env
 
 CURVE_FIELDS = [
-    "transitions", "env_steps", "updates", "epsilon", "wall_s", "transitions_per_s",
-    "train_reward_per_decision", "train_episode_return", "train_throughput_mbps",
-    "loss", "q_mean", "eval_return", "eval_reward_per_decision", "eval_throughput_mbps",
+    "transitions",
+    "env_steps",
+    "updates",
+    "epsilon",
+    "wall_s",
+    "transitions_per_s",
+    "train_reward_per_decision",
+    "train_episode_return",
+    "train_throughput_mbps",
+    "loss",
+    "q_mean",
+    "eval_return",
+    "eval_reward_per_decision",
+    "eval_throughput_mbps",
     "eval_gain_vs_olla_pct",
 ]
 
@@ -67,40 +78,42 @@ def linear_epsilon(cfg: DQNConfig, transitions: int) -> float:
 
 def probe_dims(cfg: DQNConfig) -> tuple[int, int]:
     """(obs_dim, n_actions) of the configured env, from a throw-away single-env instance."""
-    env = make_vector_env(cfg.env, 1, cfg.seed, privileged=cfg.privileged,
-                          episode_slots=cfg.episode_slots)
+    env = make_vector_env(
+        cfg.env, 1, cfg.seed, privileged=cfg.privileged, episode_slots=cfg.episode_slots
+    )
     try:
         return env_dims(env)
     finally:
         env.close()
 
 
-def paired_gain_vs_olla(net: torch.nn.Module, cfg: DQNConfig,
-                       cache: dict[str, object]) -> float:
+def paired_gain_vs_olla(net: torch.nn.Module, cfg: DQNConfig, cache: dict[str, object]) -> float:
     """Mean paired throughput gain (%) of the greedy ``net`` over OLLA on ``cfg.env``.
 
-    Uses :func:`linkadapt.evaluation.evaluate` on the first ``eval_kpi_seeds`` *tuning*
+    Uses :func:`linkadapt.sim.evaluation.evaluate` on the first ``eval_kpi_seeds`` *tuning*
     seeds (:func:`linkadapt.seeds.tuning_seeds`: a number that steers training decisions
     must not come from the evaluation seeds the final numbers are reported on) with
     ``eval_num_envs`` UEs × ``eval_steps`` slots; OLLA's results are computed once and
     cached (same seeds → same channels → same OLLA KPIs). NaN for Gymnasium tasks,
     privileged nets (the evaluation simulator emits student observations) or 0 seeds.
     """
-    from training.envs import is_gym_id
+    from training.vector_envs import is_gym_id
 
     if is_gym_id(cfg.env) or cfg.privileged or cfg.eval_kpi_seeds < 1:
         return math.nan
-    from linkadapt.evaluation import baseline_factory, evaluate
     from linkadapt.seeds import tuning_seeds
+    from linkadapt.sim.evaluation import baseline_factory, evaluate
     from training.policies import TorchQPolicy
 
     seeds = tuning_seeds(cfg.eval_kpi_seeds)
     if "olla" not in cache:
-        cache["olla"] = evaluate({"olla": baseline_factory("olla")}, cfg.env, seeds,
-                                 cfg.eval_num_envs, cfg.eval_steps)
+        cache["olla"] = evaluate(
+            {"olla": baseline_factory("olla")}, cfg.env, seeds, cfg.eval_num_envs, cfg.eval_steps
+        )
     was_training = net.training
-    ours = evaluate({"net": lambda n: TorchQPolicy(net)}, cfg.env, seeds, cfg.eval_num_envs,
-                    cfg.eval_steps)
+    ours = evaluate(
+        {"net": lambda n: TorchQPolicy(net)}, cfg.env, seeds, cfg.eval_num_envs, cfg.eval_steps
+    )
     net.train(was_training)
     ref = cache["olla"].values("olla", "throughput_mbps")
     thr = ours.values("net", "throughput_mbps")
@@ -123,22 +136,36 @@ class _Progress:
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="tr", unit_scale=True,
-                            dynamic_ncols=True, desc="train", mininterval=1.0)
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="tr",
+                unit_scale=True,
+                dynamic_ncols=True,
+                desc="train",
+                mininterval=1.0,
+            )
 
     def update(self, n: int, **postfix: float) -> None:
         if self.bar is not None:
             self.bar.update(n)
-            self.bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()
-                                  if not math.isnan(v)}, refresh=False)
+            self.bar.set_postfix(
+                {k: f"{v:.3g}" for k, v in postfix.items() if not math.isnan(v)}, refresh=False
+            )
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
-def train(cfg: DQNConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
-          log_interval: int | None = None) -> TrainResult:
+def train(
+    cfg: DQNConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    log_interval: int | None = None,
+) -> TrainResult:
     """Train a DQN agent as configured; write artifacts to ``out_dir``; return a summary.
 
     Args:
@@ -219,17 +246,31 @@ def train(cfg: DQNConfig, out_dir: str | Path, *, resume: bool = False, progress
         last_gain = paired_gain_vs_olla(net, cfg, olla_cache)
         # seed + 1 000 003 >= 100 000: in the training range (linkadapt.seeds), away from
         # the tuning and evaluation seeds.
-        return greedy_evaluate(net, cfg.env, num_envs=cfg.eval_num_envs, steps=cfg.eval_steps,
-                               seed=cfg.seed + 1_000_003, privileged=cfg.privileged,
-                               episode_slots=cfg.episode_slots, reward=cfg.reward_config())
+        return greedy_evaluate(
+            net,
+            cfg.env,
+            num_envs=cfg.eval_num_envs,
+            steps=cfg.eval_steps,
+            seed=cfg.seed + 1_000_003,
+            privileged=cfg.privileged,
+            episode_slots=cfg.episode_slots,
+            reward=cfg.reward_config(),
+        )
 
     def save_checkpoint() -> None:
         rs = replay.state_dict()
         rng_state = rs.pop("rng")
         np.savez(out / "replay.npz", **{k: np.asarray(v) for k, v in rs.items()})
-        torch.save({"learner": learner.state_dict(), "transitions": transitions,
-                    "env_steps": env_steps, "wall_s": wall(), "replay_rng": rng_state},
-                   ckpt_path)
+        torch.save(
+            {
+                "learner": learner.state_dict(),
+                "transitions": transitions,
+                "env_steps": env_steps,
+                "wall_s": wall(),
+                "replay_rng": rng_state,
+            },
+            ckpt_path,
+        )
 
     try:
         while transitions < cfg.total_transitions:
@@ -243,17 +284,29 @@ def train(cfg: DQNConfig, out_dir: str | Path, *, resume: bool = False, progress
                 window_returns.extend(res.episode_returns)
                 if not math.isnan(res.throughput_mbps):
                     window_tput.append(res.throughput_mbps)
-                bar.update(new, eps=eps, ret=_mean(window_returns),
-                           rew=_ratio(window_rewards), thr=_mean(window_tput))
+                bar.update(
+                    new,
+                    eps=eps,
+                    ret=_mean(window_returns),
+                    rew=_ratio(window_rewards),
+                    thr=_mean(window_tput),
+                )
 
             # Replay ratio: sampled transitions per stored transition, once warmed up.
-            due = int(max(0, transitions - cfg.learning_starts) * cfg.replay_ratio
-                      / samples_per_update) - learner.updates
+            due = (
+                int(
+                    max(0, transitions - cfg.learning_starts)
+                    * cfg.replay_ratio
+                    / samples_per_update
+                )
+                - learner.updates
+            )
             if len(replay) == 0:
                 due = 0
             for _ in range(max(0, due)):
                 beta = cfg.per_beta_start + (1 - cfg.per_beta_start) * min(
-                    1.0, transitions / cfg.total_transitions)
+                    1.0, transitions / cfg.total_transitions
+                )
                 idx, batch, weights = replay.sample(cfg.batch_size, beta)
                 stats = learner.update(batch, weights)
                 replay.update_priorities(idx, stats.td_abs)
@@ -265,12 +318,16 @@ def train(cfg: DQNConfig, out_dir: str | Path, *, resume: bool = False, progress
             if transitions >= next_eval or transitions >= cfg.total_transitions:
                 last_eval = run_eval()
                 next_eval += cfg.eval_interval * (
-                    1 + (transitions - next_eval) // cfg.eval_interval)
+                    1 + (transitions - next_eval) // cfg.eval_interval
+                )
             if transitions >= next_log or transitions >= cfg.total_transitions:
                 now = time.perf_counter()
                 row = {
-                    "transitions": transitions, "env_steps": env_steps,
-                    "updates": learner.updates, "epsilon": eps, "wall_s": wall(),
+                    "transitions": transitions,
+                    "env_steps": env_steps,
+                    "updates": learner.updates,
+                    "epsilon": eps,
+                    "wall_s": wall(),
                     "transitions_per_s": (transitions - tr_mark) / max(now - t_mark, 1e-9),
                     "train_reward_per_decision": _ratio(window_rewards),
                     "train_episode_return": _mean(window_returns),
@@ -278,8 +335,9 @@ def train(cfg: DQNConfig, out_dir: str | Path, *, resume: bool = False, progress
                     "loss": _mean([x[0] for x in losses]),
                     "q_mean": _mean([x[1] for x in losses]),
                     "eval_return": last_eval.mean_return if last_eval else math.nan,
-                    "eval_reward_per_decision":
-                        last_eval.reward_per_decision if last_eval else math.nan,
+                    "eval_reward_per_decision": last_eval.reward_per_decision
+                    if last_eval
+                    else math.nan,
                     "eval_throughput_mbps": last_eval.throughput_mbps if last_eval else math.nan,
                     "eval_gain_vs_olla_pct": last_gain,
                 }
@@ -290,14 +348,15 @@ def train(cfg: DQNConfig, out_dir: str | Path, *, resume: bool = False, progress
             if transitions >= next_ckpt:
                 save_checkpoint()
                 next_ckpt += cfg.checkpoint_interval * (
-                    1 + (transitions - next_ckpt) // cfg.checkpoint_interval)
+                    1 + (transitions - next_ckpt) // cfg.checkpoint_interval
+                )
     finally:
         bar.close()
         backend.close()
 
     save_checkpoint()
     torch.save(net.state_dict(), out / "model.pt")
-    from training.report import plot_learning_curve
+    from training.plots import plot_learning_curve
 
     plot_learning_curve(curve, out / "curve.png", title=f"{cfg.arch} on {cfg.env}")
     return TrainResult(out, transitions, learner.updates, wall(), last_eval, curve)

@@ -59,8 +59,10 @@ class TransitionBatch:
         if not parts:
             return cls.empty(obs_dim)
         return cls(
-            *(np.concatenate([getattr(p, k) for p in parts]) for k in
-              ("obs", "action", "ret", "next_obs", "discount"))
+            *(
+                np.concatenate([getattr(p, k) for p in parts])
+                for k in ("obs", "action", "ret", "next_obs", "discount")
+            )
         )
 
 
@@ -140,8 +142,7 @@ class NStepBuilder:
             decision: bool ``[N]`` rows whose action was a real decision (default: all).
             credit: delayed rewards of earlier (or this step's) decisions.
         """
-        decision = (np.ones(self.num_envs, bool) if decision is None
-                    else np.asarray(decision, bool))
+        decision = np.ones(self.num_envs, bool) if decision is None else np.asarray(decision, bool)
         out: list[TransitionBatch] = []
         if credit is None:
             reward = np.asarray(reward, np.float64)
@@ -218,18 +219,23 @@ class NStepBuilder:
             sel, k, use = sel[known], k[known], use[known]
             if not sel.size:
                 continue
-            ret = (np.where(use, self._rew[sel][:, cols], 0.0) * self._gammas[:self.n]).sum(1)
+            ret = (np.where(use, self._rew[sel][:, cols], 0.0) * self._gammas[: self.n]).sum(1)
             past_end = i + k >= self._len[sel]
-            boot = np.where(past_end[:, None], final_obs[sel],
-                            self._obs[sel, np.minimum(i + k, self._act.shape[1] - 1)])
+            boot = np.where(
+                past_end[:, None],
+                final_obs[sel],
+                self._obs[sel, np.minimum(i + k, self._act.shape[1] - 1)],
+            )
             discount = np.where(past_end & terminated[sel], 0.0, self.gamma**k)
-            parts.append(TransitionBatch(
-                self._obs[sel, i].copy(),
-                self._act[sel, i].copy(),
-                ret.astype(np.float32),
-                boot.astype(np.float32),
-                discount.astype(np.float32),
-            ))
+            parts.append(
+                TransitionBatch(
+                    self._obs[sel, i].copy(),
+                    self._act[sel, i].copy(),
+                    ret.astype(np.float32),
+                    boot.astype(np.float32),
+                    discount.astype(np.float32),
+                )
+            )
         self._len[rows] = 0
         self._head[rows] = 0
         return TransitionBatch.concat(parts, self.obs_dim)

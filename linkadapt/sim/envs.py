@@ -49,9 +49,15 @@ class LinkAdaptVectorEnv(gym.vector.VectorEnv):
 
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
 
-    def __init__(self, scenario: str | ScenarioConfig = "randomized", num_envs: int = 256,
-                 seed: int = 0, privileged: bool = False, episode_slots: int = 200,
-                 reward: RewardConfig | str = "harq") -> None:
+    def __init__(
+        self,
+        scenario: str | ScenarioConfig = "randomized",
+        num_envs: int = 256,
+        seed: int = 0,
+        privileged: bool = False,
+        episode_slots: int = 200,
+        reward: RewardConfig | str = "harq",
+    ) -> None:
         self.scenario = load_scenario(scenario)
         self.num_envs = int(num_envs)
         self.episode_slots = int(episode_slots)
@@ -59,16 +65,17 @@ class LinkAdaptVectorEnv(gym.vector.VectorEnv):
         self.single_observation_space = _obs_space(privileged)
         self.single_action_space = gym.spaces.Discrete(nr.n_mcs(self.scenario.mcs_table))
         self.observation_space = gym.vector.utils.batch_space(
-            self.single_observation_space, self.num_envs)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space,
-                                                         self.num_envs)
+            self.single_observation_space, self.num_envs
+        )
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
         self._seed = seed
         self.reward = RewardConfig(reward) if isinstance(reward, str) else reward
         self.sim = self._simulator(seed)
         self._obs: np.ndarray | None = None
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
-              ) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         if seed is not None:
             self.sim = self._simulator(seed)
         else:
@@ -77,11 +84,13 @@ class LinkAdaptVectorEnv(gym.vector.VectorEnv):
         return self._obs, {}
 
     def _simulator(self, seed: int) -> Simulator:
-        return Simulator(self.scenario, self.num_envs, seed, privileged=self.privileged,
-                         reward=self.reward)
+        return Simulator(
+            self.scenario, self.num_envs, seed, privileged=self.privileged, reward=self.reward
+        )
 
-    def step(self, actions: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
         result = self.sim.step(np.asarray(actions, dtype=np.int64).reshape(self.num_envs))
@@ -112,8 +121,13 @@ class LinkAdaptEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, scenario: str | ScenarioConfig = "scsu", privileged: bool = False,
-                 episode_slots: int = 200, reward: str = "harq") -> None:
+    def __init__(
+        self,
+        scenario: str | ScenarioConfig = "scsu",
+        privileged: bool = False,
+        episode_slots: int = 200,
+        reward: str = "harq",
+    ) -> None:
         self.scenario = load_scenario(scenario)
         self.privileged = privileged
         self.episode_slots = episode_slots
@@ -122,12 +136,14 @@ class LinkAdaptEnv(gym.Env):
         self.action_space = gym.spaces.Discrete(nr.n_mcs(self.scenario.mcs_table))
         self.sim: Simulator | None = None
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
-              ) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         sim_seed = int(self.np_random.integers(2**31)) if seed is None else seed
-        self.sim = Simulator(self.scenario, 1, sim_seed, privileged=self.privileged,
-                             reward=self.reward)
+        self.sim = Simulator(
+            self.scenario, 1, sim_seed, privileged=self.privileged, reward=self.reward
+        )
         return self.sim.observe().obs[0], {}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -142,5 +158,8 @@ class LinkAdaptEnv(gym.Env):
 
 
 if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="linkadapt.envs:LinkAdaptEnv",
-                 vector_entry_point="linkadapt.envs:LinkAdaptVectorEnv")
+    gym.register(
+        id=ENV_ID,
+        entry_point="linkadapt.sim.envs:LinkAdaptEnv",
+        vector_entry_point="linkadapt.sim.envs:LinkAdaptVectorEnv",
+    )

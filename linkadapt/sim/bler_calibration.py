@@ -113,10 +113,19 @@ def plot_calibration(reference_dir: Path, out_png: Path, table: int = 2) -> None
             line = ax.semilogy(snr, np.clip(entry["CBS"][str(k)]["BLER"], 1e-4, 1), "o")
             grid = np.linspace(snr[0], snr[-1], 400)
             model = code_block_bler(grid, int(mcs_key), table=table, cb_bits=k)
-            ax.semilogy(grid, np.clip(model, 1e-4, 1), "-", color=line[0].get_color(),
-                        label=f"MCS {mcs_key}")
-        ax.set(title=f"MCS table {table}, K = {k} bits (dots: Sionna, lines: model)",
-               xlabel="SNR (dB)", ylabel="code-block BLER", ylim=(1e-4, 1.5))
+            ax.semilogy(
+                grid,
+                np.clip(model, 1e-4, 1),
+                "-",
+                color=line[0].get_color(),
+                label=f"MCS {mcs_key}",
+            )
+        ax.set(
+            title=f"MCS table {table}, K = {k} bits (dots: Sionna, lines: model)",
+            xlabel="SNR (dB)",
+            ylabel="code-block BLER",
+            ylim=(1e-4, 1.5),
+        )
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     fig.tight_layout()

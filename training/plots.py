@@ -16,8 +16,9 @@ def _pyplot():
     return plt
 
 
-def plot_learning_curve(rows: Sequence[Mapping[str, float]], path: str | Path,
-                        title: str = "learning curve") -> Path:
+def plot_learning_curve(
+    rows: Sequence[Mapping[str, float]], path: str | Path, title: str = "learning curve"
+) -> Path:
     """PNG of a training curve (rows as in ``curve.csv``) against stored transitions.
 
     Panels: training and greedy-evaluation reward per decision (or episode return for
@@ -34,9 +35,12 @@ def plot_learning_curve(rows: Sequence[Mapping[str, float]], path: str | Path,
         return any(not math.isnan(v) for v in series(key))
 
     episodic = has("eval_return") and not has("train_throughput_mbps")
-    panels = (["reward"] + (["tput"] if has("train_throughput_mbps") or
-                            has("eval_throughput_mbps") else [])
-              + (["gain"] if has("eval_gain_vs_olla_pct") else []) + ["loss"])
+    panels = (
+        ["reward"]
+        + (["tput"] if has("train_throughput_mbps") or has("eval_throughput_mbps") else [])
+        + (["gain"] if has("eval_gain_vs_olla_pct") else [])
+        + ["loss"]
+    )
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.6 * len(panels)), sharex=True)
     for ax, panel in zip(axes, panels, strict=True):
         if panel == "reward":
@@ -53,15 +57,21 @@ def plot_learning_curve(rows: Sequence[Mapping[str, float]], path: str | Path,
             ax.plot(x, series("eval_throughput_mbps"), "o-", label="greedy eval")
             ax.set_ylabel("throughput / UE (Mbit/s)")
         elif panel == "gain":
-            ax.plot(x, series("eval_gain_vs_olla_pct"), "o-", color="tab:green",
-                    label="greedy vs OLLA, paired seeds")
+            ax.plot(
+                x,
+                series("eval_gain_vs_olla_pct"),
+                "o-",
+                color="tab:green",
+                label="greedy vs OLLA, paired seeds",
+            )
             ax.axhline(0.0, color="grey", lw=0.8)
             ax.set_ylabel("throughput gain (%)")
         else:
             ax.plot(x, series("loss"), color="tab:red")
             ax.set_ylabel("Huber TD loss")
             ax.set_yscale("log") if has("loss") and min(
-                v for v in series("loss") if not math.isnan(v)) > 0 else None
+                v for v in series("loss") if not math.isnan(v)
+            ) > 0 else None
         if panel != "loss":
             ax.legend(loc="lower right", fontsize=8)
         ax.grid(alpha=0.3)
@@ -95,8 +105,9 @@ def plot_kpi_bars(
             if p not in policies:
                 policies.append(p)
     width = 0.8 / max(1, len(policies))
-    fig, axes = plt.subplots(1, len(kpis), figsize=(max(6, 1.6 * len(scenarios)) * len(kpis) / 1.5,
-                                                    3.8), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(kpis), figsize=(max(6, 1.6 * len(scenarios)) * len(kpis) / 1.5, 3.8), squeeze=False
+    )
     for ax, kpi in zip(axes[0], kpis, strict=True):
         for j, pol in enumerate(policies):
             means, errs, xs = [], [], []

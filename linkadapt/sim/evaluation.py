@@ -30,12 +30,18 @@ import numpy as np
 from scipy import stats
 
 from linkadapt.baselines import make_baseline
-from linkadapt.policy import Policy
+from linkadapt.policy import Policy, PolicyFactory
 from linkadapt.sim import ScenarioConfig, Simulator, load_scenario
 
-PolicyFactory = Callable[[int], Policy]
-KPIS = ("throughput_mbps", "cell_throughput_mbps", "throughput_p5_mbps", "zero_ue_share",
-        "bler", "residual_bler", "spectral_efficiency")
+KPIS = (
+    "throughput_mbps",
+    "cell_throughput_mbps",
+    "throughput_p5_mbps",
+    "zero_ue_share",
+    "bler",
+    "residual_bler",
+    "spectral_efficiency",
+)
 REFERENCES = ("olla", "olla-tuned", "genie")
 
 
@@ -76,15 +82,17 @@ class EvaluationResult:
     def paired_gains(self, policy: str, reference: str) -> dict[str, tuple[float, float]]:
         """The ``throughput[_p5]_vs_<reference>_*`` entries of :meth:`summary`."""
         p5 = "throughput_p5_mbps"
-        row = {f"throughput_vs_{reference}_pct": self.paired_gain_pct(policy, reference),
-               f"throughput_p5_vs_{reference}_mbps": self.paired_diff(policy, reference, p5)}
+        row = {
+            f"throughput_vs_{reference}_pct": self.paired_gain_pct(policy, reference),
+            f"throughput_p5_vs_{reference}_mbps": self.paired_diff(policy, reference, p5),
+        }
         if np.all(self.values(reference, p5) > 0):
-            row[f"throughput_p5_vs_{reference}_pct"] = self.paired_gain_pct(policy, reference,
-                                                                            p5)
+            row[f"throughput_p5_vs_{reference}_pct"] = self.paired_gain_pct(policy, reference, p5)
         return row
 
-    def paired_gain_pct(self, policy: str, reference: str,
-                        kpi: str = "throughput_mbps") -> tuple[float, float]:
+    def paired_gain_pct(
+        self, policy: str, reference: str, kpi: str = "throughput_mbps"
+    ) -> tuple[float, float]:
         """Paired relative difference (policy / reference − 1) of ``kpi`` in %, mean ± CI."""
         ours = self.values(policy, kpi)
         ref = self.values(reference, kpi)
@@ -95,14 +103,20 @@ class EvaluationResult:
         return mean_ci95(self.values(policy, kpi) - self.values(reference, kpi))
 
     def to_json(self) -> dict:
-        return {"scenario": self.scenario, "seeds": self.seeds, "n_ues": self.n_ues,
-                "n_slots": self.n_slots,
-                "summary": {p: {k: {"mean": m, "ci95": c} for k, (m, c) in row.items()}
-                            for p, row in self.summary().items()},
-                "per_seed": {p: {str(s): v for s, v in d.items()}
-                             for p, d in self.per_seed.items()},
-                "mcs_histograms": {p: {str(s): h for s, h in d.items()}
-                                   for p, d in self.mcs_histograms.items()}}
+        return {
+            "scenario": self.scenario,
+            "seeds": self.seeds,
+            "n_ues": self.n_ues,
+            "n_slots": self.n_slots,
+            "summary": {
+                p: {k: {"mean": m, "ci95": c} for k, (m, c) in row.items()}
+                for p, row in self.summary().items()
+            },
+            "per_seed": {p: {str(s): v for s, v in d.items()} for p, d in self.per_seed.items()},
+            "mcs_histograms": {
+                p: {str(s): h for s, h in d.items()} for p, d in self.mcs_histograms.items()
+            },
+        }
 
 
 @dataclass(frozen=True)
@@ -119,24 +133,33 @@ class BaselineFactory:
     scenario: str | None = None
 
     def __call__(self, n_ues: int) -> Policy:
-        return make_baseline(self.name, n_ues, mcs_table=self.mcs_table or 2,
-                             scenario=self.scenario)
+        return make_baseline(
+            self.name, n_ues, mcs_table=self.mcs_table or 2, scenario=self.scenario
+        )
 
     def for_scenario(self, cfg: ScenarioConfig) -> BaselineFactory:
         """This factory with the unset fields taken from ``cfg``."""
-        return dataclasses.replace(self, mcs_table=self.mcs_table or cfg.mcs_table,
-                                   scenario=self.scenario or cfg.name)
+        return dataclasses.replace(
+            self, mcs_table=self.mcs_table or cfg.mcs_table, scenario=self.scenario or cfg.name
+        )
 
 
-def baseline_factory(name: str, mcs_table: int | None = None,
-                     scenario: str | None = None) -> BaselineFactory:
+def baseline_factory(
+    name: str, mcs_table: int | None = None, scenario: str | None = None
+) -> BaselineFactory:
     """Factory of a named baseline (:data:`linkadapt.baselines.BASELINE_NAMES`)."""
     return BaselineFactory(name, mcs_table, scenario)
 
 
-def evaluate(policies: dict[str, PolicyFactory], scenario: str | ScenarioConfig,
-             seeds: Iterable[int], n_ues: int = 200, n_slots: int = 1000, *,
-             progress: Callable[[str, int], None] | None = None) -> EvaluationResult:
+def evaluate(
+    policies: dict[str, PolicyFactory],
+    scenario: str | ScenarioConfig,
+    seeds: Iterable[int],
+    n_ues: int = 200,
+    n_slots: int = 1000,
+    *,
+    progress: Callable[[str, int], None] | None = None,
+) -> EvaluationResult:
     """Run every policy on every seed of ``scenario``; see module doc.
 
     Factories with a ``for_scenario(cfg)`` method (:class:`BaselineFactory`) are bound to

@@ -44,11 +44,15 @@ def make_vector_env(
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
         )
     else:
-        from linkadapt.envs import LinkAdaptVectorEnv
+        from linkadapt.sim.envs import LinkAdaptVectorEnv
 
         env = LinkAdaptVectorEnv(
-            scenario=name, num_envs=num_envs, seed=seed, privileged=privileged,
-            episode_slots=episode_slots, reward=reward,
+            scenario=name,
+            num_envs=num_envs,
+            seed=seed,
+            privileged=privileged,
+            episode_slots=episode_slots,
+            reward=reward,
         )
     env.action_space.seed(seed)
     return env

@@ -33,18 +33,20 @@ from typing import Any
 import numpy as np
 
 from linkadapt.baselines import OllaPolicy
-from linkadapt.evaluation import evaluate
 from linkadapt.seeds import check_range
 from linkadapt.sim import load_scenario
+from linkadapt.sim.evaluation import evaluate
 
 GRID: dict[str, tuple[float, ...]] = {
     "bler_target": (0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4),
     "delta_up_db": (0.1, 0.25, 0.5, 1.0),
 }
 PRESET_UES = {"scsu": 10}
-RULE = ("per preset: best mean UE throughput among grid points whose mean 5th-percentile "
-        "UE throughput is >= plain olla's (bler_target 0.1, delta_up_db 1.0); "
-        "if none qualifies, best mean UE throughput")
+RULE = (
+    "per preset: best mean UE throughput among grid points whose mean 5th-percentile "
+    "UE throughput is >= plain olla's (bler_target 0.1, delta_up_db 1.0); "
+    "if none qualifies, best mean UE throughput"
+)
 
 Progress = Callable[[str, str, int], None]  # (scenario, candidate label, seed)
 
@@ -67,9 +69,15 @@ def pick(candidates: Sequence[dict[str, float]], olla_p5: float) -> tuple[dict[s
     return best, bool(ok)
 
 
-def tune_scenario(scenario: str, seeds: Sequence[int], n_ues: int, n_slots: int, *,
-                  grid: dict[str, Sequence[float]] | None = None,
-                  progress: Progress | None = None) -> dict[str, Any]:
+def tune_scenario(
+    scenario: str,
+    seeds: Sequence[int],
+    n_ues: int,
+    n_slots: int,
+    *,
+    grid: dict[str, Sequence[float]] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Run the grid (default :data:`GRID`) and plain OLLA on ``scenario``; its JSON entry."""
     grid = GRID if grid is None else grid
     cfg = load_scenario(scenario)
@@ -79,30 +87,48 @@ def tune_scenario(scenario: str, seeds: Sequence[int], n_ues: int, n_slots: int,
     factories = {"olla": lambda n: OllaPolicy(n, mcs_table=cfg.mcs_table)}
     for t, d in points:
         if (t, d) != plain:  # plain OLLA's own grid point reuses the "olla" runs
-            factories[_label(t, d)] = (lambda n, t=t, d=d: OllaPolicy(
-                n, bler_target=t, delta_up_db=d, mcs_table=cfg.mcs_table))
+            factories[_label(t, d)] = lambda n, t=t, d=d: OllaPolicy(
+                n, bler_target=t, delta_up_db=d, mcs_table=cfg.mcs_table
+            )
     cb = None if progress is None else (lambda name, seed: progress(cfg.name, name, seed))
     result = evaluate(factories, cfg, seeds, n_ues, n_slots, progress=cb)
 
     def kpis(name: str) -> dict[str, float]:
-        return {k: float(np.mean(result.values(name, k)))
-                for k in ("throughput_mbps", "throughput_p5_mbps", "bler")}
+        return {
+            k: float(np.mean(result.values(name, k)))
+            for k in ("throughput_mbps", "throughput_p5_mbps", "bler")
+        }
 
     olla = kpis("olla")
-    candidates = [{"bler_target": t, "delta_up_db": d,
-                   **kpis("olla" if (t, d) == plain else _label(t, d))} for t, d in points]
+    candidates = [
+        {"bler_target": t, "delta_up_db": d, **kpis("olla" if (t, d) == plain else _label(t, d))}
+        for t, d in points
+    ]
     best, met = pick(candidates, olla["throughput_p5_mbps"])
-    return {"bler_target": best["bler_target"], "delta_up_db": best["delta_up_db"],
-            "throughput_mbps": best["throughput_mbps"],
-            "throughput_p5_mbps": best["throughput_p5_mbps"], "bler": best["bler"],
-            "olla": {"bler_target": plain[0], "delta_up_db": plain[1], **olla},
-            "n_ues": n_ues, "p5_constraint_met": met, "candidates": candidates}
+    return {
+        "bler_target": best["bler_target"],
+        "delta_up_db": best["delta_up_db"],
+        "throughput_mbps": best["throughput_mbps"],
+        "throughput_p5_mbps": best["throughput_p5_mbps"],
+        "bler": best["bler"],
+        "olla": {"bler_target": plain[0], "delta_up_db": plain[1], **olla},
+        "n_ues": n_ues,
+        "p5_constraint_met": met,
+        "candidates": candidates,
+    }
 
 
-def tune(scenarios: Iterable[str], seeds: Sequence[int], n_ues: int = 200, n_slots: int = 1000,
-         *, grid: dict[str, Sequence[float]] | None = None, command: str | None = None,
-         progress: Progress | None = None,
-         on_preset: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def tune(
+    scenarios: Iterable[str],
+    seeds: Sequence[int],
+    n_ues: int = 200,
+    n_slots: int = 1000,
+    *,
+    grid: dict[str, Sequence[float]] | None = None,
+    command: str | None = None,
+    progress: Progress | None = None,
+    on_preset: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Tune every scenario on tuning ``seeds``; the document of ``olla_tuned.json``.
 
     Raises ValueError if a seed is outside the tuning range (:mod:`linkadapt.seeds`).
@@ -115,9 +141,15 @@ def tune(scenarios: Iterable[str], seeds: Sequence[int], n_ues: int = 200, n_slo
         presets[load_scenario(sc).name] = entry
         if on_preset is not None:
             on_preset(load_scenario(sc).name, entry)
-    return {"grid": {k: [float(v) for v in vals] for k, vals in grid.items()},
-            "seeds": seeds, "n_ues": n_ues, "n_slots": n_slots, "command": command,
-            "rule": RULE, "presets": presets}
+    return {
+        "grid": {k: [float(v) for v in vals] for k, vals in grid.items()},
+        "seeds": seeds,
+        "n_ues": n_ues,
+        "n_slots": n_slots,
+        "command": command,
+        "rule": RULE,
+        "presets": presets,
+    }
 
 
 def write(doc: dict[str, Any], path: str | Path) -> Path:
@@ -131,6 +163,7 @@ def write(doc: dict[str, Any], path: str | Path) -> Path:
 def dumps(doc: dict[str, Any]) -> str:
     """``json.dumps(doc, indent=2)`` with every innermost ``{...}`` / ``[...]`` on one line
     (one line per grid point instead of seven); loads back to the same document."""
+
     def one_line(m: re.Match) -> str:
         try:
             return json.dumps(json.loads(m.group()))
