@@ -23,7 +23,7 @@ COMMAND_MODULES = (
     "linkadapt.sim.cli",
     "training.dqn.cli",
     "training.cli",
-    "training.distill",
+    "training.dqn.distill_runners",
     "service.cli",
     "ran_distill.demo",
 )

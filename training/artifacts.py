@@ -3,6 +3,8 @@
 A model directory holds some of:
 
 - ``model.pt``: a torch Q-network's ``state_dict`` (load with ``weights_only=True``);
+  distilled students written before ``model.pt`` was their name hold ``student.pt``
+  instead (:func:`torch_weights_file` finds either, so any student can teach);
 - ``model.onnx``: the exported network (format in ``docs/model-format.md``);
 - ``manifest.json``: what the model is, where it came from, how good it was;
 - ``config.json``: the training configuration of a run (a run trained through the
@@ -28,6 +30,7 @@ from typing import Any
 MANIFEST_FILE = "manifest.json"
 CONFIG_FILE = "config.json"
 TORCH_WEIGHTS_FILE = "model.pt"
+LEGACY_STUDENT_WEIGHTS_FILE = "student.pt"
 ONNX_MODEL_FILE = "model.onnx"
 
 
@@ -93,14 +96,25 @@ def model_meta(model_dir: str | Path) -> dict[str, Any]:
     from training.networks import state_dict_dims
 
     arch = json.loads(config_path.read_text())["arch"]
-    state = torch.load(d / TORCH_WEIGHTS_FILE, weights_only=True, map_location="cpu")
+    state = torch.load(torch_weights_file(d), weights_only=True, map_location="cpu")
     obs_dim, n_actions = state_dict_dims(state)
     return {"arch": arch, "obs_dim": obs_dim, "n_actions": n_actions}
 
 
+def torch_weights_file(model_dir: str | Path) -> Path:
+    """The torch weights of a model directory: ``model.pt``, else a distilled student's
+    ``student.pt``; ``FileNotFoundError`` naming both when neither exists."""
+    d = Path(model_dir)
+    for name in (TORCH_WEIGHTS_FILE, LEGACY_STUDENT_WEIGHTS_FILE):
+        if (d / name).is_file():
+            return d / name
+    raise FileNotFoundError(f"{d}: neither {TORCH_WEIGHTS_FILE} nor {LEGACY_STUDENT_WEIGHTS_FILE}")
+
+
 def load_torch_qnet(model_dir: str | Path) -> Any:
-    """Rebuild the Q-network of a run/model directory and load ``model.pt`` (weights
-    only); returned in eval mode. Architecture and sizes: :func:`model_meta`."""
+    """Rebuild the Q-network of a run/model directory and load its weights
+    (:func:`torch_weights_file`, weights only); returned in eval mode. Architecture and
+    sizes: :func:`model_meta`."""
     import torch
 
     from training.networks import build_qnet
@@ -108,7 +122,7 @@ def load_torch_qnet(model_dir: str | Path) -> Any:
     d = Path(model_dir)
     meta = model_meta(d)
     net = build_qnet(meta["arch"], int(meta["obs_dim"]), int(meta["n_actions"]))
-    state = torch.load(d / TORCH_WEIGHTS_FILE, weights_only=True, map_location="cpu")
+    state = torch.load(torch_weights_file(d), weights_only=True, map_location="cpu")
     net.load_state_dict(state)
     return net.eval()
 
@@ -124,9 +138,11 @@ def onnx_model_file(path: str | Path) -> Path | None:
 
 
 def has_torch_weights(path: str | Path) -> bool:
-    """True when ``path`` is a directory holding ``model.pt``."""
+    """True when ``path`` is a directory holding ``model.pt`` (or a student's ``student.pt``)."""
     p = Path(path)
-    return p.is_dir() and (p / TORCH_WEIGHTS_FILE).exists()
+    return p.is_dir() and any(
+        (p / name).is_file() for name in (TORCH_WEIGHTS_FILE, LEGACY_STUDENT_WEIGHTS_FILE)
+    )
 
 
 def write_teacher_manifest(

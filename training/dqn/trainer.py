@@ -18,6 +18,7 @@ import math
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from training.vector_envs import env_dims, is_gym_id, make_vector_env
 CURVE_FIELDS = [
     "transitions",
     "env_steps",
+    "episodes",
     "updates",
     "epsilon",
     "wall_s",
@@ -165,6 +167,8 @@ def train(
     resume: bool = False,
     progress: bool = True,
     log_interval: int | None = None,
+    make_learner: Callable[[torch.nn.Module, DQNConfig], DQNLearner] | None = None,
+    plot: bool = True,
 ) -> TrainResult:
     """Train a DQN agent as configured; write artifacts to ``out_dir``; return a summary.
 
@@ -175,6 +179,9 @@ def train(
             ``cfg`` except for ``total_transitions``, which may be raised).
         progress: show a tqdm progress bar.
         log_interval: transitions between learning-curve rows (default: budget / 100).
+        make_learner: builds the learner from (online network, cfg) instead of the plain
+            DQN one (the KD-for-DQN learner of :mod:`training.dqn.kd` adds a teacher term).
+        plot: draw ``curve.png`` (batch runs such as the report's skip it).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -193,10 +200,12 @@ def train(
     obs_dim, n_actions = probe_dims(cfg)
     net = build_qnet(cfg.arch, obs_dim, n_actions)
     recurrent = is_recurrent(net)
-    learner = (RecurrentDQNLearner if recurrent else DQNLearner)(net, cfg)
+    if make_learner is None:
+        make_learner = RecurrentDQNLearner if recurrent else DQNLearner
+    learner = make_learner(net, cfg)
     replay = _make_replay(cfg, obs_dim, net)
 
-    transitions = env_steps = 0
+    transitions = env_steps = episodes = 0
     wall_before = 0.0
     curve: list[dict[str, float]] = []
     if resume:
@@ -214,6 +223,7 @@ def train(
                 rs["max_priority"] = float(rs["max_priority"])
             replay.load_state_dict(rs)
         curve = _read_curve(out / "curve.csv")
+        episodes = int(curve[-1].get("episodes", 0)) if curve else 0
         # A resumed run sees new env seeds, not a replay of the worlds already trained on.
         cfg_for_workers = DQNConfig.from_dict({**cfg.__dict__, "seed": cfg.seed + transitions})
     else:
@@ -282,6 +292,7 @@ def train(
                 env_steps += res.env_steps
                 window_rewards.append((res.reward_sum, res.n_decisions))
                 window_returns.extend(res.episode_returns)
+                episodes += len(res.episode_returns)
                 if not math.isnan(res.throughput_mbps):
                     window_tput.append(res.throughput_mbps)
                 bar.update(
@@ -325,6 +336,7 @@ def train(
                 row = {
                     "transitions": transitions,
                     "env_steps": env_steps,
+                    "episodes": episodes,
                     "updates": learner.updates,
                     "epsilon": eps,
                     "wall_s": wall(),
@@ -356,7 +368,8 @@ def train(
 
     save_checkpoint()
     torch.save(net.state_dict(), out / "model.pt")
-    plot_learning_curve(curve, out / "curve.png", title=f"{cfg.arch} on {cfg.env}")
+    if plot:
+        plot_learning_curve(curve, out / "curve.png", title=f"{cfg.arch} on {cfg.env}")
     return TrainResult(out, transitions, learner.updates, wall(), last_eval, curve)
 
 
