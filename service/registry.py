@@ -4,7 +4,8 @@ A model directory holds ``model.onnx`` and ``manifest.json``. A candidate is acc
 only when
 
 1. the manifest (docs/model-format.md) has ``format == "ran-distill-qnet"`` v1, its
-   ``model_sha256`` matches ``model.onnx``, it is not ``privileged``, and it matches the
+   ``model_sha256`` matches ``model.onnx``, it is neither ``privileged`` nor
+   ``recurrent`` (a GRU's per-UE state is not kept here), and it matches the
    encoder: ``obs_schema_version ==
    linkadapt.features.OBS_SCHEMA_VERSION``, ``obs_dim == OBS_DIM``, ``n_actions`` == the
    served MCS table's size (28 for table 2);
@@ -162,6 +163,11 @@ def load_model(
         raise ModelError(f"manifest: model_sha256 {want_sha!r} != sha256(model.onnx) {digest_full}")
     if manifest.get("privileged"):
         raise ModelError("manifest: privileged model (reads true SINR/Doppler): cannot be served")
+    if manifest.get("recurrent"):
+        raise ModelError(
+            "manifest: recurrent model (GRU hidden state as ONNX input/output): the xApp keeps "
+            "no per-UE hidden state and serves stateless models only"
+        )
     schema = str(_require(manifest, "obs_schema_version", (str, int)))
     if schema != str(features.OBS_SCHEMA_VERSION):
         raise ModelError(

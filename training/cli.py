@@ -95,7 +95,10 @@ def export_onnx(
     """Export a trained feed-forward Q-network to ONNX with its verification manifest."""
     from training.export import export_from_run
 
-    path = export_from_run(model_dir, out, golden_scenario=golden_scenario or None)
+    try:
+        path = export_from_run(model_dir, out, golden_scenario=golden_scenario or None)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     typer.echo(f"exported {path}")
 
 

@@ -137,6 +137,20 @@ def export_qnet(
     return onnx_path
 
 
+def refuse_recurrent(arch: str | None, what: str) -> None:
+    """``ValueError`` before any work when ``arch`` is recurrent: this stateless format
+    cannot carry a GRU's hidden state (``ran-distill distill --arch gru-W`` exports one
+    with its state as ONNX input/output, which the xApp does not serve)."""
+    from training.networks import arch_spec
+
+    if arch is not None and arch_spec(arch).kind == "gru":
+        raise ValueError(
+            f"{what}: {arch} is recurrent; the stateless ONNX format has no hidden state "
+            "(ran-distill distill --arch gru-W exports it with the state as input/output, "
+            "evaluated in-process; the xApp refuses it)"
+        )
+
+
 def verify_export(out_dir: str | Path) -> float:
     """Re-run the golden rows of ``out_dir/manifest.json`` through ``model.onnx``.
 
@@ -192,8 +206,9 @@ def export_from_run(
     so one ``manifest.json`` can sit beside both ``model.onnx`` and ``model.pt``.
     """
     src = Path(model_dir)
-    net = load_torch_qnet(src)
     meta = model_meta(src)
+    refuse_recurrent(meta.get("arch"), str(src))
+    net = load_torch_qnet(src)
     schema = observation_schema(int(net.obs_dim))
     golden = None
     if golden_scenario and schema["obs_schema_version"] is not None:

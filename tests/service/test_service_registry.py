@@ -48,6 +48,7 @@ def test_valid_model_matches_numpy_forward(tmp_path: Path) -> None:
         ({"format_version": 2}, "format"),
         ({"model_sha256": "0" * 64}, "model_sha256"),
         ({"privileged": True}, "privileged"),
+        ({"recurrent": {"state_input": "h", "state_output": "h_out"}}, "recurrent"),
     ],
 )
 def test_manifest_mismatch_rejected(tmp_path: Path, change: dict, needle: str) -> None:

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from training.config_cli import option_argv
 from training.config_fields import field_defaults, field_docs
-from training.distill import FLAGS as DISTILL_FLAGS
-from training.distill import DistillConfig
-from training.distill import register as register_distill
+from training.distill.cli import register as register_distill
+from training.distill.config import FLAGS as DISTILL_FLAGS
+from training.distill.config import DistillConfig
 from training.dqn import cli as dqn_cli
 from training.dqn.config import DQNConfig
 
@@ -35,7 +35,7 @@ def app(monkeypatch) -> typer.Typer:
         raise Captured(cfg)
 
     monkeypatch.setattr("training.dqn.trainer.train", fake_train)
-    monkeypatch.setattr("training.distill.distill", fake_distill)
+    monkeypatch.setattr("training.distill.strategies.run", fake_distill)
     app = typer.Typer()
     dqn_cli.register(app)
     register_distill(app)
@@ -129,7 +129,8 @@ def test_distill_options_reach_the_config(app, tmp_path) -> None:
             "models/teacher-generalist",
             "--out",
             str(tmp_path),
-            "--teacher-driven",
+            "--source",
+            "teacher",
             "--eval-scenarios",
             "mimo",
             "--eval-scenarios",
@@ -140,7 +141,7 @@ def test_distill_options_reach_the_config(app, tmp_path) -> None:
             "64",
         ],
     )
-    assert cfg.teacher == "models/teacher-generalist" and cfg.student_driven is False
+    assert cfg.teacher == "models/teacher-generalist" and cfg.source == "teacher"
     assert cfg.eval_scenarios == ["mimo", "bursty"] and cfg.lr == 0.01 and cfg.num_envs == 64
     assert cfg.samples == 400_000  # untouched: default
 
@@ -155,23 +156,41 @@ def _round_trip(app, command: str, cls: type, flags, fixed: list[str], cfg: Any)
 def test_every_distill_field_round_trips_through_its_option(app, tmp_path) -> None:
     want = DistillConfig(
         teacher="t",
+        strategy="progressive",
         arch="mlp-4x32",
         scenario="mimo",
+        trace="drive.csv",
+        scenario_teachers=["mimo=a", "bursty=b"],
+        progressive_archs=["mlp-8x8"],
+        source="teacher=0.5,synthetic=0.5",
+        epsilon=0.1,
         samples=99,
         rounds=3,
-        student_driven=False,
         num_envs=7,
         episode_slots=50,
+        seq_len=5,
         loss="mse",
         temperature=0.5,
+        feature_weight=0.5,
+        kd_temperature=2.0,
+        kd_weight=0.5,
+        kd_decay=0.5,
         epochs=2,
+        patience=3,
         batch_size=33,
         lr=0.02,
+        chunk_size=11,
+        shuffle_buffer=22,
+        data_dir="d",
+        val_samples=44,
+        int8=True,
         seed=4,
+        torch_threads=2,
         eval_scenarios=["bursty"],
         eval_seeds=0,
         eval_ues=9,
         eval_slots=90,
+        plots=False,
     )
     assert all(getattr(want, k) != v for k, v in field_defaults(DistillConfig).items())
     got = _round_trip(app, "distill", DistillConfig, DISTILL_FLAGS, ["--out", str(tmp_path)], want)

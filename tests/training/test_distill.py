@@ -1,8 +1,10 @@
-"""Distillation: a student learns a known teacher from simulator data, ships verified."""
+"""Distillation end to end: a student learns a known teacher from simulator data, ships
+verified, teaches the next stage, resumes, and never sees a privileged column."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -10,9 +12,10 @@ import pytest
 import torch
 from torch import nn
 
-from linkadapt.features import FEATURE_NAMES, OBS_DIM
-from training.distill import DistillConfig, distill, distillation_loss
-from training.networks import parameter_count
+from linkadapt.features import FEATURE_NAMES, OBS_DIM, PRIVILEGED_DIM, PRIVILEGED_NAMES
+from training.distill.config import DistillConfig
+from training.distill.strategies import run
+from training.distill.teachers import load_teacher
 
 OLLA_MCS = FEATURE_NAMES.index("olla_mcs")
 
@@ -27,6 +30,16 @@ class ImitateOllaTeacher(nn.Module):
         return -((torch.arange(28.0)[None, :] - target) ** 2)
 
 
+class PrivilegedTeacher(ImitateOllaTeacher):
+    """Reads 31 columns; its Q depends on a privileged one (true SINR) as well."""
+
+    obs_dim = OBS_DIM + PRIVILEGED_DIM
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        assert obs.shape[1] == OBS_DIM + PRIVILEGED_DIM
+        return super().forward(obs) + 1e-3 * obs[:, -2:-1]
+
+
 def _tiny(**kw) -> DistillConfig:
     base = dict(
         teacher="unused",
@@ -36,9 +49,12 @@ def _tiny(**kw) -> DistillConfig:
         rounds=2,
         num_envs=210,
         episode_slots=100,
-        epochs=25,
+        epochs=12,
+        patience=4,
         batch_size=256,
         lr=1e-2,
+        chunk_size=2000,
+        val_samples=1500,
         eval_scenarios=["mimo"],
         eval_seeds=1,
         eval_ues=28,
@@ -48,55 +64,101 @@ def _tiny(**kw) -> DistillConfig:
     return DistillConfig(**base)
 
 
-def test_kl_loss_prefers_the_teachers_argmax() -> None:
-    teacher = torch.tensor([[0.0, 1.0, 0.5]])
-    right = torch.tensor([[0.0, 5.0, 0.0]])
-    wrong = torch.tensor([[5.0, 0.0, 0.0]])
-    for loss in ("kl", "nll"):
-        assert distillation_loss(right, teacher, loss, 0.01) < distillation_loss(
-            wrong, teacher, loss, 0.01
-        )
-    assert distillation_loss(teacher.clone(), teacher, "mse", 0.01) == 0
-
-
-def test_config_rejects_unknown_loss() -> None:
-    with pytest.raises(ValueError, match="loss"):
-        _tiny(loss="hinge")
-
-
-def test_student_learns_the_teacher_and_ships_a_verified_model(tmp_path) -> None:
+@pytest.fixture(scope="module")
+def student_dir(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("student")
     torch.manual_seed(0)
-    summary = distill(_tiny(), tmp_path, progress=False, teacher_net=ImitateOllaTeacher())
-    rounds = summary["rounds"]
-    assert [r["actor"] for r in rounds] == ["teacher", "student"]  # DAgger round
-    assert rounds[-1]["argmax_agreement"] > 0.8
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
-    student_params = summary["student_parameters"]
-    assert manifest["parameter_count"] == student_params < 4000
-    assert manifest["source"]["data_sha256"] == summary["data_sha256"]
-    assert manifest["reference_kpis"]["mimo"]["throughput_mbps"] > 0
-    # which seeds produced which numbers: data in the training range, KPIs on evaluation seeds
-    assert manifest["seeds"] == {"data": 0, "student_init": 0, "reference_kpis": [10_000]}
-    assert summary["evaluation"]["mimo"]["seeds"] == [10_000]
-    # the exported ONNX reproduces the golden rows recorded from torch
-    session = ort.InferenceSession(str(tmp_path / "model.onnx"))
-    golden = np.asarray(manifest["golden"]["obs"], np.float32)
-    q = session.run(None, {"obs": golden})[0]
-    np.testing.assert_allclose(q, manifest["golden"]["q_values"], atol=1e-4)
-    # the student drives the simulator about as well as its teacher
+    summary = run(_tiny(), out, progress=False, teacher_net=ImitateOllaTeacher())
+    return out, summary
+
+
+def test_student_learns_the_teacher_on_held_out_states(student_dir) -> None:
+    _, summary = student_dir
+    history = summary["history"]
+    assert {h["round"] for h in history} == {0, 1}  # round 0 teacher-driven, round 1 DAgger
+    first, last = history[0], summary["validation"]
+    assert last["argmax_agreement"] > 0.8 > first["val_argmax_agreement"]
+    assert last["within_1"] >= last["argmax_agreement"]
+    assert summary["seeds"]["held_out"] == [5000]  # tuning seeds: never the training data's
+    assert all(s >= 100_000 for s in summary["seeds"]["data_env_seeds"])
+
+
+def test_the_manifest_holds_the_provenance(student_dir) -> None:
+    out, summary = student_dir
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["parameter_count"] == summary["student_parameters"] < 4000
+    assert (
+        m["source"]["data_sha256"] == summary["data_sha256"]
+        and len(m["source"]["data_sha256"]) == 64
+    )
+    assert len(m["source"]["teacher_sha256"]) == 64  # the in-memory teacher is hashed too
+    cmd = m["source"]["command"]
+    assert cmd[:2] == ["ran-distill", "distill"] and cmd[cmd.index("--arch") + 1] == "mlp-3x32"
+    assert cmd[cmd.index("--scenario") + 1] == "mimo"
+    assert m["validation"]["argmax_agreement"] == summary["validation"]["argmax_agreement"]
+    assert m["versions"]["torch"] and m["versions"]["onnxruntime"] and m["created_utc"]
+    assert m["seeds"]["evaluation"] == [10_000] and m["seeds"]["student_init"] == 0
+    assert m["reference_kpis"]["mimo"]["throughput_mbps"] > 0
+    assert m["parity"]["argmax_agreement"] == 1.0 and m["parity"]["rows"] == 1500
+
+
+def test_the_onnx_reproduces_the_golden_rows_and_drives_like_the_teacher(student_dir) -> None:
+    out, summary = student_dir
+    m = json.loads((out / "manifest.json").read_text())
+    session = ort.InferenceSession(str(out / "model.onnx"))
+    q = session.run(None, {"obs": np.asarray(m["golden"]["obs"], np.float32)})[0]
+    np.testing.assert_allclose(q, m["golden"]["q_values"], atol=1e-4)
     gain, _ = summary["evaluation"]["mimo"]["student_vs_teacher_pct"]
     assert gain > -15.0
-    assert (tmp_path / "evaluation.png").stat().st_size > 10_000
+    assert set(summary["evaluation"]["mimo"]["vs_teacher"]) >= {"throughput_pct", "bler_pp"}
+    assert (out / "evaluation.png").stat().st_size > 10_000
 
 
-def test_untrained_student_does_not_agree(tmp_path) -> None:
-    """Control: agreement above is learned, not an artefact of a constant teacher."""
-    from training.distill import _agreement
-    from training.networks import build_qnet
+def test_a_student_directory_is_a_teacher(student_dir) -> None:
+    out, _ = student_dir
+    teacher = load_teacher(str(out))
+    assert teacher.net is not None and teacher.arch == "mlp-3x32"
+    assert teacher.feature_names == tuple(FEATURE_NAMES)
+    x = np.random.default_rng(0).uniform(0, 1, (64, OBS_DIM)).astype(np.float32)
+    ours, _ = teacher.q_values(x)
+    onnx = ort.InferenceSession(str(out / "model.onnx")).run(None, {"obs": x})[0]
+    np.testing.assert_allclose(ours, onnx, atol=1e-4)
+    # the shipped student of an older release (student.pt, no model.pt) loads too
+    legacy = load_teacher("models/default")
+    assert legacy.net is not None and legacy.obs_dim == OBS_DIM
 
-    torch.manual_seed(0)
-    student = build_qnet("mlp-3x32", OBS_DIM, 28)
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (2000, OBS_DIM)).astype(np.float32)
-    assert _agreement(student, ImitateOllaTeacher(), x) < 0.3
-    assert parameter_count(student) < 4000
+
+def test_a_rerun_reuses_the_data_and_the_rounds(student_dir, tmp_path) -> None:
+    out, summary = student_dir
+    again = run(_tiny(eval_seeds=0), out, progress=False, teacher_net=ImitateOllaTeacher())
+    assert again["resumed_rounds"] == 2
+    assert again["data_sha256"] == summary["data_sha256"]
+    assert again["validation"] == summary["validation"]  # the same student, not retrained
+
+
+def test_a_privileged_teacher_gives_an_observation_only_student(tmp_path) -> None:
+    cfg = _tiny(strategy="privileged", samples=1500, epochs=2, val_samples=300, eval_seeds=0)
+    summary = run(cfg, tmp_path, progress=False, teacher_net=PrivilegedTeacher())
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert m["obs_dim"] == OBS_DIM and m["privileged"] is False
+    assert m["feature_names"] == list(FEATURE_NAMES)
+    assert not set(PRIVILEGED_NAMES) & set(m["feature_names"])
+    assert summary["teachers"][0]["privileged"] is True
+
+
+def test_strategy_privileged_refuses_a_plain_teacher(tmp_path) -> None:
+    with pytest.raises(ValueError, match="privileged"):
+        run(
+            _tiny(strategy="privileged"), tmp_path, progress=False, teacher_net=ImitateOllaTeacher()
+        )
+
+
+def test_a_teacher_that_cannot_read_the_environment_is_refused_before_collecting(tmp_path) -> None:
+    with pytest.raises(ValueError, match="CartPole-v1 has 4"):
+        run(
+            _tiny(scenario="CartPole-v1"),
+            tmp_path,
+            progress=False,
+            teacher_net=ImitateOllaTeacher(),
+        )
+    assert not (tmp_path / "data").exists()

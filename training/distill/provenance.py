@@ -2,7 +2,7 @@
 
 The command is rebuilt from the configuration (:func:`training.config_cli.option_argv`),
 not copied from ``sys.argv``: it is the same whether the run came from the command line,
-the Python API or the report, and it names every value that differs from a default.
+the Python API or the report, and it names every field's value.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from training.config_cli import option_argv
-from training.config_fields import field_defaults
 from training.distill.config import FLAGS, DistillConfig
 
 LIBRARIES = ("numpy", "torch", "onnx", "onnxruntime", "gymnasium", "scipy")
@@ -25,17 +24,15 @@ _REPO = Path(__file__).resolve().parents[2]
 
 def rebuild_command(cfg: DistillConfig, out: str | Path) -> list[str]:
     """``ran-distill distill`` argv reproducing ``cfg`` into ``out``: the teacher, the
-    output, then every field whose value differs from its default, in field order."""
-    defaults = field_defaults(DistillConfig)
+    output, then every other field in field order, defaults included (a default may change
+    between versions; the recorded command must not)."""
     argv = ["ran-distill", "distill"]
     if cfg.teacher:
         argv += option_argv(DistillConfig, "teacher", cfg.teacher, FLAGS)
     argv += ["--out", str(out)]
     for f in dataclasses.fields(DistillConfig):
-        value = getattr(cfg, f.name)
-        if f.name == "teacher" or (f.name in defaults and value == defaults[f.name]):
-            continue
-        argv += option_argv(DistillConfig, f.name, value, FLAGS)
+        if f.name != "teacher":
+            argv += option_argv(DistillConfig, f.name, getattr(cfg, f.name), FLAGS)
     return argv
 
 
