@@ -59,9 +59,11 @@ def write_student(
     evaluate: bool = True,
     stages: list[dict[str, Any]] | None = None,
     kind: str = "distilled-student",
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``out`` for ``run`` (module doc); returns the ``distill.json`` content.
-    ``kind`` names how the student learned (``dqn-from-scratch``, ``online-kd``)."""
+    ``kind`` names how the student learned (``dqn-from-scratch``, ``online-kd``); ``extra``
+    adds keys to ``distill.json`` (e.g. the DQN run of those)."""
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
@@ -108,8 +110,9 @@ def write_student(
         "resumed_rounds": run.resumed_rounds,
         "seeds": seeds,
         "wall_seconds": round(run.wall_s, 2),
+        **(extra or {}),
     }
-    extra = {
+    provenance = {
         "source": {
             k: summary[k]
             for k in (
@@ -140,7 +143,7 @@ def write_student(
         run.held.obs,
         arch=run.arch,
         feature_names=run.feature_names,
-        extra=extra,
+        extra=provenance,
     )
     if cfg.int8:
         summary["int8"] = quantize_int8(out, run.held.obs)

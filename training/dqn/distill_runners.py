@@ -110,13 +110,12 @@ def _train_and_write(
         wall_s=result.wall_s,
         env_seeds=[training_env_seed(dqn.seed, 0)],
     )
-    summary = write_student(run, cfg, out, strategy=cfg.strategy, kind=kind)
-    summary["dqn"] = {
+    dqn_run = {
         "config": dataclasses.asdict(dqn),
         "transitions": result.transitions,
         "updates": result.updates,
     }
-    return summary
+    return write_student(run, cfg, out, strategy=cfg.strategy, kind=kind, extra={"dqn": dqn_run})
 
 
 def register(app: typer.Typer) -> None:
