@@ -15,6 +15,7 @@ COMMANDS = [
     "evaluate",
     "export-onnx",
     "distill",
+    "report",
     "serve",
     "demo",
 ]

@@ -190,6 +190,7 @@ def test_every_distill_field_round_trips_through_its_option(app, tmp_path) -> No
         eval_seeds=0,
         eval_ues=9,
         eval_slots=90,
+        eval_baselines=["genie"],
         plots=False,
     )
     assert all(getattr(want, k) != v for k, v in field_defaults(DistillConfig).items())

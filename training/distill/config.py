@@ -101,6 +101,8 @@ class DistillConfig:
     """UEs per evaluation run"""
     eval_slots: int = 1000
     """Slots per evaluation run"""
+    eval_baselines: list[str] = field(default_factory=lambda: ["olla", "olla-tuned", "genie"])
+    """Baselines beside student and teacher in the paired evaluation (repeatable)"""
     plots: bool = True
     """Draw evaluation.png (the report's many runs skip it)"""
 

@@ -43,6 +43,7 @@ def evaluate_simulator(
     trace: str | None = None,
     extra: Mapping[str, Any] | None = None,
     pairs: tuple[tuple[str, str], ...] = (),
+    baselines: tuple[str, ...] = ("olla", "olla-tuned", "genie"),
 ) -> dict[str, Any]:
     """Paired evaluation (module doc); ``teachers`` maps a scenario to its teacher (key
     ``"*"``: any other scenario); ``extra`` adds policies (name -> factory) and ``pairs``
@@ -59,7 +60,7 @@ def evaluate_simulator(
         factories: dict[str, Any] = {"student": lambda n: TorchQPolicy(student, "student")}
         if teacher is not None and not teacher.privileged:
             factories["teacher"] = teacher_policy_factory(teacher)
-        for name in ("olla", "olla-tuned", "genie"):
+        for name in baselines:
             factories[name] = baseline_factory(name)
         factories.update(extra or {})
         cfg = load_scenario(scenario)

@@ -131,7 +131,16 @@ def write_student(
             k: getattr(cfg, k)
             for k in ("loss", "temperature", "source", "rounds", "epochs", "patience", "epsilon")
         },
-        "validation": {**validation, "rows": int(run.held.obs.shape[0] * run.held.obs.shape[1])},
+        "validation": {
+            **validation,
+            "rows": int(run.held.obs.shape[0] * run.held.obs.shape[1]),
+            "seeds": run.held_seeds,
+            "per_epoch": [
+                {k: h[k] for k in h if k in ("round", "epoch") or k.startswith("val_")}
+                for h in run.history
+                if "round" in h  # a DQN-trained student has a learning curve instead
+            ],
+        },
         "git": git_commit(),
         "versions": library_versions(),
         "created_utc": created_utc(),
@@ -189,6 +198,7 @@ def _evaluate(run: StudentRun, cfg: DistillConfig, out: Path) -> dict[str, Any]:
         trace=spec.trace,
         extra=extra,
         pairs=pairs,
+        baselines=tuple(cfg.eval_baselines),
     )
     if cfg.plots:
         _plot(evaluation, out / "evaluation.png")

@@ -53,7 +53,8 @@ def train_teacher(out: Path, budget: Budget, env: str, arch: str, **changes: Any
         values.update(dict(budget.cartpole_overrides))
     values.update(changes)
     cfg = DQNConfig.from_dict(values)
-    result = train(cfg, out, progress=False, plot=False)
+    log = max(1, cfg.total_transitions // budget.curve_points)
+    result = train(cfg, out, progress=False, plot=False, log_interval=log)
     write_teacher_manifest(
         out,
         cfg=cfg,
@@ -152,7 +153,12 @@ def _train_kd(out: Path, budget: Budget, seed: int, make_learner: Any) -> dict[s
         arch=CARTPOLE_STUDENT, total_transitions=budget.cartpole_student_transitions, seed=seed
     )
     result = train(
-        DQNConfig.from_dict(values), out, progress=False, make_learner=make_learner, plot=False
+        DQNConfig.from_dict(values),
+        out,
+        progress=False,
+        make_learner=make_learner,
+        plot=False,
+        log_interval=max(1, budget.cartpole_student_transitions // budget.curve_points),
     )
     return {"dir": str(out), "arch": CARTPOLE_STUDENT, "env": CARTPOLE, **_curve_stats(result)}
 

@@ -29,6 +29,7 @@ class Budget:
         cartpole_teacher_transitions, cartpole_student_transitions, cartpole_seeds: the
             KD-for-DQN reproduction.
         size_sweep: student architectures of the Pareto sweep.
+        curve_points: learning-curve rows of every DQN run.
         tau_sweep: temperatures of the τ sweep.
     """
 
@@ -54,6 +55,7 @@ class Budget:
     cartpole_seeds: int
     cartpole_overrides: tuple[tuple[str, object], ...]
     size_sweep: tuple[str, ...]
+    curve_points: int
     tau_sweep: tuple[float, ...] = (0.01, 0.1, 1.0, 5.0)
 
 
@@ -72,10 +74,10 @@ TINY = Budget(
     eval_ues=10,
     eval_slots=15,
     compare_scenarios=("mimo",),
-    teacher_transitions=600,
+    teacher_transitions=400,
     teacher_arch="mlp-2x32",
     dqn_overrides=(
-        ("learning_starts", 200),
+        ("learning_starts", 100),
         ("batch_size", 64),
         ("eval_interval", 10_000),
         ("eval_steps", 5),
@@ -83,11 +85,12 @@ TINY = Budget(
         ("checkpoint_interval", 10_000),
         ("buffer_size", 5_000),
     ),
-    cartpole_teacher_transitions=600,
-    cartpole_student_transitions=600,
+    cartpole_teacher_transitions=400,
+    cartpole_student_transitions=400,
     cartpole_seeds=1,
-    cartpole_overrides=(("learning_starts", 200), ("eval_steps", 50), ("eval_num_envs", 2)),
+    cartpole_overrides=(("learning_starts", 100), ("eval_steps", 50), ("eval_num_envs", 2)),
     size_sweep=("mlp-1x16", "mlp-3x32"),
+    curve_points=10,
 )
 
 FULL = Budget(
@@ -122,6 +125,7 @@ FULL = Budget(
         "mlp-4x64",
         "mlp-2x128",
     ),
+    curve_points=200,
 )
 
 BUDGETS = {b.name: b for b in (TINY, FULL)}

@@ -65,6 +65,9 @@ class Context:
             "eval_slots": b.eval_slots,
             "data_dir": str(self.root / "data"),
             "plots": False,
+            # the tuned OLLA is the reference of the privileged comparison; the others
+            # would only cost simulation time here
+            "eval_baselines": ["olla-tuned"],
         }
         values.update(changes)
         cfg = DistillConfig(**values)
