@@ -8,7 +8,8 @@ Where things are:
   the rest of ``training``, nothing here imports it
   (``tests/training/test_training_imports.py``).
 - :mod:`training.distill`: teacher -> student (:class:`DistillConfig`,
-  :func:`training.distill.distill`) and ``ran-distill distill``.
+  :func:`training.distill.run`), ``ran-distill distill`` and ``ran-distill report``
+  (the DQN-trained modes and report stages come from ``training.dqn``).
 - :mod:`training.networks`: the Q-networks and their architecture names.
 - :mod:`training.acting`: acting with a Q-network on the rows that decide a slot.
 - :mod:`training.policies`: baselines, torch and ONNX models as ``linkadapt`` policies

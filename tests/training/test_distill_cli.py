@@ -208,3 +208,11 @@ def test_the_recorded_command_rebuilds_the_configuration(tmp_path, monkeypatch) 
     result = CliRunner().invoke(app, rebuild_command(cfg, tmp_path)[1:])
     assert result.exit_code == 0, result.output
     assert seen == [cfg]
+
+
+def test_every_option_is_documented() -> None:
+    import dataclasses
+
+    doc = (ROOT / "docs" / "distillation.md").read_text()
+    for f in dataclasses.fields(DistillConfig):
+        assert f"`--{f.name.replace('_', '-')}`" in doc, f.name
