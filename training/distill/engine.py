@@ -143,7 +143,10 @@ def distill_student(
     t_len = sequence_length(arch, cfg.seq_len)
     torch.manual_seed(seed)
     student = build_student(arch, obs_dim, n_actions.pop())
-    learner = Learner.create(student, cfg, parts[0].teacher.feature_width() if with_feat else 0)
+    widths = {p.teacher.feature_width() for p in parts} if with_feat else {0}
+    if len(widths) != 1:
+        raise ValueError(f"feature loss: teachers' last hidden layers differ: {sorted(widths)}")
+    learner = Learner.create(student, cfg, widths.pop())
     rng = np.random.default_rng(seed)
     store = ChunkStore(cfg.data_dir or data_dir or (out / "data"))
     run_key = _run_key(cfg, parts, arch, seed)

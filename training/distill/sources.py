@@ -160,6 +160,15 @@ class Collector:
         while have < n:
             deciding = upcoming_decisions(env)
             rows = np.arange(n_envs) if deciding is None else np.flatnonzero(deciding)
+            if rows.size == 0:  # nobody starts a transport block this slot
+                next_obs, _, term, trunc, _ = env.step(np.zeros(n_envs, np.int64))
+                done = torch.as_tensor(np.asarray(term, bool) | np.asarray(trunc, bool))
+                fill[done.numpy()] = 0
+                for h in (teacher_h, student_h):
+                    if h is not None:
+                        h[:, done] = 0.0
+                obs = np.asarray(next_obs, np.float32)
+                continue
             q_t, h_rows = teacher.q_values(
                 obs[rows], None if teacher_h is None else teacher_h[:, rows]
             )
@@ -194,9 +203,9 @@ class Collector:
                     )
                 )
                 fill[full] = 0
-                have += full.size
                 if progress is not None:
-                    progress(int(full.size))
+                    progress(int(min(full.size, n - have)))
+                have += full.size
             fill[done] = 0  # a sequence never crosses an episode boundary
             obs = np.asarray(next_obs, np.float32)
         # the env goes on from here next time; sequence buffers restart (a cut, not a leak)
