@@ -144,13 +144,20 @@ def policy_name(spec: str) -> str:
     return p.stem if p.is_file() else p.name
 
 
+def torch_available() -> bool:
+    """True when torch can be imported (the serving image has none)."""
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
 def resolve_policy(spec: str, *, prefer: str = "torch") -> PolicyFactory:
     """A factory ``n_ues -> Policy`` for a baseline name, a torch model dir or an ONNX model.
 
     Args:
         spec: see the module docstring.
-        prefer: when a directory has both ``model.pt`` and ``model.onnx``, which to use
-            (``"torch"`` or ``"onnx"``).
+        prefer: when a directory has both torch weights and ``model.onnx``, which to use
+            (``"torch"`` or ``"onnx"``); without torch installed, ONNX.
     """
     if prefer not in ("torch", "onnx"):
         raise ValueError(f"prefer must be 'torch' or 'onnx', not {prefer!r}")
@@ -164,7 +171,8 @@ def resolve_policy(spec: str, *, prefer: str = "torch") -> PolicyFactory:
     name = policy_name(spec)
     onnx_path = onnx_model_file(p)
     has_torch = has_torch_weights(p)
-    if has_torch and (prefer == "torch" or onnx_path is None):
+    # without torch (the serving image) a directory with both runs its ONNX
+    if has_torch and (onnx_path is None or (prefer == "torch" and torch_available())):
         net = load_torch_qnet(p)
         # Each evaluation gets its own policy object (GRU state is per run) but the same
         # immutable weights.

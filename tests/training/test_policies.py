@@ -96,3 +96,16 @@ def test_resolve_policy_baselines_and_errors(tmp_path, batch):
         resolve_policy(str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="model.pt"):
         resolve_policy(str(tmp_path))  # exists, but holds no model
+
+
+def test_a_directory_with_both_runs_onnx_without_torch(tmp_path, monkeypatch):
+    """The serving image has no torch: a model directory with torch weights (model.pt, or a
+    student's student.pt) and model.onnx must still evaluate, through its ONNX."""
+    from pathlib import Path
+
+    from training.policies import OnnxQPolicy, TorchQPolicy, resolve_policy
+
+    shipped = str(Path(__file__).resolve().parents[2] / "models" / "default")  # student.pt + onnx
+    assert isinstance(resolve_policy(shipped)(4), TorchQPolicy)
+    monkeypatch.setattr("training.policies.torch_available", lambda: False)
+    assert isinstance(resolve_policy(shipped)(4), OnnxQPolicy)
