@@ -26,7 +26,7 @@ import numpy as np
 
 from linkadapt import bler, link_map, nr
 from linkadapt.olla import OuterLoop
-from linkadapt.policy import DecisionBatch
+from linkadapt.policy import DecisionBatch, Policy
 
 
 def _cqi_sinr_estimate(batch: DecisionBatch, cqi_table: int) -> np.ndarray:
@@ -187,7 +187,9 @@ BASELINES = {
 BASELINE_NAMES: tuple[str, ...] = tuple(BASELINES)
 
 
-def make_baseline(name: str, capacity: int, *, mcs_table: int = 2, scenario: str | None = None):
+def make_baseline(
+    name: str, capacity: int, *, mcs_table: int = 2, scenario: str | None = None
+) -> Policy:
     """Build baseline ``name`` (one of :data:`BASELINE_NAMES`) for ``capacity`` UE rows.
 
     ``scenario`` (a scenario name) only matters for ``olla-tuned``: it picks the tuned entry.

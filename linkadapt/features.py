@@ -115,15 +115,14 @@ class FeatureHistory:
         a = self._arrays
         fb = reports.harq_ack >= 0
         fb_rows = np.flatnonzero(fb) if rows is None else rows[fb]
-        if rows is None:
-            rows = slice(None)
-        a["cqi"][rows] = reports.cqi
-        a["cqi_age"][rows] = reports.cqi_age_slots
-        a["rank"][rows] = reports.rank
-        a["n_prb"][rows] = reports.n_prb
-        a["n_symbols"][rows] = reports.n_symbols
-        a["buffer"][rows] = reports.buffer_bytes
-        a["feedback_age"][rows] += 1
+        at: np.ndarray | slice = slice(None) if rows is None else rows
+        a["cqi"][at] = reports.cqi
+        a["cqi_age"][at] = reports.cqi_age_slots
+        a["rank"][at] = reports.rank
+        a["n_prb"][at] = reports.n_prb
+        a["n_symbols"][at] = reports.n_symbols
+        a["buffer"][at] = reports.buffer_bytes
+        a["feedback_age"][at] += 1
 
         ack = reports.harq_ack[fb]
         a["feedback_age"][fb_rows] = 0
@@ -148,32 +147,31 @@ class FeatureHistory:
         """
         a = self._arrays
         n = self.capacity if rows is None else len(rows)
-        if rows is None:
-            rows = slice(None)
+        at: np.ndarray | slice = slice(None) if rows is None else rows
         out = np.empty((n, OBS_DIM), dtype=np.float32)
-        cqi = a["cqi"][rows]
-        age = a["cqi_age"][rows]
+        cqi = a["cqi"][at]
+        age = a["cqi_age"][at]
         valid = age >= 0
         cqi = np.where(valid, cqi, 0)
         sinr = link_map.sinr_from_cqi(cqi, cqi_table=self.cqi_table)
-        offset = self.outer_loop.offset_db[rows]
+        offset = self.outer_loop.offset_db[at]
         out[:, 0] = cqi / 15.0
         out[:, 1] = valid
         out[:, 2] = np.minimum(np.where(valid, age, AGE_CAP), AGE_CAP) / AGE_CAP
         out[:, 3] = np.where(valid, sinr, -10.0) / 30.0
         out[:, 4] = offset / 10.0
         out[:, 5] = link_map.illa_mcs(sinr - offset, table=self.mcs_table) * valid / MCS_SCALE
-        out[:, 6] = a["ack_fast"][rows]
-        out[:, 7] = a["ack_slow"][rows]
+        out[:, 6] = a["ack_fast"][at]
+        out[:, 7] = a["ack_slow"][at]
         h = 8 + HISTORY_LEN
-        out[:, 8:h] = a["harq_ack"][rows]
-        out[:, h : h + HISTORY_LEN] = a["harq_mcs"][rows] / MCS_SCALE
+        out[:, 8:h] = a["harq_ack"][at]
+        out[:, h : h + HISTORY_LEN] = a["harq_mcs"][at] / MCS_SCALE
         c = h + HISTORY_LEN
-        out[:, c] = np.minimum(a["feedback_age"][rows], AGE_CAP) / AGE_CAP
-        out[:, c + 1] = a["rank"][rows] / MAX_LAYERS
-        out[:, c + 2] = np.log2(np.maximum(a["n_prb"][rows], 1)) / np.log2(MAX_PRB)
-        out[:, c + 3] = a["n_symbols"][rows] / MAX_SYMBOLS
-        buf = a["buffer"][rows]
+        out[:, c] = np.minimum(a["feedback_age"][at], AGE_CAP) / AGE_CAP
+        out[:, c + 1] = a["rank"][at] / MAX_LAYERS
+        out[:, c + 2] = np.log2(np.maximum(a["n_prb"][at], 1)) / np.log2(MAX_PRB)
+        out[:, c + 3] = a["n_symbols"][at] / MAX_SYMBOLS
+        buf = a["buffer"][at]
         log_buf = np.log10(1.0 + np.maximum(buf, 0)) / 7.0
         out[:, c + 4] = np.where(buf < 0, 1.0, np.minimum(log_buf, 1.0))
         return out

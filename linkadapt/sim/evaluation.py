@@ -23,7 +23,7 @@ evaluation seeds, tuning from tuning seeds.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -152,7 +152,7 @@ def baseline_factory(
 
 
 def evaluate(
-    policies: dict[str, PolicyFactory],
+    policies: Mapping[str, PolicyFactory],
     scenario: str | ScenarioConfig,
     seeds: Iterable[int],
     n_ues: int = 200,

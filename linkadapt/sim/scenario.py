@@ -167,7 +167,7 @@ class ScenarioConfig:
             if f.name in values and isinstance(values[f.name], list):
                 values[f.name] = tuple(values[f.name])
         if isinstance(values.get("randomization"), dict):
-            rnd = {
+            rnd: dict[str, Any] = {
                 k: tuple(v) if isinstance(v, list) else v
                 for k, v in values["randomization"].items()
             }
