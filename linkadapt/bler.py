@@ -157,9 +157,3 @@ def effective_sinr_db(sinr_db: np.ndarray, beta: np.ndarray | float, axis: int =
     floor = np.min(lin, axis=axis, keepdims=True)
     eff = floor - beta * np.log(np.mean(np.exp(-(lin - floor) / beta), axis=axis, keepdims=True))
     return 10.0 * np.log10(np.maximum(np.squeeze(eff, axis), 1e-12))
-
-
-def chase_combine_db(*sinr_db: np.ndarray | float) -> np.ndarray:
-    """Chase combining of HARQ transmissions: the linear SINRs add (dB in, dB out)."""
-    total = sum(np.power(10.0, np.asarray(s) / 10.0) for s in sinr_db)
-    return 10.0 * np.log10(total)

@@ -42,8 +42,9 @@ from __future__ import annotations
 import numpy as np
 
 from linkadapt import link_map
+from linkadapt.nr import MAX_LAYERS, MAX_PRB
 from linkadapt.olla import OuterLoop
-from linkadapt.reports import MAX_LAYERS, MAX_PRB, MAX_SYMBOLS, ReportBatch
+from linkadapt.reports import MAX_SYMBOLS, ReportBatch
 
 OBS_SCHEMA_VERSION = "1"
 HISTORY_LEN = 8

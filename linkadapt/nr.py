@@ -225,8 +225,8 @@ def code_block_segmentation(
     return c, k_prime
 
 
-MAX_LAYERS = 8
-MAX_PRB = 275
+MAX_LAYERS = 8  # PDSCH layers of one UE (38.211 §7.3.1.3: up to 8, one or two codewords)
+MAX_PRB = 275  # largest carrier in PRBs (38.211 §4.4.2: N_RB ≤ 275)
 
 
 @cache

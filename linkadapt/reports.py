@@ -28,10 +28,10 @@ from dataclasses import dataclass, fields
 import numpy as np
 import numpy.typing as npt
 
-MAX_CQI = 15
-MAX_LAYERS = 8
-MAX_PRB = 275
-MAX_SYMBOLS = 14
+from linkadapt.nr import MAX_LAYERS, MAX_PRB
+
+MAX_CQI = 15  # CQI tables 38.214 Table 5.2.2.1-2/-3: indices 0..15
+MAX_SYMBOLS = 14  # OFDM symbols per slot, normal cyclic prefix
 
 # field name -> dtype of the columnar batch
 REPORT_DTYPES: dict[str, np.dtype] = {

@@ -116,11 +116,6 @@ def check_range(seeds: Iterable[int], kind: str | SeedRange) -> list[int]:
     return seeds
 
 
-def kind_of(seed: int) -> str | None:
-    """Name of the range ``seed`` belongs to (None for unassigned seeds)."""
-    return next((name for name, r in RANGES.items() if seed in r), None)
-
-
 def parse_seeds(spec: str, kind: str = "evaluation") -> list[int]:
     """A CLI seed spec: ``"5"`` → the first 5 seeds of range ``kind``; ``"3,7,11"`` → that
     list as given (explicit lists are not range-checked here). ValueError if malformed."""

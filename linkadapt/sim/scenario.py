@@ -212,14 +212,6 @@ PRESETS: dict[str, ScenarioConfig] = {
         bler_offset_db=(-1.0, 4.0),
     ),
 }
-PRESET_DOCS = {
-    "mimo": "full-buffer UMa, 7 cells, 4T4R, pedestrian to urban speeds",
-    "mmimo": "full-buffer UMa, 7 cells, 64T64R massive MIMO (large array gain, rank 4)",
-    "scsu": "single cell, single UE at a time, static pedestrian, no interference",
-    "high-mobility": "full-buffer UMa at 120-150 km/h (fast fading decorrelates per slot)",
-    "bursty": "UMi small cells, mixed full-buffer and bursty packet traffic",
-    "randomized": "domain randomization over deployment, mobility, CQI, traffic, BLER offset",
-}
 
 
 def load_scenario(name_or_path: str | ScenarioConfig) -> ScenarioConfig:

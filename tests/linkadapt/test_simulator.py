@@ -201,7 +201,9 @@ def test_chase_combining_adds_per_subband_sinrs_before_eesm() -> None:
             if sim.harq.n_tx[u, p] == 2:
                 # hand computation of the decoding SINR: EESM of the summed subbands
                 m = int(sim.harq.mcs[u, p])
-                eff = bler.effective_sinr_db(10 * np.log10(sim.harq.acc[u, p][None]), sim.phy.betas[[m]])
+                eff = bler.effective_sinr_db(
+                    10 * np.log10(sim.harq.acc[u, p][None]), sim.phy.betas[[m]]
+                )
                 summed = (acc_before[u] + retx_layer[u]).astype(np.float64)  # per subband
                 b = float(sim.phy.betas[m])
                 by_hand = 10 * np.log10(-b * np.log(np.mean(np.exp(-summed / b))))
