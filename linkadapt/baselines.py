@@ -177,12 +177,9 @@ class TunedOllaPolicy(OllaPolicy):
         super().__init__(capacity, mcs_table=mcs_table, **tuned_olla_params(scenario))
 
 
-BASELINES = {
-    "olla": OllaPolicy,
-    "olla-tuned": TunedOllaPolicy,
-    "illa": IllaPolicy,
-    "fixed": FixedCqiPolicy,
-    "genie": GeniePolicy,
+# each name is spelled once, as its class's ``name``; everything else reads these two
+BASELINES: dict[str, type[OllaPolicy | IllaPolicy | FixedCqiPolicy | GeniePolicy]] = {
+    cls.name: cls for cls in (OllaPolicy, TunedOllaPolicy, IllaPolicy, FixedCqiPolicy, GeniePolicy)
 }
 BASELINE_NAMES: tuple[str, ...] = tuple(BASELINES)
 

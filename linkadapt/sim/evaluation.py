@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from linkadapt.baselines import make_baseline
+from linkadapt.baselines import GeniePolicy, OllaPolicy, TunedOllaPolicy, make_baseline
 from linkadapt.policy import Policy, PolicyFactory
 from linkadapt.sim import ScenarioConfig, Simulator, load_scenario
 
@@ -42,7 +42,7 @@ KPIS = (
     "residual_bler",
     "spectral_efficiency",
 )
-REFERENCES = ("olla", "olla-tuned", "genie")
+REFERENCES = (OllaPolicy.name, TunedOllaPolicy.name, GeniePolicy.name)
 
 
 def mean_ci95(values: Iterable[float]) -> tuple[float, float]:
