@@ -75,10 +75,23 @@ PRIVILEGED_DIM = len(PRIVILEGED_NAMES)
 
 
 class FeatureHistory:
-    """Ring buffers of the last reports for ``capacity`` UE rows.
+    """Per-UE report history for ``capacity`` UE rows, and the schema-v1 observation.
 
-    ``update`` folds one slot's reports into the rows' history; ``encode`` reads the
-    observation. Both are vectorized over rows; rows within one call must be unique.
+    :meth:`update` folds one slot's reports into the rows' history; :meth:`encode` reads
+    the observation (see the module doc for each feature and its scaling). Both are
+    vectorized over rows; rows within one call must be unique.
+
+    Parameters
+    ----------
+    capacity : int
+        UE rows (the caller maps UEs to rows); :meth:`grow` adds more.
+    mcs_table : int
+        MCS table 1 or 2 (TS 38.214 Table 5.1.3.1-1/-2) of the ``olla_mcs`` feature; the
+        CQI table is the one with the same top modulation (Table 5.2.2.1-2/-3).
+
+    The ``olla_offset_db`` feature is an :class:`~linkadapt.olla.OuterLoop` with BLER
+    target 10 % and Δ_up 1 dB (Nakamura et al., WPMC 2002; steps as in Pedersen et al.,
+    VTC 2007-Fall).
     """
 
     def __init__(self, capacity: int, *, mcs_table: int = 2) -> None:
@@ -90,6 +103,7 @@ class FeatureHistory:
 
     @property
     def capacity(self) -> int:
+        """Number of UE rows."""
         return self.outer_loop.capacity
 
     def grow(self, capacity: int) -> None:
@@ -109,9 +123,21 @@ class FeatureHistory:
         self.outer_loop.reset(rows)
 
     def update(self, rows: np.ndarray | None, reports: ReportBatch) -> None:
-        """Fold the reports of one slot into the history of ``rows`` (unique, len = batch).
+        """Fold the reports of one slot into the history of ``rows``.
 
-        ``rows=None`` means every row in order (the simulator's case: slices, no gathers).
+        Per row: the latest CQI, its age, rank, PRBs, symbols and buffer replace the
+        previous ones; the slots since feedback grow by one. Rows with feedback
+        (``harq_ack`` ≥ 0) push it into their last-8 ACK/NACK and MCS rings, move their
+        ACK-rate EWMAs, r ← r + α·(ack − r) with α = 0.3 (fast) and 0.05 (slow), and step
+        the OLLA offset on first-transmission (or unknown-index) feedback.
+
+        Input
+        -----
+        rows : int ``[k]`` | None
+            History rows of the batch's UEs, unique; ``None``: every row in order (the
+            simulator's case: slices, no gathers; then ``k = capacity``).
+        reports : ReportBatch
+            ``k`` reports of one slot (:mod:`linkadapt.reports`), in ``rows`` order.
         """
         a = self._arrays
         fb = reports.harq_ack >= 0
@@ -142,9 +168,17 @@ class FeatureHistory:
         self.outer_loop.update(fb_rows, ack, reports.harq_tx_index[fb])
 
     def encode(self, rows: np.ndarray | None) -> np.ndarray:
-        """Observation of ``rows``: float32 ``[len(rows), OBS_DIM]`` in schema v1 order.
+        """The observation of ``rows`` from their history (schema v1, module doc).
 
-        ``rows=None`` encodes every row in order.
+        Input
+        -----
+        rows : int ``[k]`` | None
+            History rows; ``None``: every row in order (``k = capacity``).
+
+        Output
+        ------
+        obs : float32 ``[k, OBS_DIM]``
+            Columns in :data:`FEATURE_NAMES` order, each scaled to about [−1, 1].
         """
         a = self._arrays
         n = self.capacity if rows is None else len(rows)

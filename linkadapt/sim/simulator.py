@@ -315,10 +315,11 @@ class Simulator:
         return StepResult(reward=reward, new_tx=self.new_tx.copy(), sent_bits=sent)
 
     def run(self, policy: Policy, n_slots: int) -> dict[str, float]:
-        """Drive ``policy`` for ``n_slots`` slots (:meth:`observe`, ``policy.act``,
-        :meth:`step`); returns :meth:`summary`.
+        """Drive ``policy`` for ``n_slots`` slots: :meth:`observe`, ``policy.reset`` of the
+        rows that handed over (a new cell is a new context), ``policy.act``, :meth:`step`.
 
-        Rows that handed over are reset in the policy first (a new cell is a new context).
+        Input: ``policy`` (:class:`~linkadapt.policy.Policy` built for ``n_ues`` rows) and
+        ``n_slots`` (int). Output: :meth:`summary` after the last slot.
         """
         for _ in range(n_slots):
             batch = self.observe()
