@@ -299,10 +299,25 @@ class DataPlane:
         return result
 
     async def release(self, cell_id: Any, ue_ids: Any) -> int:
-        """Forget UEs; queued with the decide requests, so a release never overtakes a
-        decision for the same UE sent before it. Returns how many; raises
-        :class:`~service.errors.InvalidArgument` naming ``cell_id`` / ``ue_id`` (bad, or
-        not tracked: nothing changed) or :class:`~service.errors.Overloaded`."""
+        """Forget UEs of one cell, in arrival order with the decide requests (the same
+        queue: a release never overtakes a decision for the same UE sent before it).
+
+        Input
+        -----
+        cell_id : int
+        ue_ids : array-like of int [n]
+            Distinct UEs tracked in ``cell_id``.
+
+        Output
+        ------
+        released : int
+
+        Raises
+        ------
+        RequestError
+            :class:`~service.errors.InvalidArgument` naming ``cell_id`` / ``ue_id`` (bad,
+            or not tracked: nothing changed), :class:`~service.errors.Overloaded`.
+        """
         released: int = await self.submit_raw("release", (cell_id, ue_ids))
         return released
 

@@ -13,8 +13,7 @@ micro-batch, in arrival order:
    one OLLA step (always, so the fallback is warm), one onnxruntime call;
 3. the decisions are split back per request, each saying whether the model or the
    fallback produced it, and serialized in the request's format.
-
-Releases travel through the same queue, so they apply in arrival order too.
+Releases come through the same queue, so they apply in arrival order too.
 """
 
 from __future__ import annotations
