@@ -30,13 +30,12 @@ from linkadapt.policy import DecisionBatch
 from linkadapt.reports import ReportBatch
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
-from service.wire import decide_response_arrays
+from service.wire import DECIDE_COLUMNS, SOURCE_FALLBACK, decide_response_arrays
 
 log = logging.getLogger("service.client")
 
 CELL_BITS = 24  # RemotePolicy: simulator cell ids below 2**24, namespace above
 SERVICE = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
-SOURCE_FALLBACK = 2  # == linkadapt.v1.DECISION_SOURCE_FALLBACK
 # gRPC retry policy (https://github.com/grpc/proposal/blob/master/A6-client-retries.md):
 # only UNAVAILABLE, which means the request was not processed by a serving xApp. Overload
 # (RESOURCE_EXHAUSTED) and deadlines are not retried: the answer would come too late.
@@ -49,17 +48,8 @@ RETRY_POLICY = {
 }
 # retries stop while more than half of the recent calls failed (token bucket)
 RETRY_THROTTLING = {"maxTokens": 10, "tokenRatio": 0.1}
-_COLUMNS = (
-    "ue_id",
-    "cqi",
-    "cqi_age_slots",
-    "harq_ack",
-    "harq_mcs",
-    "rank",
-    "n_prb",
-    "n_symbols",
-    "buffer_bytes",
-)
+# sent always; harq_tx_index only when some UE's index is known (empty = all unknown)
+_ALWAYS_SENT = tuple(c for c in DECIDE_COLUMNS if c != "harq_tx_index")
 
 
 def decide_request(reports: ReportBatch, *, cell_id: int, slot: int, mcs_table: int = 0) -> Any:
@@ -67,7 +57,7 @@ def decide_request(reports: ReportBatch, *, cell_id: int, slot: int, mcs_table: 
 
     ``harq_tx_index`` is sent only when some UE's index is known (empty = all -1)."""
     msg = pb.DecideRequest(cell_id=cell_id, slot=slot, mcs_table=mcs_table)
-    for name in _COLUMNS:
+    for name in _ALWAYS_SENT:
         getattr(msg, name).extend(getattr(reports, name).tolist())
     if (reports.harq_tx_index >= 0).any():
         msg.harq_tx_index.extend(reports.harq_tx_index.tolist())

@@ -25,6 +25,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from service.metrics import MAX_KPI_CELLS
+
 ENV_PREFIX = "RAN_DISTILL_"
 CONFIG_FILE_ENV = "CONFIG_FILE"
 
@@ -121,7 +123,7 @@ class Settings(BaseSettings):
         "stream stops reading (gRPC flow control pushes back) while that many are pending",
     )
     max_kpi_cells: int = Field(
-        4096,
+        MAX_KPI_CELLS,
         ge=1,
         le=1_000_000,
         description="Cells with per-cell metric series (outcome KPIs, MCS histogram); "

@@ -6,12 +6,14 @@ Handlers receive raw bytes (no generated deserializer) so a malformed protobuf i
 ``INVALID_ARGUMENT`` naming ``request`` rather than grpc's generic ``INTERNAL``, and the
 hot-path response is written by :mod:`service.wire`.
 
-Status codes: INVALID_ARGUMENT (status message ``"<field>: <reason>"`` and trailing
-metadata ``invalid-field: <field>``), RESOURCE_EXHAUSTED (tracked-UE cap; admission bound
-reached, i.e. shed; messages above ``grpc_max_message_bytes`` are refused by grpc itself
-with the same code), UNAVAILABLE, DEADLINE_EXCEEDED (deadline already passed on arrival or
-while queued, or a slot more than ``max_slot_lag`` behind its cell's newest: nothing is
-changed), UNAUTHENTICATED / PERMISSION_DENIED (admin ``ReloadModel``).
+Status codes come from :mod:`service.errors`, mapped in one place
+(:func:`maps_request_errors`): INVALID_ARGUMENT (status message ``"<field>: <reason>"`` and
+trailing metadata ``invalid-field: <field>``), RESOURCE_EXHAUSTED (tracked-UE cap;
+admission bound reached, i.e. shed; messages above ``grpc_max_message_bytes`` are refused
+by grpc itself with the same code), DEADLINE_EXCEEDED (deadline already passed on arrival
+or while queued, or a slot more than ``max_slot_lag`` behind its cell's newest: nothing is
+changed), UNAUTHENTICATED / PERMISSION_DENIED (admin ``ReloadModel``), INTERNAL (a bug,
+that request only). In a ``DecideStream`` the same errors are in-stream ``DecideError``s.
 
 ``DecideStream`` reads at most ``stream_max_in_flight`` messages ahead of its responses.
 """
@@ -19,54 +21,33 @@ changed), UNAUTHENTICATED / PERMISSION_DENIED (admin ``ReloadModel``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
-from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from service.dataplane import (
-    DEADLINE_EXCEEDED,
-    INVALID_ARGUMENT,
-    OVERLOADED,
-    PERMISSION_DENIED,
-    RESOURCE_EXHAUSTED,
-    SHED_CODES,
-    STALE,
-    UNAUTHENTICATED,
-    UNAVAILABLE,
-    DataPlane,
+from service.dataplane import DataPlane
+from service.errors import (
+    DeadlineExceeded,
+    InvalidArgument,
+    PermissionDenied,
     RequestError,
+    ShedError,
+    Unauthenticated,
 )
 from service.proto_gen import link_adaptation_pb2 as pb
+from service.wire import parse_message, parse_outcome_pb, parse_release_pb
 
 log = logging.getLogger("service.grpc")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
-STATUS = {
-    INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
-    RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
-    UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
-    PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
-    OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
-    STALE: grpc.StatusCode.DEADLINE_EXCEEDED,  # the decision would come too late to use
-}
-RPC_CODES = {  # google.rpc.Code values for DecideError.code
-    INVALID_ARGUMENT: 3,
-    DEADLINE_EXCEEDED: 4,
-    STALE: 4,
-    RESOURCE_EXHAUSTED: 8,
-    OVERLOADED: 8,
-    UNAVAILABLE: 14,
-}
 # Server keepalive: ping idle connections so a vanished gNB's streams are torn down, and
 # accept the client keepalive pings of service.client (every 30 s) without GOAWAY.
 KEEPALIVE_OPTIONS = [
@@ -75,6 +56,33 @@ KEEPALIVE_OPTIONS = [
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
 ]
+
+
+_T = TypeVar("_T")
+Handler = Callable[["LinkAdaptationService", bytes, grpc.aio.ServicerContext], Awaitable[_T]]
+
+
+def maps_request_errors(handler: Handler[_T]) -> Handler[_T]:
+    """The gRPC side of :mod:`service.errors`, for a unary handler: a
+    :class:`~service.errors.RequestError` aborts the call with its ``grpc_status`` and
+    ``"<field>: <message>"`` (trailer ``invalid-field`` unless shed), counted in
+    ``invalid_requests_total`` unless shed (shed requests are counted where dropped)."""
+
+    @functools.wraps(handler)
+    async def mapped(
+        service: LinkAdaptationService, raw: bytes, context: grpc.aio.ServicerContext
+    ) -> _T:
+        try:
+            return await handler(service, raw, context)
+        except RequestError as exc:
+            service.count_invalid(exc)
+            shed = isinstance(exc, ShedError)
+            trailer = () if shed else (("invalid-field", exc.field),)
+            code = grpc.StatusCode[exc.grpc_status]
+            await context.abort(code, f"{exc.field}: {exc.message}", trailer)
+            raise AssertionError("unreachable: abort raises") from None
+
+    return mapped
 
 
 def model_info_message(info: dict[str, Any]) -> Any:
@@ -101,47 +109,28 @@ class LinkAdaptationService:
         }
 
     # ---------------------------------------------------------------- helpers
-    def _invalid(self, exc: RequestError) -> None:
-        if exc.code not in SHED_CODES:  # shed requests are counted in shed_requests_total
+    def count_invalid(self, exc: RequestError) -> None:
+        if not isinstance(exc, ShedError):  # shed: counted in shed_requests_total
             self.dp.metrics.invalid_requests.labels("grpc", exc.reason, exc.field).inc()
 
-    async def _abort(self, context: grpc.aio.ServicerContext, exc: RequestError) -> None:
-        self._invalid(exc)
-        code = STATUS.get(exc.code, grpc.StatusCode.INTERNAL)
-        trailer = () if exc.code in SHED_CODES else (("invalid-field", exc.field),)
-        await context.abort(code, f"{exc.field}: {exc.message}", trailer)
-
-    @staticmethod
-    def _parse(cls: Any, raw: bytes) -> Any:
-        try:
-            return cls.FromString(raw)
-        except (DecodeError, RuntimeError) as exc:
-            raise RequestError(
-                INVALID_ARGUMENT, "request", f"malformed {cls.__name__} ({exc})", "malformed"
-            ) from None
-
-    async def _check_deadline(self, context: grpc.aio.ServicerContext) -> float | None:
-        """Abort if the deadline already passed (counted as shed, reason "deadline");
-        else the deadline as a perf_counter() time (None: no deadline), so the worker can
-        drop the request if it expires while queued."""
+    def _check_deadline(self, context: grpc.aio.ServicerContext) -> float | None:
+        """The deadline as a perf_counter() time (None: no deadline), so the worker can
+        drop the request if it expires while queued; :class:`DeadlineExceeded` (counted
+        as shed, reason "deadline") if it already passed."""
         remaining = context.time_remaining()
         if remaining is None:
             return None
         if remaining <= 0:
             self.dp.count_shed("deadline")
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed on arrival")
+            raise DeadlineExceeded("request", "deadline passed on arrival", "deadline")
         return time.perf_counter() + remaining
 
     # ---------------------------------------------------------------- RPCs
+    @maps_request_errors
     async def decide(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         t0 = time.perf_counter()
         self._req["Decide"].inc()
-        deadline = await self._check_deadline(context)
-        try:
-            res = await self.dp.submit_raw("pb", raw, deadline)
-        except RequestError as exc:
-            await self._abort(context, exc)
-            raise AssertionError("unreachable") from None
+        res = await self.dp.submit_raw("pb", raw, self._check_deadline(context))
         self.dp.observe_total(time.perf_counter() - t0)
         assert res.wire is not None
         return res.wire
@@ -211,75 +200,47 @@ class LinkAdaptationService:
         """The serialized DecideResponse of one stream message: decisions or an error."""
         try:
             res = await fut
-        except RequestError as exc:
-            self._invalid(exc)
+        except RequestError as exc:  # in-stream error: the stream stays open
+            self.count_invalid(exc)
             cell_id = slot = 0
             try:  # echo the slot back when the message parses at all
-                msg = pb.DecideRequest.FromString(raw)
+                msg = parse_message(pb.DecideRequest, raw)
                 cell_id, slot = msg.cell_id, msg.slot
-            except (DecodeError, RuntimeError):
+            except InvalidArgument:
                 pass
-            err = pb.DecideError(
-                code=RPC_CODES.get(exc.code, 13), field=exc.field, message=exc.message
-            )
+            err = pb.DecideError(code=exc.rpc_code, field=exc.field, message=exc.message)
             return pb.DecideResponse(cell_id=cell_id, slot=slot, error=err).SerializeToString()
         assert res.wire is not None
         return res.wire
 
+    @maps_request_errors
     async def report_outcome(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         self._req["ReportOutcome"].inc()
-        await self._check_deadline(context)
-        try:
-            msg = self._parse(pb.OutcomeReport, raw)
-            cols = {
-                "ue_id": msg.ue_id,
-                "delivered_bits": msg.delivered_bits,
-                "first_tx_ack": msg.first_tx_ack,
-                "mcs": msg.mcs,
-            }
-            n = self.dp.report_outcome(msg.cell_id, msg.slot, cols, msg.slot_duration_us)
-        except RequestError as exc:
-            await self._abort(context, exc)
-            raise AssertionError("unreachable") from None
+        self._check_deadline(context)
+        n = self.dp.report_outcome(*parse_outcome_pb(raw))
         return pb.OutcomeAck(accepted=n)
 
+    @maps_request_errors
     async def release_ue(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         self._req["ReleaseUe"].inc()
-        await self._check_deadline(context)
-        try:
-            msg = self._parse(pb.ReleaseUeRequest, raw)
-            n = await self.dp.release(msg.cell_id, list(msg.ue_id))
-        except RequestError as exc:
-            await self._abort(context, exc)
-            raise AssertionError("unreachable") from None
+        self._check_deadline(context)
+        n = await self.dp.release(*parse_release_pb(raw))
         return pb.ReleaseUeResponse(released=n)
 
     async def get_model(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         self._req["GetModel"].inc()
         return model_info_message(self.dp.model_info())
 
+    @maps_request_errors
     async def reload_model(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         self._req["ReloadModel"].inc()
         if not self.admin_token:
-            await self._abort(
-                context,
-                RequestError(
-                    PERMISSION_DENIED, "authorization", "admin_token not configured", "unauthorized"
-                ),
-            )
+            raise PermissionDenied("authorization", "admin_token not configured", "unauthorized")
         md = dict(context.invocation_metadata() or ())
         auth = md.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else ""
         if not token or not hmac.compare_digest(token.encode(), str(self.admin_token).encode()):
-            await self._abort(
-                context,
-                RequestError(
-                    UNAUTHENTICATED,
-                    "authorization",
-                    "missing or wrong bearer token",
-                    "unauthorized",
-                ),
-            )
+            raise Unauthenticated("authorization", "missing or wrong bearer token", "unauthorized")
         ok, error = await self.dp.reload_model()
         return pb.ReloadModelResponse(
             ok=ok, error=error, model=model_info_message(self.dp.model_info())

@@ -8,7 +8,8 @@ are attached with ``openapi_extra``), including the decisions route.
 
 JSON conventions: field names are the proto field names (snake_case), int64 values are
 JSON numbers, decision sources are the proto enum names (``DECISION_SOURCE_MODEL`` /
-``DECISION_SOURCE_FALLBACK``). Errors use FastAPI's validation-error shape
+``DECISION_SOURCE_FALLBACK``). Errors (:mod:`service.errors`, answered by one exception
+handler, :func:`error_response`) use FastAPI's validation-error shape
 ``{"detail": [{"loc": ["body", field], "msg": ..., "type": reason}], "field": field}``:
 422 invalid input (naming the field), 429 tracked-UE cap reached, 401/403 admin auth,
 413 body above ``http_max_body_bytes``, 503 + ``Retry-After`` overloaded (shed), 409 a slot
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -32,36 +34,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from service.dataplane import (
-    DEADLINE_EXCEEDED,
-    INVALID_ARGUMENT,
-    OVERLOADED,
-    PAYLOAD_TOO_LARGE,
-    PERMISSION_DENIED,
-    RESOURCE_EXHAUSTED,
-    RETRY_AFTER_SECONDS,
-    SHED_CODES,
-    STALE,
-    UNAUTHENTICATED,
-    UNAVAILABLE,
-    DataPlane,
+from service.dataplane import DataPlane
+from service.errors import (
+    InvalidArgument,
+    PayloadTooLarge,
+    PermissionDenied,
     RequestError,
-    json_int_field,
-    parse_json_object,
+    ShedError,
+    Unauthenticated,
 )
 from service.metrics import CONTENT_TYPE
+from service.wire import parse_outcome_json, parse_release_json
 
-HTTP_STATUS = {
-    INVALID_ARGUMENT: 422,
-    RESOURCE_EXHAUSTED: 429,
-    UNAVAILABLE: 503,
-    UNAUTHENTICATED: 401,
-    PERMISSION_DENIED: 403,
-    PAYLOAD_TOO_LARGE: 413,
-    OVERLOADED: 503,
-    DEADLINE_EXCEEDED: 503,
-    STALE: 409,
-}
 JSON = "application/json"
 
 
@@ -174,41 +158,49 @@ def _json(doc: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type=JSON)
 
 
-def _error(exc: RequestError, dp: DataPlane | None = None) -> Response:
-    if dp is not None and exc.code not in SHED_CODES:  # shed: in shed_requests_total
+def error_response(dp: DataPlane, exc: RequestError) -> Response:
+    """The REST side of :mod:`service.errors` (the FastAPI exception handler and
+    :class:`FastDecisions` both answer with it): the error's ``http_status`` and headers
+    (``Retry-After`` when shed at the admission bound, ``WWW-Authenticate`` on 401), a
+    body naming the field; counted in ``invalid_requests_total`` unless shed."""
+    if not isinstance(exc, ShedError):  # shed: counted in shed_requests_total
         dp.metrics.invalid_requests.labels("rest", exc.reason, exc.field).inc()
     doc = {
         "detail": [{"loc": ["body", exc.field], "msg": exc.message, "type": exc.reason}],
         "field": exc.field,
     }
-    resp = _json(doc, HTTP_STATUS.get(exc.code, 500))
-    if exc.code == OVERLOADED:
-        resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    resp = _json(doc, exc.http_status)
+    resp.headers.update(exc.http_headers)
     return resp
 
 
-async def _read_body(request: Request, max_bytes: int) -> bytes:
-    """The body, read chunk by chunk and refused (413) as soon as it passes
-    ``max_bytes``: a chunked body is never buffered beyond the limit. (A declared
-    Content-Length above it never gets here: :class:`FastDecisions` refuses it first.)"""
-    chunks: list[bytes] = []
+async def read_limited(chunks: AsyncIterator[bytes], max_bytes: int) -> bytes:
+    """A body, read chunk by chunk and refused (413) as soon as it passes ``max_bytes``:
+    a chunked body is never buffered beyond the limit. (A declared Content-Length above
+    it never gets here: :class:`FastDecisions` refuses it first.)"""
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > max_bytes:
             raise _too_large(max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
-async def _read_object(request: Request, max_bytes: int) -> dict[str, Any]:
-    return parse_json_object(await _read_body(request, max_bytes))
+async def _asgi_chunks(receive: Any) -> AsyncIterator[bytes]:
+    """The body chunks of a raw ASGI request."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidArgument("body", "client disconnected", "malformed")
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 def _too_large(max_bytes: int) -> RequestError:
-    return RequestError(
-        PAYLOAD_TOO_LARGE, "body", f"request body above {max_bytes} bytes", "too_large"
-    )
+    return PayloadTooLarge("body", f"request body above {max_bytes} bytes", "too_large")
 
 
 def _declared_too_large(scope: Any, max_bytes: int) -> bool:
@@ -216,9 +208,6 @@ def _declared_too_large(scope: Any, max_bytes: int) -> bool:
         if name == b"content-length":
             return not value.isdigit() or int(value) > max_bytes
     return False
-
-
-_int_field = json_int_field
 
 
 class FastDecisions:
@@ -240,21 +229,23 @@ class FastDecisions:
             return
         if scope["path"] != "/v1/decisions":
             if _declared_too_large(scope, self.max_body):
-                await self._send(send, _error(_too_large(self.max_body), self.dp))
+                await self._send(send, error_response(self.dp, _too_large(self.max_body)))
             else:
                 await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
         self._req.inc()
-        try:
-            raw = await self._body(scope, receive)
+        try:  # this front is not FastAPI: the app's exception handler does not reach here
+            if _declared_too_large(scope, self.max_body):
+                raise _too_large(self.max_body)
+            raw = await read_limited(_asgi_chunks(receive), self.max_body)
             res = await self.dp.submit_raw("json", raw)
-            assert res.wire is not None
-            body = res.wire
-            self.dp.observe_total(time.perf_counter() - t0)
         except RequestError as exc:
-            await self._send(send, _error(exc, self.dp))
+            await self._send(send, error_response(self.dp, exc))
             return
+        body = res.wire
+        assert body is not None
+        self.dp.observe_total(time.perf_counter() - t0)
         await send(
             {
                 "type": "http.response.start",
@@ -273,23 +264,6 @@ class FastDecisions:
             {"type": "http.response.start", "status": resp.status_code, "headers": resp.raw_headers}
         )
         await send({"type": "http.response.body", "body": bytes(resp.body)})
-
-    async def _body(self, scope: Any, receive: Any) -> bytes:
-        if _declared_too_large(scope, self.max_body):
-            raise _too_large(self.max_body)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise RequestError(INVALID_ARGUMENT, "body", "client disconnected", "malformed")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                raise _too_large(self.max_body)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
 
 def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
@@ -312,6 +286,13 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     req_outcome = m.requests.labels("rest", "outcomes")
     req_release = m.requests.labels("rest", "release")
 
+    async def request_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestError)
+        return error_response(dp, exc)
+
+    # every route's refusals are mapped here: no route catches RequestError itself
+    app.add_exception_handler(RequestError, request_error)
+
     @app.post(
         "/v1/decisions",
         summary="MCS decisions for the UEs of one cell for one slot",
@@ -330,10 +311,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         # and for direct use of the FastAPI app (same semantics).
         t0 = time.perf_counter()
         req_decide.inc()
-        try:
-            res = await dp.submit_raw("json", await _read_body(request, max_body))
-        except RequestError as exc:
-            return _error(exc, dp)
+        res = await dp.submit_raw("json", await read_limited(request.stream(), max_body))
         dp.observe_total(time.perf_counter() - t0)
         assert res.wire is not None
         return Response(res.wire, media_type=JSON)
@@ -350,18 +328,8 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     )
     async def outcomes(request: Request) -> Response:
         req_outcome.inc()
-        try:
-            doc = await _read_object(request, max_body)
-            cols = {k: doc.get(k) for k in ("ue_id", "delivered_bits", "first_tx_ack", "mcs")}
-            n = dp.report_outcome(
-                _int_field(doc, "cell_id"),
-                _int_field(doc, "slot"),
-                cols,
-                _int_field(doc, "slot_duration_us"),
-            )
-        except RequestError as exc:
-            return _error(exc, dp)
-        return _json({"accepted": n})
+        outcome = parse_outcome_json(await read_limited(request.stream(), max_body))
+        return _json({"accepted": dp.report_outcome(*outcome)})
 
     @app.post(
         "/v1/ues/release",
@@ -376,15 +344,8 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     )
     async def release(request: Request) -> Response:
         req_release.inc()
-        try:
-            doc = await _read_object(request, max_body)
-            ues = doc.get("ue_id")
-            if ues is None:
-                raise RequestError(INVALID_ARGUMENT, "ue_id", "missing field")
-            n = await dp.release(_int_field(doc, "cell_id"), ues)
-        except RequestError as exc:
-            return _error(exc, dp)
-        return _json({"released": n})
+        parsed = parse_release_json(await read_limited(request.stream(), max_body))
+        return _json({"released": await dp.release(*parsed)})
 
     @app.get(
         "/v1/model",
@@ -405,26 +366,11 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     )
     async def reload(request: Request) -> Response:
         if not admin_token:
-            return _error(
-                RequestError(
-                    PERMISSION_DENIED, "authorization", "admin_token not configured", "unauthorized"
-                ),
-                dp,
-            )
+            raise PermissionDenied("authorization", "admin_token not configured", "unauthorized")
         auth = request.headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else ""
         if not token or not hmac.compare_digest(token.encode(), admin_token.encode()):
-            resp = _error(
-                RequestError(
-                    UNAUTHENTICATED,
-                    "authorization",
-                    "missing or wrong bearer token",
-                    "unauthorized",
-                ),
-                dp,
-            )
-            resp.headers["WWW-Authenticate"] = "Bearer"
-            return resp
+            raise Unauthenticated("authorization", "missing or wrong bearer token", "unauthorized")
         ok, error = await dp.reload_model()
         return _json({"ok": ok, "error": error, "model": dp.model_info()})
 
@@ -445,7 +391,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         status = dp.readiness()
         return _json({"status": status}, 200 if status == "ready" else 503)
 
-    metrics_doc = {
+    metrics_doc: dict[int | str, dict[str, Any]] = {
         200: {
             "content": {CONTENT_TYPE: {"schema": {"type": "string"}}},
             "description": "Prometheus text exposition",

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from service_testing import ServerThread, grpc_request, json_request, random_reports
 
-from service.dataplane import RequestError
+from service.errors import RequestError
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 
@@ -315,10 +315,10 @@ def _micro_batch(server: ServerThread, raws: list[bytes]) -> tuple[list, int]:
     took the merged (one-pass) path."""
     dp = server.app.dataplane
     merged_counts: list[int] = []
-    original = dp._premerge
+    original = dp.validator.premerge
 
-    def spy(requests):  # noqa: ANN001, ANN202
-        batch, spans = original(requests)
+    def spy(raws):  # noqa: ANN001, ANN202
+        batch, spans = original(raws)
         merged_counts.append(len(spans))
         return batch, spans
 
@@ -332,11 +332,11 @@ def _micro_batch(server: ServerThread, raws: list[bytes]) -> tuple[list, int]:
                 out.append(exc)
         return out
 
-    server.call(setattr, dp, "_premerge", spy)
+    server.call(setattr, dp.validator, "premerge", spy)
     try:
         return server.run(together()), sum(merged_counts)
     finally:
-        server.call(delattr, dp, "_premerge")
+        server.call(delattr, dp.validator, "premerge")
 
 
 def test_one_micro_batch_mixing_good_and_bad_requests(server: ServerThread, model_dir) -> None:  # noqa: ANN001
