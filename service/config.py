@@ -161,6 +161,56 @@ class Settings(BaseSettings):
         description="Ready only while a validated model serves: with no model (or a failed "
         "load) readiness is 503 and gRPC health NOT_SERVING (on in the Helm chart)",
     )
+    # ---- shadow candidate and promotion (docs/service.md "Shadow models")
+    candidate_model_dir: str = Field(
+        "",
+        description="Candidate model directory loaded at start and run in shadow beside the "
+        "active model ('' = none; the admin call LoadCandidate loads one later)",
+    )
+    candidate_root: str = Field(
+        "",
+        description="Directory the admin call's candidate model directories must lie under "
+        "(symlinks resolved; '' = the directory holding model_dir)",
+    )
+    shadow_window_slots: int = Field(
+        1000,
+        ge=1,
+        le=10_000_000,
+        description="Cell-slots (shadowed decide requests) per shadow-comparison window; "
+        "the windowed metrics and the promotion bounds are evaluated per window",
+    )
+    shadow_auto_promote: bool = Field(
+        False,
+        description="Promote the candidate automatically once its windows stayed inside the "
+        "bounds below for shadow_promote_after_slots cell-slots",
+    )
+    shadow_promote_after_slots: int = Field(
+        20000,
+        ge=1,
+        le=1_000_000_000,
+        description="Cell-slots of consecutive shadow windows inside the bounds before an "
+        "automatic promotion",
+    )
+    shadow_promote_min_agreement: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="Bound: share of decisions where the candidate is within +-1 MCS of the "
+        "active model, at least",
+    )
+    shadow_promote_min_throughput_change: float = Field(
+        0.0,
+        ge=-1,
+        le=10,
+        description="Bound: predicted relative throughput change of the candidate (0.0 = "
+        "no loss), at least",
+    )
+    shadow_promote_max_bler_change: float = Field(
+        0.01,
+        ge=-1,
+        le=1,
+        description="Bound: predicted change of the first-transmission BLER (absolute), at most",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -7,13 +7,16 @@ requests, in arrival order, to :class:`~service.decide.Decider`, which parses
 (:mod:`service.wire`), validates (:mod:`service.validation`), admits to the per-UE state
 (:mod:`service.state`), decides (linkadapt encoder, OLLA fallback, ONNX student from
 :mod:`service.registry`) and serializes. Outcome reports feed the per-cell KPIs
-(:mod:`service.kpis`). Every refusal is a :class:`~service.errors.RequestError`.
+(:mod:`service.kpis`) and the shadow comparison of a candidate model
+(:mod:`service.shadow`), which the admin calls load, promote and roll back. Every refusal
+is a :class:`~service.errors.RequestError`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -22,10 +25,11 @@ from typing import Any
 from service.batcher import MicroBatcher
 from service.config import Settings
 from service.decide import Decider, DecideResult
-from service.errors import SHED_REASONS
+from service.errors import SHED_REASONS, FailedPrecondition, InvalidArgument
 from service.kpis import KpiTracker
 from service.metrics import ServiceMetrics
-from service.registry import ModelRegistry
+from service.registry import LoadedModel, ModelRegistry
+from service.shadow import Shadow
 from service.state import UeStateTable
 from service.validation import RequestValidator
 from service.wire import RequestKind, estimate_ues
@@ -59,6 +63,7 @@ class DataPlane:
             olla_delta_up_db=s.olla_delta_up_db,
             initial_capacity=min(s.max_tracked_ues, INITIAL_UE_ROWS),
         )
+        self.shadow = Shadow.from_settings(self.registry, m, s, self._request_promotion)
         self.decider = Decider(
             self.state,
             self.registry,
@@ -66,6 +71,7 @@ class DataPlane:
             m,
             max_group_ues=s.microbatch_max_ues,
             max_slot_lag=s.max_slot_lag,
+            shadow=self.shadow,
         )
         self._shed = {reason: m.shed_requests.labels(reason) for reason in SHED_REASONS}
         self.batcher = MicroBatcher(
@@ -95,6 +101,8 @@ class DataPlane:
         self._ready_listeners: list[Callable[[bool], None]] = []
         self._published_ready = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._promotions: set[asyncio.Future[None]] = set()
         self._lat_total = m.latency["total"]
         # gauges read at scrape time: nothing on the hot path
         m.tracked_ues_limit.set(s.max_tracked_ues)
@@ -149,8 +157,13 @@ class DataPlane:
     async def start(self) -> None:
         """Load the model (in a worker thread), warm up, start the worker and the TTL
         sweep / model poll tasks; then ready."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.registry.reload)
+        if self.settings.candidate_model_dir:  # a refused one is logged, counted, reported
+            with contextlib.suppress(InvalidArgument):
+                await self.admin(
+                    self.shadow.load_candidate, self.settings.candidate_model_dir, from_api=False
+                )
         self.decider.warm_up()
         self.batcher.start(loop)
         self._tasks.append(asyncio.create_task(self._ttl_loop(), name="ttl-sweep"))
@@ -221,13 +234,42 @@ class DataPlane:
         self._update_ready()
         return result
 
+    # ------------------------------------------------------------------ shadow candidate
+    async def admin(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a model admin operation (``shadow.load_candidate`` / ``unload_candidate`` /
+        ``promote`` / ``rollback``) in a worker thread, then refresh readiness."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        finally:
+            self._update_ready()
+
+    def _request_promotion(self, candidate: LoadedModel) -> None:
+        """Inference worker: automatic promotion of ``candidate`` is due. It runs from the
+        event loop in a worker thread, never in the inference worker (a swap waits for a
+        reload in progress)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._start_promotion, candidate)
+
+    def _start_promotion(self, candidate: LoadedModel) -> None:
+        task = asyncio.ensure_future(self._auto_promote(candidate))
+        self._promotions.add(task)  # keep a reference until done
+        task.add_done_callback(self._promotions.discard)
+
+    async def _auto_promote(self, candidate: LoadedModel) -> None:
+        try:
+            await self.admin(self.shadow.promote, "auto", candidate)
+        except FailedPrecondition:  # replaced or unloaded meanwhile
+            log.info("automatic promotion skipped: the candidate changed")
+
     def _reference_kpis(self) -> dict[str, dict[str, float]]:
         model = self.registry.current
         return model.reference_kpis if model is not None else {}
 
     def model_info(self) -> dict[str, Any]:
-        """The serving model and the last reload outcome (``GetModel`` / ``GET /v1/model``)."""
-        return self.registry.info()
+        """The serving model, the last reload outcome and the shadow candidate
+        (``GetModel`` / ``GET /v1/model``)."""
+        return {**self.registry.info(), "candidate": self.shadow.info()}
 
     # ------------------------------------------------------------------ requests
     def submit_raw(
@@ -347,6 +389,7 @@ class DataPlane:
         """
         cols = self.validator.outcome(cell_id, slot, columns, slot_us)
         self.kpis.fold(cell_id, slot, cols, slot_us)
+        self.shadow.fold_outcome(cell_id, slot, cols)
         return int(cols["ue_id"].shape[0])
 
     def count_shed(self, reason: str) -> None:

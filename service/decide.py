@@ -12,7 +12,8 @@ micro-batch, in arrival order:
    folded in arrival order): one history update, one encode with the linkadapt encoder,
    one OLLA step (always, so the fallback is warm), one onnxruntime call;
 3. the decisions are split back per request, each saying whether the model or the
-   fallback produced it, and serialized in the request's format.
+   fallback produced it, and serialized in the request's format; a shadow candidate
+   (:mod:`service.shadow`) decides the same observations for comparison only.
 Releases come through the same queue, so they apply in arrival order too.
 """
 
@@ -31,10 +32,12 @@ from linkadapt.reports import REPORT_DTYPES, ReportBatch
 from service.batcher import Processed, Request
 from service.errors import InternalError, InvalidArgument, RequestError, ResourceExhausted, Stale
 from service.metrics import ServiceMetrics
-from service.registry import LoadedModel, ModelRegistry
-from service.state import CapacityError, UeStateTable, UnknownUeError
+from service.model import LoadedModel, infer
+from service.registry import ModelRegistry
+from service.shadow import Shadow
+from service.state import CapacityError, UeStateTable, UnknownUeError, warm_up
 from service.validation import RequestValidator, check_unique_ues
-from service.wire import SOURCE_FALLBACK, SOURCE_MODEL, RequestKind, decide_head, encode_decision
+from service.wire import SOURCE_MODEL, RequestKind, decide_head, encode_decision
 
 log = logging.getLogger("service.decide")
 
@@ -78,45 +81,6 @@ class _Admitted:
     hi: int = 0
 
 
-def infer(
-    model: LoadedModel | None, obs: np.ndarray, fallback: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, str, bool]:
-    """The student's greedy MCS where it gives finite Q-values, else the fallback's.
-
-    Input
-    -----
-    model : LoadedModel or None
-    obs : np.ndarray, float32 [n, OBS_DIM]
-    fallback : np.ndarray, int [n]
-        OLLA's MCS per UE.
-
-    Output
-    ------
-    mcs : np.ndarray, int32 [n]
-    source : np.ndarray, uint8 [n]
-        :data:`~service.wire.SOURCE_MODEL` / :data:`~service.wire.SOURCE_FALLBACK`.
-    model_version : str
-        The model's version, ``""`` when it did not run (none loaded, or it raised).
-    failed : bool
-        Inference raised, or gave a NaN/inf row (counted as an inference error).
-    """
-    n = obs.shape[0]
-    source = np.full(n, SOURCE_FALLBACK, dtype=np.uint8)
-    mcs = np.asarray(fallback, dtype=np.int32)
-    if model is None:
-        return mcs, source, "", False
-    try:
-        q = model.infer(obs)
-    except Exception:
-        log.exception("inference failed, OLLA fallback for the batch")
-        return mcs, source, "", True
-    best = np.argmax(q, axis=1).astype(np.int32)
-    # argmax lands on a NaN/inf if the row has one: one gather finds the bad rows
-    ok = np.isfinite(q[np.arange(n), best])
-    source[ok] = SOURCE_MODEL
-    return np.where(ok, best, mcs), source, model.version, not ok.all()
-
-
 class Decider:
     """Worker-side request processing over the per-UE state (see the module docstring).
 
@@ -131,6 +95,8 @@ class Decider:
         UEs per onnxruntime call (``microbatch_max_ues``).
     max_slot_lag : int
         Slots a decide request may lag its cell's newest (0: no stale check).
+    shadow : Shadow or None
+        Runs the candidate model in shadow (:mod:`service.shadow`).
     """
 
     def __init__(
@@ -142,6 +108,7 @@ class Decider:
         *,
         max_group_ues: int,
         max_slot_lag: int,
+        shadow: Shadow | None = None,
     ) -> None:
         self.state = state
         self.registry = registry
@@ -149,6 +116,7 @@ class Decider:
         self.metrics = metrics
         self.max_group_ues = max_group_ues
         self.max_slot_lag = max_slot_lag
+        self.shadow = shadow
         # the state's index: the worker admits, the event loop releases and expires
         self.lock = threading.Lock()
         # newest decided slot per cell (stale check); cells leave it with their last
@@ -294,8 +262,10 @@ class Decider:
         obs = st.history.encode(rows)
         fallback = st.olla.act(DecisionBatch(obs=obs, reports=reports, rows=rows))
         t1 = time.perf_counter()
-        mcs, source, version, failed = infer(self.registry.current, obs, fallback)
+        active = self.registry.current
+        mcs, source, version, failed = infer(active, obs, fallback)
         t2 = time.perf_counter()
+        self._shadow(active, obs, fallback, mcs, reports, group)
         m = self.metrics
         if failed:
             m.inference_errors.inc()
@@ -332,6 +302,35 @@ class Decider:
             m.cell_mcs.add(it.cell_id, res.mcs)
             results.append(res)
         return results
+
+    def _shadow(
+        self,
+        active: LoadedModel | None,
+        obs: np.ndarray,
+        fallback: np.ndarray,
+        served: np.ndarray,
+        reports: ReportBatch,
+        group: list[_Admitted],
+    ) -> None:
+        """The shadow candidate, if any, on the same observations (one more onnxruntime
+        call per group); its decisions go to the comparison only, never to a response."""
+        shadow = self.shadow
+        cand = shadow.candidate if shadow is not None else None
+        if shadow is None or cand is None:
+            return
+        t0 = time.perf_counter()
+        proposed, _, _, failed = infer(cand, obs, fallback)
+        ends = np.cumsum([it.rows.shape[0] for it in group])
+        spans = [
+            (it.cell_id, it.slot, int(e - it.rows.shape[0]), int(e))
+            for it, e in zip(group, ends, strict=True)
+        ]
+        try:
+            shadow.observe(
+                active, cand, served, proposed, failed, reports, spans, time.perf_counter() - t0
+            )
+        except Exception:  # a bug in the comparison must not fail the decisions
+            log.exception("shadow comparison failed")
 
     # ------------------------------------------------------------------ release / expiry
     def release(self, cell_id: Any, ue_ids: Any) -> int:
@@ -376,25 +375,5 @@ class Decider:
         return n
 
     def warm_up(self) -> None:
-        """Exercise the state/encoder/OLLA path once on a scratch table (first-call costs
-        off the hot path)."""
-        mcs_table = self.validator.mcs_table
-        scratch = UeStateTable(
-            max_tracked=64, ttl_seconds=1.0, mcs_table=mcs_table, initial_capacity=64
-        )
-        n = 64
-        batch = ReportBatch.from_arrays(
-            n_mcs=self.validator.n_mcs,
-            ue_id=np.arange(n),
-            cqi=np.full(n, 9),
-            cqi_age_slots=np.full(n, 2),
-            harq_ack=np.ones(n, np.int8),
-            harq_mcs=np.full(n, 10),
-            rank=np.ones(n),
-            n_prb=np.full(n, 50),
-            n_symbols=np.full(n, 12),
-        )
-        rows, new_rows, _ = scratch.admit(0, batch.ue_id, time.monotonic())
-        scratch.prepare_rows(new_rows)
-        scratch.history.update(rows, batch)
-        scratch.olla.act(DecisionBatch(obs=scratch.history.encode(rows), reports=batch, rows=rows))
+        """First-call costs of the state/encoder/OLLA path off the hot path."""
+        warm_up(self.validator.mcs_table, self.validator.n_mcs)

@@ -96,6 +96,16 @@ class PermissionDenied(RequestError):
     http_status = 403
 
 
+class FailedPrecondition(RequestError):
+    """An admin call the current state does not allow (promote with no candidate loaded,
+    rollback with no previous model)."""
+
+    code = "failed_precondition"
+    grpc_status = "FAILED_PRECONDITION"
+    rpc_code = 9
+    http_status = 409
+
+
 class ShedError(RequestError):
     """Dropped unprocessed for load or lateness; counted as shed, never as invalid."""
 

@@ -12,8 +12,11 @@ trailing metadata ``invalid-field: <field>``), RESOURCE_EXHAUSTED (tracked-UE ca
 admission bound reached, i.e. shed; messages above ``grpc_max_message_bytes`` are refused
 by grpc itself with the same code), DEADLINE_EXCEEDED (deadline already passed on arrival
 or while queued, or a slot more than ``max_slot_lag`` behind its cell's newest: nothing is
-changed), UNAUTHENTICATED / PERMISSION_DENIED (admin ``ReloadModel``), INTERNAL (a bug,
-that request only). In a ``DecideStream`` the same errors are in-stream ``DecideError``s.
+changed), UNAUTHENTICATED / PERMISSION_DENIED (the admin calls: ``ReloadModel``,
+``LoadCandidate``, ``UnloadCandidate``, ``PromoteCandidate``, ``RollbackModel``),
+FAILED_PRECONDITION (promotion without a candidate, rollback without a previous model),
+INTERNAL (a bug, that request only). In a ``DecideStream`` the same errors are in-stream
+``DecideError``s.
 
 ``DecideStream`` reads at most ``stream_max_in_flight`` messages ahead of its responses.
 """
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,15 +35,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from service.admin import check_admin
 from service.dataplane import DataPlane
-from service.errors import (
-    DeadlineExceeded,
-    InvalidArgument,
-    PermissionDenied,
-    RequestError,
-    ShedError,
-    Unauthenticated,
-)
+from service.errors import DeadlineExceeded, InvalidArgument, RequestError, ShedError
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.wire import parse_message, parse_outcome_pb, parse_release_pb
 
@@ -105,6 +101,10 @@ class LinkAdaptationService:
                 "ReleaseUe",
                 "GetModel",
                 "ReloadModel",
+                "LoadCandidate",
+                "UnloadCandidate",
+                "PromoteCandidate",
+                "RollbackModel",
             )
         }
 
@@ -231,20 +231,44 @@ class LinkAdaptationService:
         self._req["GetModel"].inc()
         return model_info_message(self.dp.model_info())
 
+    def _admin_call(self, name: str, context: grpc.aio.ServicerContext) -> None:
+        """Count an admin RPC and check its bearer token (:func:`service.admin.check_admin`)."""
+        self._req[name].inc()
+        md = dict(context.invocation_metadata() or ())
+        check_admin(self.admin_token, md.get("authorization", ""))
+
     @maps_request_errors
     async def reload_model(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
-        self._req["ReloadModel"].inc()
-        if not self.admin_token:
-            raise PermissionDenied("authorization", "admin_token not configured", "unauthorized")
-        md = dict(context.invocation_metadata() or ())
-        auth = md.get("authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else ""
-        if not token or not hmac.compare_digest(token.encode(), str(self.admin_token).encode()):
-            raise Unauthenticated("authorization", "missing or wrong bearer token", "unauthorized")
+        self._admin_call("ReloadModel", context)
         ok, error = await self.dp.reload_model()
         return pb.ReloadModelResponse(
             ok=ok, error=error, model=model_info_message(self.dp.model_info())
         )
+
+    @maps_request_errors
+    async def load_candidate(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        self._admin_call("LoadCandidate", context)
+        msg = parse_message(pb.LoadCandidateRequest, raw)
+        await self.dp.admin(self.dp.shadow.load_candidate, msg.model_dir)
+        return model_info_message(self.dp.model_info())
+
+    @maps_request_errors
+    async def unload_candidate(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        self._admin_call("UnloadCandidate", context)
+        await self.dp.admin(self.dp.shadow.unload_candidate)
+        return model_info_message(self.dp.model_info())
+
+    @maps_request_errors
+    async def promote_candidate(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        self._admin_call("PromoteCandidate", context)
+        await self.dp.admin(self.dp.shadow.promote)
+        return model_info_message(self.dp.model_info())
+
+    @maps_request_errors
+    async def rollback_model(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        self._admin_call("RollbackModel", context)
+        await self.dp.admin(self.dp.shadow.rollback)
+        return model_info_message(self.dp.model_info())
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
         ser = {
@@ -269,6 +293,16 @@ class LinkAdaptationService:
                 self.reload_model, response_serializer=ser["ReloadModel"]
             ),
         }
+        admin_calls = {
+            "LoadCandidate": self.load_candidate,
+            "UnloadCandidate": self.unload_candidate,
+            "PromoteCandidate": self.promote_candidate,
+            "RollbackModel": self.rollback_model,
+        }
+        for name, call in admin_calls.items():  # each answers the ModelInfo after the change
+            handlers[name] = grpc.unary_unary_rpc_method_handler(
+                call, response_serializer=ser["GetModel"]
+            )
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
 

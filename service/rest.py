@@ -3,8 +3,8 @@
 ``POST /v1/decisions`` is answered by :class:`FastDecisions`, a thin ASGI front: it hands
 the raw body to the data plane, whose worker parses it with orjson (no pydantic model per
 UE or per request), validates, decides and encodes the JSON response. Everything else is a
-FastAPI route; the pydantic classes below only document the OpenAPI schema (request bodies
-are attached with ``openapi_extra``), including the decisions route.
+FastAPI route; the pydantic classes of :mod:`service.rest_schema` only document the OpenAPI
+schema (request bodies are attached with ``openapi_extra``), including the decisions route.
 
 JSON conventions: field names are the proto field names (snake_case), int64 values are
 JSON numbers, decision sources are the proto enum names (``DECISION_SOURCE_MODEL`` /
@@ -13,7 +13,10 @@ handler, :func:`error_response`) use FastAPI's validation-error shape
 ``{"detail": [{"loc": ["body", field], "msg": ..., "type": reason}], "field": field}``:
 422 invalid input (naming the field), 429 tracked-UE cap reached, 401/403 admin auth,
 413 body above ``http_max_body_bytes``, 503 + ``Retry-After`` overloaded (shed), 409 a slot
-more than ``max_slot_lag`` behind its cell's newest.
+more than ``max_slot_lag`` behind its cell's newest, 409 a promotion or rollback with nothing to
+promote or roll back to. The admin routes (``/v1/model/reload``, ``/v1/model/candidate``,
+``/v1/model/promote``, ``/v1/model/rollback``) need ``Authorization: Bearer <admin_token>``
+(:func:`service.admin.check_admin`).
 
 Body limit: every POST is refused with 413 on a Content-Length above
 ``http_max_body_bytes`` before the app reads anything, and bodies without one (chunked) are
@@ -24,7 +27,6 @@ buffered. ``/docs``, ``/redoc`` and ``/openapi.json`` exist only with
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,125 +34,27 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
+from service.admin import check_admin
 from service.dataplane import DataPlane
-from service.errors import (
-    InvalidArgument,
-    PayloadTooLarge,
-    PermissionDenied,
-    RequestError,
-    ShedError,
-    Unauthenticated,
-)
+from service.errors import InvalidArgument, PayloadTooLarge, RequestError, ShedError
 from service.metrics import CONTENT_TYPE
-from service.wire import parse_outcome_json, parse_release_json
-
-JSON = "application/json"
-
-
-# ---------------------------------------------------------------- OpenAPI documentation models
-class DecideRequestJson(BaseModel):
-    """Reports of many UEs of one cell for one slot (parallel arrays, index i = one UE)."""
-
-    cell_id: int = Field(0, ge=0, description="Cell id")
-    slot: int = Field(0, ge=0, description="Slot number")
-    mcs_table: int = Field(0, ge=0, le=2, description="0 = server default, else 1 or 2")
-    ue_id: list[int] = Field(description="UE ids (unique within the request)")
-    cqi: list[int] = Field(description="Latest CQI 0..15 (ignored where cqi_age_slots = -1)")
-    cqi_age_slots: list[int] = Field(description="CQI age in slots, -1 = no CQI yet")
-    harq_ack: list[int] = Field(description="1 ACK, 0 NACK, -1 no feedback this slot")
-    harq_mcs: list[int] = Field(description="MCS of the acknowledged transmission")
-    rank: list[int] = Field(description="Layers 1..8")
-    n_prb: list[int] = Field(description="PRBs 1..275")
-    n_symbols: list[int] = Field(description="PDSCH symbols 1..14")
-    buffer_bytes: list[int] | None = Field(None, description="DL buffer bytes, -1 = unknown")
-    harq_tx_index: list[int] | None = Field(
-        None,
-        description="HARQ transmission index of the harq_ack feedback (0 = first transmission,"
-        " 1.. = retransmission, max 7; -1 = unknown; checked only where harq_ack >= 0)."
-        " Absent/null/empty = unknown for every UE; else ue_id's length. OLLA ignores the"
-        " feedback of retransmissions.",
-    )
-
-
-class DecideResponseJson(BaseModel):
-    cell_id: int
-    slot: int
-    mcs: list[int] = Field(description="MCS index per UE, request order")
-    source: list[str] = Field(description="DECISION_SOURCE_MODEL or DECISION_SOURCE_FALLBACK")
-    model_version: str
-
-
-class ErrorItem(BaseModel):
-    loc: list[str]
-    msg: str
-    type: str
-
-
-class ErrorJson(BaseModel):
-    """Refusal naming the offending field."""
-
-    detail: list[ErrorItem]
-    field: str
-
-
-class OutcomeJson(BaseModel):
-    cell_id: int = Field(0, ge=0)
-    slot: int = Field(0, ge=0)
-    ue_id: list[int]
-    delivered_bits: list[int]
-    first_tx_ack: list[int] = Field(description="1 ACK, 0 NACK, -1 not a first transmission")
-    mcs: list[int] | None = None
-    slot_duration_us: int = Field(0, ge=0, le=1000, description="0 = 500 µs")
-
-
-class OutcomeAckJson(BaseModel):
-    accepted: int
-
-
-class ReleaseJson(BaseModel):
-    cell_id: int = Field(0, ge=0)
-    ue_id: list[int]
-
-
-class ReleaseAckJson(BaseModel):
-    released: int
-
-
-class ModelInfoJson(BaseModel):
-    loaded: bool
-    version: str
-    path: str
-    obs_schema_version: str
-    obs_dim: int
-    n_actions: int
-    parameters: int
-    loaded_at_unix: float
-    last_reload_result: str
-    last_reload_error: str
-    last_reload_at_unix: float
-
-
-class ReloadJson(BaseModel):
-    ok: bool
-    error: str
-    model: ModelInfoJson
-
-
-class HealthJson(BaseModel):
-    status: str
-
-
-def _body(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    return {
-        "requestBody": {"required": True, "content": {JSON: {"schema": schema}}},
-    }
-
-
-def _err(desc: str) -> dict[str, Any]:
-    return {"model": ErrorJson, "description": desc}
+from service.rest_schema import (
+    JSON,
+    CandidateRequestJson,
+    DecideRequestJson,
+    DecideResponseJson,
+    HealthJson,
+    ModelInfoJson,
+    OutcomeAckJson,
+    OutcomeJson,
+    ReleaseAckJson,
+    ReleaseJson,
+    ReloadJson,
+    body_schema,
+    error_doc,
+)
+from service.wire import parse_candidate_json, parse_outcome_json, parse_release_json
 
 
 # ---------------------------------------------------------------- helpers
@@ -296,14 +200,14 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     @app.post(
         "/v1/decisions",
         summary="MCS decisions for the UEs of one cell for one slot",
-        openapi_extra=_body(DecideRequestJson),
+        openapi_extra=body_schema(DecideRequestJson),
         response_model=DecideResponseJson,
         responses={
-            409: _err("Stale: slot more than max_slot_lag behind the cell's newest (`slot`)"),
-            413: _err("Body above http_max_body_bytes (`body`)"),
-            422: _err("Invalid input (field named in `field`)"),
-            429: _err("Tracked-UE cap (max_tracked_ues) reached"),
-            503: _err("Overloaded: admission bound reached, request shed; see Retry-After"),
+            409: error_doc("Stale: slot more than max_slot_lag behind the cell's newest (`slot`)"),
+            413: error_doc("Body above http_max_body_bytes (`body`)"),
+            422: error_doc("Invalid input (field named in `field`)"),
+            429: error_doc("Tracked-UE cap (max_tracked_ues) reached"),
+            503: error_doc("Overloaded: admission bound reached, request shed; see Retry-After"),
         },
     )
     async def decisions(request: Request) -> Response:
@@ -319,11 +223,11 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     @app.post(
         "/v1/outcomes",
         summary="Delivered bits / first-transmission ACKs for live KPIs",
-        openapi_extra=_body(OutcomeJson),
+        openapi_extra=body_schema(OutcomeJson),
         response_model=OutcomeAckJson,
         responses={
-            413: _err("Body above http_max_body_bytes (`body`)"),
-            422: _err("Invalid input (field named in `field`)"),
+            413: error_doc("Body above http_max_body_bytes (`body`)"),
+            422: error_doc("Invalid input (field named in `field`)"),
         },
     )
     async def outcomes(request: Request) -> Response:
@@ -334,12 +238,12 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     @app.post(
         "/v1/ues/release",
         summary="Forget UEs that left the cell",
-        openapi_extra=_body(ReleaseJson),
+        openapi_extra=body_schema(ReleaseJson),
         response_model=ReleaseAckJson,
         responses={
-            413: _err("Body above http_max_body_bytes (`body`)"),
-            422: _err("Invalid input, unknown cell or UE (field named in `field`)"),
-            503: _err("Overloaded: admission bound reached, request shed; see Retry-After"),
+            413: error_doc("Body above http_max_body_bytes (`body`)"),
+            422: error_doc("Invalid input, unknown cell or UE (field named in `field`)"),
+            503: error_doc("Overloaded: admission bound reached, request shed; see Retry-After"),
         },
     )
     async def release(request: Request) -> Response:
@@ -355,24 +259,71 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     async def get_model() -> Response:
         return _json(dp.model_info())
 
+    admin_errors: dict[int | str, dict[str, Any]] = {
+        401: error_doc("Missing or wrong bearer token"),
+        403: error_doc("No admin_token configured: the admin calls are disabled"),
+    }
+
     @app.post(
         "/v1/model/reload",
-        summary="Admin: reload the configured model directory now",
+        summary="Admin: reload the active model's directory now",
         response_model=ReloadJson,
-        responses={
-            401: _err("Missing or wrong bearer token"),
-            403: _err("No admin_token configured: reload over the API is disabled"),
-        },
+        responses=admin_errors,
     )
     async def reload(request: Request) -> Response:
-        if not admin_token:
-            raise PermissionDenied("authorization", "admin_token not configured", "unauthorized")
-        auth = request.headers.get("authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else ""
-        if not token or not hmac.compare_digest(token.encode(), admin_token.encode()):
-            raise Unauthenticated("authorization", "missing or wrong bearer token", "unauthorized")
+        check_admin(admin_token, request.headers.get("authorization", ""))
         ok, error = await dp.reload_model()
         return _json({"ok": ok, "error": error, "model": dp.model_info()})
+
+    @app.post(
+        "/v1/model/candidate",
+        summary="Admin: load a candidate model and run it in shadow beside the active one",
+        openapi_extra=body_schema(CandidateRequestJson),
+        response_model=ModelInfoJson,
+        responses={
+            **admin_errors,
+            413: error_doc("Body above http_max_body_bytes (`body`)"),
+            422: error_doc("Path not under candidate_root, or the model was refused (`model_dir`)"),
+        },
+    )
+    async def load_candidate(request: Request) -> Response:
+        check_admin(admin_token, request.headers.get("authorization", ""))
+        model_dir = parse_candidate_json(await read_limited(request.stream(), max_body))
+        await dp.admin(dp.shadow.load_candidate, model_dir)
+        return _json(dp.model_info())
+
+    @app.delete(
+        "/v1/model/candidate",
+        summary="Admin: stop shadowing and drop the candidate",
+        response_model=ModelInfoJson,
+        responses=admin_errors,
+    )
+    async def unload_candidate(request: Request) -> Response:
+        check_admin(admin_token, request.headers.get("authorization", ""))
+        await dp.admin(dp.shadow.unload_candidate)
+        return _json(dp.model_info())
+
+    @app.post(
+        "/v1/model/promote",
+        summary="Admin: make the candidate the active model (atomic; rollback keeps the old)",
+        response_model=ModelInfoJson,
+        responses={**admin_errors, 409: error_doc("No candidate loaded (`candidate`)")},
+    )
+    async def promote(request: Request) -> Response:
+        check_admin(admin_token, request.headers.get("authorization", ""))
+        await dp.admin(dp.shadow.promote)
+        return _json(dp.model_info())
+
+    @app.post(
+        "/v1/model/rollback",
+        summary="Admin: make the model replaced by the last swap active again",
+        response_model=ModelInfoJson,
+        responses={**admin_errors, 409: error_doc("No previous model (`previous`)")},
+    )
+    async def rollback(request: Request) -> Response:
+        check_admin(admin_token, request.headers.get("authorization", ""))
+        await dp.admin(dp.shadow.rollback)
+        return _json(dp.model_info())
 
     @app.get("/ric/v1/health/alive", summary="O-RAN liveness", response_model=HealthJson)
     async def alive() -> Response:

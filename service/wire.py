@@ -313,3 +313,12 @@ def parse_release_json(raw: bytes) -> Release:
     if ues is None:
         raise InvalidArgument("ue_id", "missing field")
     return Release(json_int_field(doc, "cell_id"), ues)
+
+
+def parse_candidate_json(raw: bytes) -> Any:
+    """A ``POST /v1/model/candidate`` body: its ``model_dir``, unvalidated (the shadow
+    checks it: :func:`service.shadow.resolve_candidate_dir`)."""
+    doc = parse_json_object(raw)
+    if "model_dir" not in doc:
+        raise InvalidArgument("model_dir", "missing field")
+    return doc["model_dir"]
