@@ -326,11 +326,10 @@ class Decider:
             for it, e in zip(group, ends, strict=True)
         ]
         try:
-            shadow.observe(
-                active, cand, served, proposed, failed, reports, spans, time.perf_counter() - t0
-            )
+            shadow.observe(active, cand, served, proposed, failed, reports, spans)
         except Exception:  # a bug in the comparison must not fail the decisions
             log.exception("shadow comparison failed")
+        self.metrics.latency["shadow"].observe(time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ release / expiry
     def release(self, cell_id: Any, ue_ids: Any) -> int:

@@ -44,7 +44,7 @@ LATENCY_BUCKETS = (
     100e-3,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
-STAGES = ("queue_wait", "state_features", "inference", "shadow_inference", "total")
+STAGES = ("queue_wait", "state_features", "inference", "shadow", "total")
 # ran_distill_shadow_window{quantity}: the windowed shadow-comparison values
 SHADOW_WINDOW_QUANTITIES = (
     "agreement",
@@ -149,7 +149,8 @@ class ServiceMetrics:
             f"{p}_stage_latency_seconds",
             "Server-side latency per decide request, by stage "
             "(queue_wait: micro-batch wait; state_features: validation, history update, "
-            "encoding, OLLA; inference: onnxruntime; total: whole request)",
+            "encoding, OLLA; inference: onnxruntime; total: whole request; shadow, per "
+            "inference group with a candidate: its onnxruntime call and the comparison)",
             ["stage"],
             buckets=LATENCY_BUCKETS,
             registry=r,

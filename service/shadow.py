@@ -137,7 +137,6 @@ class Shadow:
         self._agree_one = m.shadow_agreements.labels("one_mcs")
         self._outcomes = {r: m.shadow_outcomes.labels(r) for r in ("matched", "unmatched")}
         self._outcomes["not_followed"] = m.shadow_outcomes.labels("not_followed")
-        self._latency = m.latency["shadow_inference"]
         for result in ("success", "failure"):
             m.candidate_loads.labels(result)
         for trigger in ("admin", "auto"):
@@ -272,13 +271,11 @@ class Shadow:
         failed: bool,
         reports: ReportBatch,
         spans: Spans,
-        seconds: float,
     ) -> None:
         """Inference worker: the candidate's decisions ``proposed`` for one group next to
         the served ones (the active model's; OLLA's where it fell back). Results of a group
         that straddled a swap or a candidate change are dropped."""
         m = self.metrics
-        self._latency.observe(seconds)
         if failed:
             m.shadow_inference_errors.inc()
         due: LoadedModel | None = None

@@ -194,16 +194,36 @@ def test_shadow_leaves_responses_alone_and_compares(models: dict[str, Path]) -> 
         assert _sample(
             a, "ran_distill_shadow_agreeing_decisions_total", {"tolerance": "exact"}
         ) == (np.count_nonzero(diff == 0))
-        # cost: exactly one extra onnxruntime call per inference group, none without candidate
-        calls = _sample(a, "ran_distill_inference_batch_requests_count")
+        # cost: one shadow pass per inference group (none without a candidate) ...
+        groups = "ran_distill_inference_batch_requests_count"
         shadow = "ran_distill_stage_latency_seconds_count"
-        assert calls >= 12 and _sample(a, shadow, {"stage": "shadow_inference"}) == calls
-        assert _sample(b, shadow, {"stage": "shadow_inference"}) == 0
+        assert _sample(a, groups) >= 12 and _sample(a, shadow, {"stage": "shadow"}) == (
+            _sample(a, groups)
+        )
+        assert _sample(b, shadow, {"stage": "shadow"}) == 0
+        # ... with exactly one onnxruntime call of the candidate in it
+        dp = a.app.dataplane
+        counting = _CountingModel(dp.shadow.candidate)
+        a.call(setattr, dp.shadow, "candidate", counting)
+        before = _sample(a, groups)
+        _decide_all(a, _traffic(seed=5, cell=13, slots=5))
+        assert counting.calls == _sample(a, groups) - before == 5
         text = a.app.dataplane.metrics.exposition().decode()
         assert "ue" not in {lbl for line in text.splitlines() for lbl in _labels(line)}
     finally:
         for s in (a, b, c):
             s.stop()
+
+
+class _CountingModel:
+    """A candidate that counts its onnxruntime calls."""
+
+    def __init__(self, model: Any) -> None:
+        self.model, self.version, self.calls = model, model.version, 0
+
+    def infer(self, obs: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return self.model.infer(obs)
 
 
 def _labels(line: str) -> set[str]:
