@@ -252,23 +252,25 @@ class LinkAdaptationService:
         await self.dp.admin(self.dp.shadow.load_candidate, msg.model_dir)
         return model_info_message(self.dp.model_info())
 
+    async def _change_model(
+        self, name: str, operation: Callable[[], Any], context: grpc.aio.ServicerContext
+    ) -> Any:
+        """An admin RPC without arguments: the ModelInfo after ``operation``."""
+        self._admin_call(name, context)
+        await self.dp.admin(operation)
+        return model_info_message(self.dp.model_info())
+
     @maps_request_errors
     async def unload_candidate(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
-        self._admin_call("UnloadCandidate", context)
-        await self.dp.admin(self.dp.shadow.unload_candidate)
-        return model_info_message(self.dp.model_info())
+        return await self._change_model("UnloadCandidate", self.dp.shadow.unload_candidate, context)
 
     @maps_request_errors
     async def promote_candidate(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
-        self._admin_call("PromoteCandidate", context)
-        await self.dp.admin(self.dp.shadow.promote)
-        return model_info_message(self.dp.model_info())
+        return await self._change_model("PromoteCandidate", self.dp.shadow.promote, context)
 
     @maps_request_errors
     async def rollback_model(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
-        self._admin_call("RollbackModel", context)
-        await self.dp.admin(self.dp.shadow.rollback)
-        return model_info_message(self.dp.model_info())
+        return await self._change_model("RollbackModel", self.dp.shadow.rollback, context)
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
         ser = {

@@ -28,7 +28,7 @@ buffered. ``/docs``, ``/redoc`` and ``/openapi.json`` exist only with
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -292,38 +292,48 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         await dp.admin(dp.shadow.load_candidate, model_dir)
         return _json(dp.model_info())
 
-    @app.delete(
-        "/v1/model/candidate",
-        summary="Admin: stop shadowing and drop the candidate",
-        response_model=ModelInfoJson,
-        responses=admin_errors,
-    )
-    async def unload_candidate(request: Request) -> Response:
-        check_admin(admin_token, request.headers.get("authorization", ""))
-        await dp.admin(dp.shadow.unload_candidate)
-        return _json(dp.model_info())
+    def model_change(operation: Callable[[], Any]) -> Callable[[Request], Awaitable[Response]]:
+        async def change(request: Request) -> Response:
+            check_admin(admin_token, request.headers.get("authorization", ""))
+            await dp.admin(operation)
+            return _json(dp.model_info())
 
-    @app.post(
-        "/v1/model/promote",
-        summary="Admin: make the candidate the active model (atomic; rollback keeps the old)",
-        response_model=ModelInfoJson,
-        responses={**admin_errors, 409: error_doc("No candidate loaded (`candidate`)")},
-    )
-    async def promote(request: Request) -> Response:
-        check_admin(admin_token, request.headers.get("authorization", ""))
-        await dp.admin(dp.shadow.promote)
-        return _json(dp.model_info())
+        return change
 
-    @app.post(
-        "/v1/model/rollback",
-        summary="Admin: make the model replaced by the last swap active again",
-        response_model=ModelInfoJson,
-        responses={**admin_errors, 409: error_doc("No previous model (`previous`)")},
-    )
-    async def rollback(request: Request) -> Response:
-        check_admin(admin_token, request.headers.get("authorization", ""))
-        await dp.admin(dp.shadow.rollback)
-        return _json(dp.model_info())
+    # (method, path, what it does, summary, its refusals besides the admin ones)
+    model_changes: list[tuple[str, str, Callable[[], Any], str, dict[int | str, Any]]] = [
+        (
+            "DELETE",
+            "/v1/model/candidate",
+            dp.shadow.unload_candidate,
+            "Admin: stop shadowing and drop the candidate",
+            {},
+        ),
+        (
+            "POST",
+            "/v1/model/promote",
+            dp.shadow.promote,
+            "Admin: make the candidate the active model (atomic; rollback keeps the old)",
+            {409: error_doc("No candidate loaded (`candidate`)")},
+        ),
+        (
+            "POST",
+            "/v1/model/rollback",
+            dp.shadow.rollback,
+            "Admin: make the model replaced by the last swap active again",
+            {409: error_doc("No previous model (`previous`)")},
+        ),
+    ]
+    for method, path, operation, summary, refusals in model_changes:
+        app.add_api_route(
+            path,
+            model_change(operation),
+            methods=[method],
+            name=operation.__name__,
+            summary=summary,
+            response_model=ModelInfoJson,
+            responses={**admin_errors, **refusals},
+        )
 
     @app.get("/ric/v1/health/alive", summary="O-RAN liveness", response_model=HealthJson)
     async def alive() -> Response:
