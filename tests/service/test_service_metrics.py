@@ -139,6 +139,7 @@ def test_real_prometheus_scrapes_the_xapp(server: ServerThread, tmp_path: Path) 
             "queue_wait",
             "state_features",
             "inference",
+            "shadow",  # exists at 0 without a candidate
             "total",
         }
     finally:
