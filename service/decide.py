@@ -313,7 +313,9 @@ class Decider:
         group: list[_Admitted],
     ) -> None:
         """The shadow candidate, if any, on the same observations (one more onnxruntime
-        call per group); its decisions go to the comparison only, never to a response."""
+        call per group); its decisions go to the comparison only, never to a response.
+        It runs before the group's responses go out, so its decisions are on record before
+        the gNB can report their outcomes."""
         shadow = self.shadow
         cand = shadow.candidate if shadow is not None else None
         if shadow is None or cand is None:

@@ -44,6 +44,8 @@ log = logging.getLogger("service.shadow")
 # A window's KPI prediction counts for automatic promotion only with at least this many
 # matched first transmissions: fewer are noise.
 MIN_WINDOW_OUTCOMES = 100
+# shadow_outcomes_total{result}: fields of service.shadow_stats.Matched
+OUTCOME_RESULTS = ("matched", "unmatched", "not_followed")
 # (cell_id, slot, first row, end row) of each request of an inference group
 Spans = list[tuple[int, int, int, int]]
 
@@ -135,8 +137,7 @@ class Shadow:
         m = metrics
         self._agree = m.shadow_agreements.labels("exact")
         self._agree_one = m.shadow_agreements.labels("one_mcs")
-        self._outcomes = {r: m.shadow_outcomes.labels(r) for r in ("matched", "unmatched")}
-        self._outcomes["not_followed"] = m.shadow_outcomes.labels("not_followed")
+        self._outcomes = {r: m.shadow_outcomes.labels(r) for r in OUTCOME_RESULTS}
         for result in ("success", "failure"):
             m.candidate_loads.labels(result)
         for trigger in ("admin", "auto"):
@@ -321,12 +322,8 @@ class Shadow:
             got = self._matcher.match(cell_id, slot, cols)
             self.total.add(got.tally)
             self.window.add(got.tally)
-        for result, n in (
-            ("matched", got.matched),
-            ("unmatched", got.unmatched),
-            ("not_followed", got.not_followed),
-        ):
-            if n:
+        for result in OUTCOME_RESULTS:
+            if n := getattr(got, result):
                 self._outcomes[result].inc(n)
 
     # ------------------------------------------------------------------ reporting
