@@ -387,6 +387,29 @@ def test_rollback_without_previous_model(models: dict[str, Path]) -> None:
         srv.stop()
 
 
+def test_admin_calls_are_disabled_without_a_token(models: dict[str, Path]) -> None:
+    srv = _server(models["active"], admin_token=None)
+    try:
+        for path, body in (
+            ("/v1/model/candidate", {"model_dir": "cand"}),
+            ("/v1/model/promote", None),
+            ("/v1/model/rollback", None),
+        ):
+            r = _post(srv, path, body)
+            assert r.status_code == 403 and r.json()["field"] == "authorization", path
+        r = httpx.delete(f"{srv.http_base}/v1/model/candidate", headers=AUTH, timeout=10)
+        assert r.status_code == 403
+        with grpc.insecure_channel(srv.grpc_target) as ch:
+            with pytest.raises(grpc.RpcError) as err:
+                pb_grpc.LinkAdaptationStub(ch).PromoteCandidate(
+                    pb.PromoteCandidateRequest(), metadata=GRPC_AUTH, timeout=5
+                )
+            assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert not _info(srv)["candidate"]["loaded"]
+    finally:
+        srv.stop()
+
+
 def _decide_with_outcomes(srv: ServerThread, slots: int, cell: int = 50) -> None:
     """Decide 64 UEs per slot and report every decision's first transmission as ACKed."""
     rng = np.random.default_rng(2)
