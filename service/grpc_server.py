@@ -11,7 +11,13 @@ metadata ``invalid-field: <field>``), RESOURCE_EXHAUSTED (tracked-UE cap; admiss
 reached, i.e. shed; messages above ``grpc_max_message_bytes`` are refused by grpc itself
 with the same code), UNAVAILABLE, DEADLINE_EXCEEDED (deadline already passed on arrival or
 while queued, or a slot more than ``max_slot_lag`` behind its cell's newest: nothing is
-changed), UNAUTHENTICATED / PERMISSION_DENIED (admin ``ReloadModel``).
+changed), UNAUTHENTICATED / PERMISSION_DENIED (admin ``ReloadModel``), PERMISSION_DENIED
+naming ``cell_id`` (with ``authz_cells_file``: the client certificate's identities may not
+speak for that cell; checked before anything is queued, see :mod:`service.authz`).
+
+With ``tls_cert_file`` the port is TLS only (``service.tls``); with
+``tls_require_client_cert`` the handshake needs a client certificate from
+``tls_client_ca_file``.
 
 ``DecideStream`` reads at most ``stream_max_in_flight`` messages ahead of its responses.
 """
@@ -31,6 +37,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from service.authz import CellGuard
 from service.dataplane import (
     DEADLINE_EXCEEDED,
     INVALID_ARGUMENT,
@@ -45,6 +52,7 @@ from service.dataplane import (
     RequestError,
 )
 from service.proto_gen import link_adaptation_pb2 as pb
+from service.tls import grpc_peer_identities
 
 log = logging.getLogger("service.grpc")
 
@@ -63,6 +71,7 @@ RPC_CODES = {  # google.rpc.Code values for DecideError.code
     INVALID_ARGUMENT: 3,
     DEADLINE_EXCEEDED: 4,
     STALE: 4,
+    PERMISSION_DENIED: 7,
     RESOURCE_EXHAUSTED: 8,
     OVERLOADED: 8,
     UNAVAILABLE: 14,
@@ -84,9 +93,12 @@ def model_info_message(info: dict[str, Any]) -> Any:
 class LinkAdaptationService:
     """The servicer; every method is a thin translation to/from :class:`DataPlane`."""
 
-    def __init__(self, dataplane: DataPlane, admin_token: str | None) -> None:
+    def __init__(
+        self, dataplane: DataPlane, admin_token: str | None, guard: CellGuard | None = None
+    ) -> None:
         self.dp = dataplane
         self.admin_token = admin_token
+        self.guard = guard  # per-cell authorization (None: every client speaks for all)
         m = dataplane.metrics
         self._req = {
             name: m.requests.labels("grpc", name)
@@ -120,6 +132,23 @@ class LinkAdaptationService:
                 INVALID_ARGUMENT, "request", f"malformed {cls.__name__} ({exc})", "malformed"
             ) from None
 
+    def _authorize(self, context: grpc.aio.ServicerContext, cell_id: int) -> None:
+        """Per-cell authorization (no-op without ``authz_cells_file``)."""
+        if self.guard is not None:
+            self.guard.check("grpc", grpc_peer_identities(context), cell_id)
+
+    def _submit_authorized(self, identities: tuple[str, ...], raw: bytes) -> asyncio.Future[Any]:
+        """``submit_raw`` behind the per-cell check: a refused message gets a failed
+        future (answered in its turn like any other error) and is never queued."""
+        assert self.guard is not None
+        try:
+            self.guard.check_decide_pb(identities, raw)
+        except RequestError as exc:
+            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            fut.set_exception(exc)
+            return fut
+        return self.dp.submit_raw("pb", raw)
+
     async def _check_deadline(self, context: grpc.aio.ServicerContext) -> float | None:
         """Abort if the deadline already passed (counted as shed, reason "deadline");
         else the deadline as a perf_counter() time (None: no deadline), so the worker can
@@ -138,6 +167,8 @@ class LinkAdaptationService:
         self._req["Decide"].inc()
         deadline = await self._check_deadline(context)
         try:
+            if self.guard is not None:
+                self.guard.check_decide_pb(grpc_peer_identities(context), raw)
             res = await self.dp.submit_raw("pb", raw, deadline)
         except RequestError as exc:
             await self._abort(context, exc)
@@ -164,6 +195,7 @@ class LinkAdaptationService:
         # bounded by the semaphore: never more than stream_max_in_flight entries
         pending: asyncio.Queue[tuple[float, bytes, asyncio.Future[Any]] | None] = asyncio.Queue()
         n_pending = 0  # read, not yet answered (this stream)
+        identities = grpc_peer_identities(context) if self.guard is not None else ()
 
         async def reader() -> None:
             nonlocal n_pending
@@ -179,7 +211,12 @@ class LinkAdaptationService:
                     n_pending += 1
                     dp.stream_pending += 1
                     dp.stream_pending_peak = max(dp.stream_pending_peak, n_pending)
-                    pending.put_nowait((time.perf_counter(), raw, dp.submit_raw("pb", raw)))
+                    fut = (
+                        dp.submit_raw("pb", raw)
+                        if self.guard is None
+                        else self._submit_authorized(identities, raw)
+                    )
+                    pending.put_nowait((time.perf_counter(), raw, fut))
             finally:
                 pending.put_nowait(None)
 
@@ -231,6 +268,7 @@ class LinkAdaptationService:
         await self._check_deadline(context)
         try:
             msg = self._parse(pb.OutcomeReport, raw)
+            self._authorize(context, msg.cell_id)
             cols = {
                 "ue_id": msg.ue_id,
                 "delivered_bits": msg.delivered_bits,
@@ -248,6 +286,7 @@ class LinkAdaptationService:
         await self._check_deadline(context)
         try:
             msg = self._parse(pb.ReleaseUeRequest, raw)
+            self._authorize(context, msg.cell_id)
             n = await self.dp.release(msg.cell_id, list(msg.ue_id))
         except RequestError as exc:
             await self._abort(context, exc)
@@ -330,6 +369,8 @@ class GrpcFrontend:
         max_message_bytes: int,
         admin_token: str | None,
         reflection_enabled: bool = True,
+        credentials: grpc.ServerCredentials | None = None,
+        guard: CellGuard | None = None,
     ) -> None:
         self.dp = dataplane
         self.server = grpc.aio.server(
@@ -340,7 +381,7 @@ class GrpcFrontend:
                 *KEEPALIVE_OPTIONS,
             ]
         )
-        self.service = LinkAdaptationService(dataplane, admin_token)
+        self.service = LinkAdaptationService(dataplane, admin_token, guard)
         self.server.add_generic_rpc_handlers((self.service.generic_handler(),))
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -353,7 +394,12 @@ class GrpcFrontend:
                 ),
                 self.server,
             )
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        self.port = (
+            self.server.add_insecure_port(address)
+            if credentials is None
+            else self.server.add_secure_port(address, credentials)
+        )
         if self.port == 0:
             raise OSError(f"gRPC could not bind {host}:{port}")
         self._health_tasks: set[asyncio.Task[None]] = set()

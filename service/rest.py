@@ -12,7 +12,10 @@ JSON numbers, decision sources are the proto enum names (``DECISION_SOURCE_MODEL
 ``{"detail": [{"loc": ["body", field], "msg": ..., "type": reason}], "field": field}``:
 422 invalid input (naming the field), 429 tracked-UE cap reached, 401/403 admin auth,
 413 body above ``http_max_body_bytes``, 503 + ``Retry-After`` overloaded (shed), 409 a slot
-more than ``max_slot_lag`` behind its cell's newest.
+more than ``max_slot_lag`` behind its cell's newest, 403 on ``cell_id`` a cell the client
+certificate may not speak for (``authz_cells_file``, :mod:`service.authz`; checked before
+anything is queued), 401 ``/v1/...`` without a client certificate under
+``tls_require_client_cert`` (:class:`service.tls.ClientCertGate`, in front of this app).
 
 Body limit: every POST is refused with 413 on a Content-Length above
 ``http_max_body_bytes`` before the app reads anything, and bodies without one (chunked) are
@@ -32,6 +35,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from service.authz import CellGuard
 from service.dataplane import (
     DEADLINE_EXCEEDED,
     INVALID_ARGUMENT,
@@ -50,6 +54,7 @@ from service.dataplane import (
     parse_json_object,
 )
 from service.metrics import CONTENT_TYPE
+from service.tls import scope_identities
 
 HTTP_STATUS = {
     INVALID_ARGUMENT: 422,
@@ -169,6 +174,13 @@ def _err(desc: str) -> dict[str, Any]:
     return {"model": ErrorJson, "description": desc}
 
 
+# with mutual TLS (tls_require_client_cert) and authz_cells_file only
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _err("No verified client certificate (mutual TLS)"),
+    403: _err("The client certificate may not speak for this cell (`cell_id`)"),
+}
+
+
 # ---------------------------------------------------------------- helpers
 def _json(doc: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type=JSON)
@@ -228,10 +240,13 @@ class FastDecisions:
     OpenAPI description of that same route, is the FastAPI app's. Every POST whose
     Content-Length is above the body limit is refused (413) here, unread."""
 
-    def __init__(self, app: FastAPI, dp: DataPlane, max_body: int) -> None:
+    def __init__(
+        self, app: FastAPI, dp: DataPlane, max_body: int, guard: CellGuard | None = None
+    ) -> None:
         self.app = app
         self.dp = dp
         self.max_body = max_body
+        self.guard = guard
         self._req = dp.metrics.requests.labels("rest", "decisions")
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -248,6 +263,8 @@ class FastDecisions:
         self._req.inc()
         try:
             raw = await self._body(scope, receive)
+            if self.guard is not None:
+                self.guard.check_decide_json(scope_identities(scope), raw)
             res = await self.dp.submit_raw("json", raw)
             assert res.wire is not None
             body = res.wire
@@ -292,9 +309,11 @@ class FastDecisions:
                 return b"".join(chunks)
 
 
-def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
+def create_rest_app(
+    dp: DataPlane, admin_token: str | None, guard: CellGuard | None = None
+) -> FastDecisions:
     """The ASGI application bound to ``dp``: :class:`FastDecisions` in front of FastAPI
-    (``.app``)."""
+    (``.app``); ``guard``: per-cell authorization of decisions, outcomes and releases."""
     docs = dp.settings.http_docs_enabled
     app = FastAPI(
         title="ran-distill link-adaptation xApp",
@@ -312,12 +331,18 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     req_outcome = m.requests.labels("rest", "outcomes")
     req_release = m.requests.labels("rest", "release")
 
+    def authorize(request: Request, cell_id: int) -> int:
+        if guard is not None:
+            guard.check("rest", scope_identities(request.scope), cell_id)
+        return cell_id
+
     @app.post(
         "/v1/decisions",
         summary="MCS decisions for the UEs of one cell for one slot",
         openapi_extra=_body(DecideRequestJson),
         response_model=DecideResponseJson,
         responses={
+            **_AUTH_ERRORS,
             409: _err("Stale: slot more than max_slot_lag behind the cell's newest (`slot`)"),
             413: _err("Body above http_max_body_bytes (`body`)"),
             422: _err("Invalid input (field named in `field`)"),
@@ -331,7 +356,10 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         t0 = time.perf_counter()
         req_decide.inc()
         try:
-            res = await dp.submit_raw("json", await _read_body(request, max_body))
+            raw = await _read_body(request, max_body)
+            if guard is not None:
+                guard.check_decide_json(scope_identities(request.scope), raw)
+            res = await dp.submit_raw("json", raw)
         except RequestError as exc:
             return _error(exc, dp)
         dp.observe_total(time.perf_counter() - t0)
@@ -344,6 +372,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         openapi_extra=_body(OutcomeJson),
         response_model=OutcomeAckJson,
         responses={
+            **_AUTH_ERRORS,
             413: _err("Body above http_max_body_bytes (`body`)"),
             422: _err("Invalid input (field named in `field`)"),
         },
@@ -354,7 +383,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             doc = await _read_object(request, max_body)
             cols = {k: doc.get(k) for k in ("ue_id", "delivered_bits", "first_tx_ack", "mcs")}
             n = dp.report_outcome(
-                _int_field(doc, "cell_id"),
+                authorize(request, _int_field(doc, "cell_id")),
                 _int_field(doc, "slot"),
                 cols,
                 _int_field(doc, "slot_duration_us"),
@@ -369,6 +398,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         openapi_extra=_body(ReleaseJson),
         response_model=ReleaseAckJson,
         responses={
+            **_AUTH_ERRORS,
             413: _err("Body above http_max_body_bytes (`body`)"),
             422: _err("Invalid input, unknown cell or UE (field named in `field`)"),
             503: _err("Overloaded: admission bound reached, request shed; see Retry-After"),
@@ -381,7 +411,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             ues = doc.get("ue_id")
             if ues is None:
                 raise RequestError(INVALID_ARGUMENT, "ue_id", "missing field")
-            n = await dp.release(_int_field(doc, "cell_id"), ues)
+            n = await dp.release(authorize(request, _int_field(doc, "cell_id")), ues)
         except RequestError as exc:
             return _error(exc, dp)
         return _json({"released": n})
@@ -445,7 +475,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         status = dp.readiness()
         return _json({"status": status}, 200 if status == "ready" else 503)
 
-    metrics_doc = {
+    metrics_doc: dict[int | str, dict[str, Any]] = {
         200: {
             "content": {CONTENT_TYPE: {"schema": {"type": "string"}}},
             "description": "Prometheus text exposition",
@@ -464,4 +494,4 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             response_class=Response,
             responses=metrics_doc,
         )
-    return FastDecisions(app, dp, max_body)
+    return FastDecisions(app, dp, max_body, guard)

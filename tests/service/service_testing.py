@@ -180,7 +180,8 @@ class ServerThread:
         if self._error is not None:
             raise self._error
         self.grpc_target = f"127.0.0.1:{self.app.grpc_port}"
-        self.http_base = f"http://127.0.0.1:{self.app.http_port}"
+        scheme = "https" if self.settings.tls_cert_file else "http"
+        self.http_base = f"{scheme}://127.0.0.1:{self.app.http_port}"
 
     def _run(self) -> None:
         import asyncio
