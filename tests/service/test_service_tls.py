@@ -78,9 +78,7 @@ def mtls_server(
 
 
 def _channel(srv: ServerThread, pki: Pki, who: Issued | None) -> grpc.Channel:
-    creds = channel_credentials(
-        pki.ca.cert, who.cert if who else None, who.key if who else None
-    )
+    creds = channel_credentials(pki.ca.cert, who.cert if who else None, who.key if who else None)
     return grpc.secure_channel(srv.grpc_target, creds)
 
 
@@ -213,8 +211,7 @@ def test_client_may_not_inject_a_nack_for_another_gnbs_cell(
         probe = random_reports(rng, UES)
         probe["harq_ack"] = np.full(len(UES), -1)
         mcs = {
-            cell: list(b.Decide(grpc_request(cell, 20, probe), timeout=10).mcs)
-            for cell in CELLS_B
+            cell: list(b.Decide(grpc_request(cell, 20, probe), timeout=10).mcs) for cell in CELLS_B
         }
     assert mcs[3] == mcs[4]  # untouched by gnb-a's injection
     assert mcs[5] != mcs[4]  # the control: those NACKs would have mattered
@@ -305,7 +302,10 @@ def test_bad_certificate_or_cells_file_stops_the_start(
     bad_cells = tmp_path / "cells.yaml"
     bad_cells.write_text("identities:\n  gnb-a: ['7-3']\n")
     cases = [
-        (_tls_settings(pki) | {"tls_key_file": str(pki.gnb_a.key)}, "not a certificate and its key"),
+        (
+            _tls_settings(pki) | {"tls_key_file": str(pki.gnb_a.key)},
+            "not a certificate and its key",
+        ),
         (_tls_settings(pki) | {"tls_cert_file": str(tmp_path / "nope.crt")}, "file not found"),
         (_mtls_settings(pki) | {"tls_client_ca_file": str(pki.server.key)}, "tls_client_ca_file"),
         (_mtls_settings(pki) | {"authz_cells_file": str(bad_cells)}, "'7-3'"),
