@@ -1074,6 +1074,8 @@ class DataPlane:
                 not np.all(np.isfinite(ues)) or np.any(ues != np.round(ues))
             ):
                 raise ReportError("ue_id", "must be integers")
+            if ues.dtype.kind == "f" and ues.size and np.abs(ues).max() >= 2.0**62:
+                raise ReportError("ue_id", "value out of range")  # the cast would wrap
             ues = ues.astype(np.int64)
         except ReportError as exc:
             raise RequestError(INVALID_ARGUMENT, exc.field, exc.message) from None
