@@ -552,6 +552,10 @@ def test_tls_secret_is_mounted_and_named_in_the_controls(renders: dict) -> None:
     plain = descriptor_of(renders["defaults"])["controls"]
     assert [plain[k] for k in ("tls_cert_file", "tls_key_file", "tls_client_ca_file")] == [""] * 3
     assert annotations_of(renders["defaults"])["prometheus.io/scheme"] == "http"
+    notes = r["notes"]
+    assert "curl -s --cacert ca.crt --cert gnb.crt --key gnb.key https://127.0.0.1:8080" in notes
+    assert "grpcurl -cacert ca.crt -cert gnb.crt -key gnb.key" in notes
+    assert "-plaintext" not in notes and "Metrics: https://" in notes
 
 
 def annotations_of(r: dict[str, Any]) -> dict[str, str]:
