@@ -73,7 +73,7 @@ class CellSet:
         return cls(tuple(m[0] for m in merged), tuple(m[1] for m in merged))
 
     def __contains__(self, cell: object) -> bool:
-        if not isinstance(cell, int):
+        if not isinstance(cell, int) or isinstance(cell, bool):
             return False
         i = bisect.bisect_right(self.lo, cell) - 1
         return i >= 0 and cell <= self.hi[i]
