@@ -119,6 +119,11 @@ def test_tls_serves_both_protocols_and_plaintext_is_refused(
     plain = tls_server.http_base.replace("https://", "http://")
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{plain}/ric/v1/health/ready", timeout=5)
+    # client options that do not fit together are refused up front
+    with pytest.raises(ValueError, match="tls=False"):
+        XappClient(tls_server.grpc_target, tls=False, tls_ca_file=pki.ca.cert)
+    with pytest.raises(ValueError, match="go together"):
+        channel_credentials(pki.ca.cert, pki.gnb_a.cert, None)
     # a client that does not trust the server's CA refuses the server
     with XappClient(tls_server.grpc_target, tls_ca_file=pki.rogue_ca.cert) as client:
         with pytest.raises(grpc.RpcError) as e:
