@@ -13,7 +13,10 @@ handler, :func:`error_response`) use FastAPI's validation-error shape
 ``{"detail": [{"loc": ["body", field], "msg": ..., "type": reason}], "field": field}``:
 422 invalid input (naming the field), 429 tracked-UE cap reached, 401/403 admin auth,
 413 body above ``http_max_body_bytes``, 503 + ``Retry-After`` overloaded (shed), 409 a slot
-more than ``max_slot_lag`` behind its cell's newest.
+more than ``max_slot_lag`` behind its cell's newest, 403 on ``cell_id`` a cell the client
+certificate may not speak for (``authz_cells_file``, :mod:`service.authz`; checked before
+anything is queued), 401 ``/v1/...`` without a client certificate under
+``tls_require_client_cert`` (:class:`service.tls.ClientCertGate`, in front of this app).
 
 Body limit: every POST is refused with 413 on a Content-Length above
 ``http_max_body_bytes`` before the app reads anything, and bodies without one (chunked) are
@@ -32,8 +35,8 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
+from service.authz import CellGuard
 from service.dataplane import DataPlane
 from service.errors import (
     InvalidArgument,
@@ -44,113 +47,23 @@ from service.errors import (
     Unauthenticated,
 )
 from service.metrics import CONTENT_TYPE
+from service.rest_schema import (
+    AUTH_ERRORS,
+    JSON,
+    DecideRequestJson,
+    DecideResponseJson,
+    HealthJson,
+    ModelInfoJson,
+    OutcomeAckJson,
+    OutcomeJson,
+    ReleaseAckJson,
+    ReleaseJson,
+    ReloadJson,
+    body_schema,
+    error_doc,
+)
+from service.tls import scope_identities
 from service.wire import parse_outcome_json, parse_release_json
-
-JSON = "application/json"
-
-
-# ---------------------------------------------------------------- OpenAPI documentation models
-class DecideRequestJson(BaseModel):
-    """Reports of many UEs of one cell for one slot (parallel arrays, index i = one UE)."""
-
-    cell_id: int = Field(0, ge=0, description="Cell id")
-    slot: int = Field(0, ge=0, description="Slot number")
-    mcs_table: int = Field(0, ge=0, le=2, description="0 = server default, else 1 or 2")
-    ue_id: list[int] = Field(description="UE ids (unique within the request)")
-    cqi: list[int] = Field(description="Latest CQI 0..15 (ignored where cqi_age_slots = -1)")
-    cqi_age_slots: list[int] = Field(description="CQI age in slots, -1 = no CQI yet")
-    harq_ack: list[int] = Field(description="1 ACK, 0 NACK, -1 no feedback this slot")
-    harq_mcs: list[int] = Field(description="MCS of the acknowledged transmission")
-    rank: list[int] = Field(description="Layers 1..8")
-    n_prb: list[int] = Field(description="PRBs 1..275")
-    n_symbols: list[int] = Field(description="PDSCH symbols 1..14")
-    buffer_bytes: list[int] | None = Field(None, description="DL buffer bytes, -1 = unknown")
-    harq_tx_index: list[int] | None = Field(
-        None,
-        description="HARQ transmission index of the harq_ack feedback (0 = first transmission,"
-        " 1.. = retransmission, max 7; -1 = unknown; checked only where harq_ack >= 0)."
-        " Absent/null/empty = unknown for every UE; else ue_id's length. OLLA ignores the"
-        " feedback of retransmissions.",
-    )
-
-
-class DecideResponseJson(BaseModel):
-    cell_id: int
-    slot: int
-    mcs: list[int] = Field(description="MCS index per UE, request order")
-    source: list[str] = Field(description="DECISION_SOURCE_MODEL or DECISION_SOURCE_FALLBACK")
-    model_version: str
-
-
-class ErrorItem(BaseModel):
-    loc: list[str]
-    msg: str
-    type: str
-
-
-class ErrorJson(BaseModel):
-    """Refusal naming the offending field."""
-
-    detail: list[ErrorItem]
-    field: str
-
-
-class OutcomeJson(BaseModel):
-    cell_id: int = Field(0, ge=0)
-    slot: int = Field(0, ge=0)
-    ue_id: list[int]
-    delivered_bits: list[int]
-    first_tx_ack: list[int] = Field(description="1 ACK, 0 NACK, -1 not a first transmission")
-    mcs: list[int] | None = None
-    slot_duration_us: int = Field(0, ge=0, le=1000, description="0 = 500 µs")
-
-
-class OutcomeAckJson(BaseModel):
-    accepted: int
-
-
-class ReleaseJson(BaseModel):
-    cell_id: int = Field(0, ge=0)
-    ue_id: list[int]
-
-
-class ReleaseAckJson(BaseModel):
-    released: int
-
-
-class ModelInfoJson(BaseModel):
-    loaded: bool
-    version: str
-    path: str
-    obs_schema_version: str
-    obs_dim: int
-    n_actions: int
-    parameters: int
-    loaded_at_unix: float
-    last_reload_result: str
-    last_reload_error: str
-    last_reload_at_unix: float
-
-
-class ReloadJson(BaseModel):
-    ok: bool
-    error: str
-    model: ModelInfoJson
-
-
-class HealthJson(BaseModel):
-    status: str
-
-
-def _body(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    return {
-        "requestBody": {"required": True, "content": {JSON: {"schema": schema}}},
-    }
-
-
-def _err(desc: str) -> dict[str, Any]:
-    return {"model": ErrorJson, "description": desc}
 
 
 # ---------------------------------------------------------------- helpers
@@ -217,8 +130,11 @@ class FastDecisions:
     OpenAPI description of that same route, is the FastAPI app's. Every POST whose
     Content-Length is above the body limit is refused (413) here, unread."""
 
-    def __init__(self, app: FastAPI, dp: DataPlane, max_body: int) -> None:
+    def __init__(
+        self, app: FastAPI, dp: DataPlane, max_body: int, guard: CellGuard | None = None
+    ) -> None:
         self.app = app
+        self.guard = guard
         self.dp = dp
         self.max_body = max_body
         self._req = dp.metrics.requests.labels("rest", "decisions")
@@ -239,6 +155,8 @@ class FastDecisions:
             if _declared_too_large(scope, self.max_body):
                 raise _too_large(self.max_body)
             raw = await read_limited(_asgi_chunks(receive), self.max_body)
+            if self.guard is not None:
+                self.guard.check_decide_json(scope_identities(scope), raw)
             res = await self.dp.submit_raw("json", raw)
         except RequestError as exc:
             await self._send(send, error_response(self.dp, exc))
@@ -266,9 +184,11 @@ class FastDecisions:
         await send({"type": "http.response.body", "body": bytes(resp.body)})
 
 
-def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
+def create_rest_app(
+    dp: DataPlane, admin_token: str | None, guard: CellGuard | None = None
+) -> FastDecisions:
     """The ASGI application bound to ``dp``: :class:`FastDecisions` in front of FastAPI
-    (``.app``)."""
+    (``.app``); ``guard``: per-cell authorization of decisions, outcomes and releases."""
     docs = dp.settings.http_docs_enabled
     app = FastAPI(
         title="ran-distill link-adaptation xApp",
@@ -293,17 +213,23 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     # every route's refusals are mapped here: no route catches RequestError itself
     app.add_exception_handler(RequestError, request_error)
 
+    def authorize(request: Request, cell_id: int) -> int:
+        if guard is not None:
+            guard.check("rest", scope_identities(request.scope), cell_id)
+        return cell_id
+
     @app.post(
         "/v1/decisions",
         summary="MCS decisions for the UEs of one cell for one slot",
-        openapi_extra=_body(DecideRequestJson),
+        openapi_extra=body_schema(DecideRequestJson),
         response_model=DecideResponseJson,
         responses={
-            409: _err("Stale: slot more than max_slot_lag behind the cell's newest (`slot`)"),
-            413: _err("Body above http_max_body_bytes (`body`)"),
-            422: _err("Invalid input (field named in `field`)"),
-            429: _err("Tracked-UE cap (max_tracked_ues) reached"),
-            503: _err("Overloaded: admission bound reached, request shed; see Retry-After"),
+            409: error_doc("Stale: slot more than max_slot_lag behind the cell's newest (`slot`)"),
+            413: error_doc("Body above http_max_body_bytes (`body`)"),
+            422: error_doc("Invalid input (field named in `field`)"),
+            429: error_doc("Tracked-UE cap (max_tracked_ues) reached"),
+            503: error_doc("Overloaded: admission bound reached, request shed; see Retry-After"),
+            **AUTH_ERRORS,
         },
     )
     async def decisions(request: Request) -> Response:
@@ -311,7 +237,10 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         # and for direct use of the FastAPI app (same semantics).
         t0 = time.perf_counter()
         req_decide.inc()
-        res = await dp.submit_raw("json", await read_limited(request.stream(), max_body))
+        raw = await read_limited(request.stream(), max_body)
+        if guard is not None:
+            guard.check_decide_json(scope_identities(request.scope), raw)
+        res = await dp.submit_raw("json", raw)
         dp.observe_total(time.perf_counter() - t0)
         assert res.wire is not None
         return Response(res.wire, media_type=JSON)
@@ -319,33 +248,38 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     @app.post(
         "/v1/outcomes",
         summary="Delivered bits / first-transmission ACKs for live KPIs",
-        openapi_extra=_body(OutcomeJson),
+        openapi_extra=body_schema(OutcomeJson),
         response_model=OutcomeAckJson,
         responses={
-            413: _err("Body above http_max_body_bytes (`body`)"),
-            422: _err("Invalid input (field named in `field`)"),
+            413: error_doc("Body above http_max_body_bytes (`body`)"),
+            422: error_doc("Invalid input (field named in `field`)"),
+            **AUTH_ERRORS,
         },
     )
     async def outcomes(request: Request) -> Response:
         req_outcome.inc()
-        outcome = parse_outcome_json(await read_limited(request.stream(), max_body))
-        return _json({"accepted": dp.report_outcome(*outcome)})
+        cell_id, slot, cols, slot_duration_us = parse_outcome_json(
+            await read_limited(request.stream(), max_body)
+        )
+        authorize(request, cell_id)
+        return _json({"accepted": dp.report_outcome(cell_id, slot, cols, slot_duration_us)})
 
     @app.post(
         "/v1/ues/release",
         summary="Forget UEs that left the cell",
-        openapi_extra=_body(ReleaseJson),
+        openapi_extra=body_schema(ReleaseJson),
         response_model=ReleaseAckJson,
         responses={
-            413: _err("Body above http_max_body_bytes (`body`)"),
-            422: _err("Invalid input, unknown cell or UE (field named in `field`)"),
-            503: _err("Overloaded: admission bound reached, request shed; see Retry-After"),
+            413: error_doc("Body above http_max_body_bytes (`body`)"),
+            422: error_doc("Invalid input, unknown cell or UE (field named in `field`)"),
+            503: error_doc("Overloaded: admission bound reached, request shed; see Retry-After"),
+            **AUTH_ERRORS,
         },
     )
     async def release(request: Request) -> Response:
         req_release.inc()
-        parsed = parse_release_json(await read_limited(request.stream(), max_body))
-        return _json({"released": await dp.release(*parsed)})
+        cell_id, ue_ids = parse_release_json(await read_limited(request.stream(), max_body))
+        return _json({"released": await dp.release(authorize(request, cell_id), ue_ids)})
 
     @app.get(
         "/v1/model",
@@ -360,8 +294,8 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         summary="Admin: reload the configured model directory now",
         response_model=ReloadJson,
         responses={
-            401: _err("Missing or wrong bearer token"),
-            403: _err("No admin_token configured: reload over the API is disabled"),
+            401: error_doc("Missing or wrong bearer token"),
+            403: error_doc("No admin_token configured: reload over the API is disabled"),
         },
     )
     async def reload(request: Request) -> Response:
@@ -410,4 +344,4 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             response_class=Response,
             responses=metrics_doc,
         )
-    return FastDecisions(app, dp, max_body)
+    return FastDecisions(app, dp, max_body, guard)
