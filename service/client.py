@@ -13,6 +13,14 @@ dead connection is noticed; and with ``wait_for_ready=True`` a call waits (up to
 timeout) for the server to come up instead of failing at once. :class:`RemotePolicy`
 decides a batch with its own per-UE OLLA when the xApp cannot be reached, as the xApp
 itself falls back to OLLA without a model.
+
+TLS (an xApp started with ``tls_cert_file``): ``tls_ca_file`` verifies the server
+(``tls=True`` alone: the system roots), ``tls_cert_file`` + ``tls_key_file`` present a
+client certificate (mutual TLS, ``tls_require_client_cert``), ``tls_server_name``
+overrides the name checked against the server certificate (e.g. connecting by IP)::
+
+    XappClient("xapp.ricxapp.svc:50051", tls_ca_file="ca.crt",
+               tls_cert_file="gnb-a.crt", tls_key_file="gnb-a.key")
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -30,6 +39,7 @@ from linkadapt.policy import DecisionBatch
 from linkadapt.reports import ReportBatch
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
+from service.tls import channel_credentials
 from service.wire import DECIDE_COLUMNS, SOURCE_FALLBACK, decide_response_arrays
 
 log = logging.getLogger("service.client")
@@ -100,7 +110,8 @@ class XappClient:
 
     ``wait_for_ready``: calls wait for the channel to connect (up to ``timeout``) instead
     of failing with UNAVAILABLE while the xApp is down or not started yet. ``retry``:
-    the UNAVAILABLE retry policy (:data:`RETRY_POLICY`)."""
+    the UNAVAILABLE retry policy (:data:`RETRY_POLICY`). ``tls*``: see the module
+    docstring; TLS is on when ``tls`` is true or any ``tls_*_file`` is given."""
 
     def __init__(
         self,
@@ -111,10 +122,24 @@ class XappClient:
         wait_for_ready: bool = False,
         retry: bool = True,
         keepalive_seconds: float = 30.0,
+        tls: bool | None = None,
+        tls_ca_file: str | Path | None = None,
+        tls_cert_file: str | Path | None = None,
+        tls_key_file: str | Path | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
-        self.channel = grpc.insecure_channel(
-            target, options=channel_options(retry=retry, keepalive_seconds=keepalive_seconds)
-        )
+        options = channel_options(retry=retry, keepalive_seconds=keepalive_seconds)
+        if tls is None:
+            tls = any(f is not None for f in (tls_ca_file, tls_cert_file, tls_key_file))
+        if tls:
+            if tls_server_name:
+                options.append(("grpc.ssl_target_name_override", tls_server_name))
+            creds = channel_credentials(tls_ca_file, tls_cert_file, tls_key_file)
+            self.channel = grpc.secure_channel(target, creds, options=options)
+        else:
+            if tls_server_name or tls_cert_file or tls_key_file or tls_ca_file:
+                raise ValueError("tls=False with TLS options given")
+            self.channel = grpc.insecure_channel(target, options=options)
         self.stub = pb_grpc.LinkAdaptationStub(self.channel)
         self.timeout = timeout
         self.admin_token = admin_token
@@ -216,11 +241,26 @@ class RemotePolicy:
         mcs_table: int = 2,
         olla_bler_target: float = 0.1,
         olla_delta_up_db: float = 1.0,
+        tls: bool | None = None,
+        tls_ca_file: str | Path | None = None,
+        tls_cert_file: str | Path | None = None,
+        tls_key_file: str | Path | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
+        """``tls*``: as :class:`XappClient`'s, used with a ``target`` address."""
         self.client = (
             target
             if isinstance(target, XappClient)
-            else XappClient(target, timeout=timeout, wait_for_ready=wait_for_ready)
+            else XappClient(
+                target,
+                timeout=timeout,
+                wait_for_ready=wait_for_ready,
+                tls=tls,
+                tls_ca_file=tls_ca_file,
+                tls_cert_file=tls_cert_file,
+                tls_key_file=tls_key_file,
+                tls_server_name=tls_server_name,
+            )
         )
         # fresh_state: this instance's cells live in their own id range on the xApp, so a
         # new policy (e.g. one per evaluation seed) never inherits per-UE history that an

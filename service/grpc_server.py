@@ -15,8 +15,14 @@ or while queued, or a slot more than ``max_slot_lag`` behind its cell's newest: 
 changed), UNAUTHENTICATED / PERMISSION_DENIED (the admin calls: ``ReloadModel``,
 ``LoadCandidate``, ``UnloadCandidate``, ``PromoteCandidate``, ``RollbackModel``),
 FAILED_PRECONDITION (promotion without a candidate, rollback without a previous model),
-INTERNAL (a bug, that request only). In a ``DecideStream`` the same errors are in-stream
-``DecideError``s.
+PERMISSION_DENIED naming ``cell_id`` (with ``authz_cells_file``: the client certificate's
+identities may not speak for that cell; checked before anything is queued, see
+:mod:`service.authz`), INTERNAL (a bug, that request only). In a ``DecideStream`` the same
+errors are in-stream ``DecideError``s.
+
+With ``tls_cert_file`` the port is TLS only (``service.tls``); with
+``tls_require_client_cert`` the handshake needs a client certificate from
+``tls_client_ca_file``.
 
 ``DecideStream`` reads at most ``stream_max_in_flight`` messages ahead of its responses.
 """
@@ -36,9 +42,11 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from service.admin import check_admin
+from service.authz import CellGuard
 from service.dataplane import DataPlane
 from service.errors import DeadlineExceeded, InvalidArgument, RequestError, ShedError
 from service.proto_gen import link_adaptation_pb2 as pb
+from service.tls import grpc_peer_identities
 from service.wire import parse_message, parse_outcome_pb, parse_release_pb
 
 log = logging.getLogger("service.grpc")
@@ -88,9 +96,12 @@ def model_info_message(info: dict[str, Any]) -> Any:
 class LinkAdaptationService:
     """The servicer; every method is a thin translation to/from :class:`DataPlane`."""
 
-    def __init__(self, dataplane: DataPlane, admin_token: str | None) -> None:
+    def __init__(
+        self, dataplane: DataPlane, admin_token: str | None, guard: CellGuard | None = None
+    ) -> None:
         self.dp = dataplane
         self.admin_token = admin_token
+        self.guard = guard  # per-cell authorization (None: every client speaks for all)
         m = dataplane.metrics
         self._req = {
             name: m.requests.labels("grpc", name)
@@ -113,6 +124,24 @@ class LinkAdaptationService:
         if not isinstance(exc, ShedError):  # shed: counted in shed_requests_total
             self.dp.metrics.invalid_requests.labels("grpc", exc.reason, exc.field).inc()
 
+    def _authorize(self, context: grpc.aio.ServicerContext, cell_id: int) -> int:
+        """Per-cell authorization (no-op without ``authz_cells_file``); returns ``cell_id``."""
+        if self.guard is not None:
+            self.guard.check("grpc", grpc_peer_identities(context), cell_id)
+        return cell_id
+
+    def _submit_authorized(self, identities: tuple[str, ...], raw: bytes) -> asyncio.Future[Any]:
+        """``submit_raw`` behind the per-cell check: a refused message gets a failed
+        future (answered in its turn like any other error) and is never queued."""
+        assert self.guard is not None
+        try:
+            self.guard.check_decide_pb(identities, raw)
+        except RequestError as exc:
+            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            fut.set_exception(exc)
+            return fut
+        return self.dp.submit_raw("pb", raw)
+
     def _check_deadline(self, context: grpc.aio.ServicerContext) -> float | None:
         """The deadline as a perf_counter() time (None: no deadline), so the worker can
         drop the request if it expires while queued; :class:`DeadlineExceeded` (counted
@@ -130,7 +159,10 @@ class LinkAdaptationService:
     async def decide(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         t0 = time.perf_counter()
         self._req["Decide"].inc()
-        res = await self.dp.submit_raw("pb", raw, self._check_deadline(context))
+        deadline = self._check_deadline(context)
+        if self.guard is not None:
+            self.guard.check_decide_pb(grpc_peer_identities(context), raw)
+        res = await self.dp.submit_raw("pb", raw, deadline)
         self.dp.observe_total(time.perf_counter() - t0)
         assert res.wire is not None
         return res.wire
@@ -153,6 +185,7 @@ class LinkAdaptationService:
         # bounded by the semaphore: never more than stream_max_in_flight entries
         pending: asyncio.Queue[tuple[float, bytes, asyncio.Future[Any]] | None] = asyncio.Queue()
         n_pending = 0  # read, not yet answered (this stream)
+        identities = grpc_peer_identities(context) if self.guard is not None else ()
 
         async def reader() -> None:
             nonlocal n_pending
@@ -168,7 +201,12 @@ class LinkAdaptationService:
                     n_pending += 1
                     dp.stream_pending += 1
                     dp.stream_pending_peak = max(dp.stream_pending_peak, n_pending)
-                    pending.put_nowait((time.perf_counter(), raw, dp.submit_raw("pb", raw)))
+                    fut = (
+                        dp.submit_raw("pb", raw)
+                        if self.guard is None
+                        else self._submit_authorized(identities, raw)
+                    )
+                    pending.put_nowait((time.perf_counter(), raw, fut))
             finally:
                 pending.put_nowait(None)
 
@@ -217,14 +255,17 @@ class LinkAdaptationService:
     async def report_outcome(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         self._req["ReportOutcome"].inc()
         self._check_deadline(context)
-        n = self.dp.report_outcome(*parse_outcome_pb(raw))
+        cell_id, slot, cols, slot_duration_us = parse_outcome_pb(raw)
+        self._authorize(context, cell_id)
+        n = self.dp.report_outcome(cell_id, slot, cols, slot_duration_us)
         return pb.OutcomeAck(accepted=n)
 
     @maps_request_errors
     async def release_ue(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         self._req["ReleaseUe"].inc()
         self._check_deadline(context)
-        n = await self.dp.release(*parse_release_pb(raw))
+        cell_id, ue_ids = parse_release_pb(raw)
+        n = await self.dp.release(self._authorize(context, cell_id), ue_ids)
         return pb.ReleaseUeResponse(released=n)
 
     async def get_model(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
@@ -327,6 +368,8 @@ class GrpcFrontend:
         max_message_bytes: int,
         admin_token: str | None,
         reflection_enabled: bool = True,
+        credentials: grpc.ServerCredentials | None = None,
+        guard: CellGuard | None = None,
     ) -> None:
         self.dp = dataplane
         self.server = grpc.aio.server(
@@ -337,7 +380,7 @@ class GrpcFrontend:
                 *KEEPALIVE_OPTIONS,
             ]
         )
-        self.service = LinkAdaptationService(dataplane, admin_token)
+        self.service = LinkAdaptationService(dataplane, admin_token, guard)
         self.server.add_generic_rpc_handlers((self.service.generic_handler(),))
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -350,7 +393,12 @@ class GrpcFrontend:
                 ),
                 self.server,
             )
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        self.port = (
+            self.server.add_insecure_port(address)
+            if credentials is None
+            else self.server.add_secure_port(address, credentials)
+        )
         if self.port == 0:
             raise OSError(f"gRPC could not bind {host}:{port}")
         self._health_tasks: set[asyncio.Task[None]] = set()

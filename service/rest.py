@@ -14,9 +14,12 @@ handler, :func:`error_response`) use FastAPI's validation-error shape
 422 invalid input (naming the field), 429 tracked-UE cap reached, 401/403 admin auth,
 413 body above ``http_max_body_bytes``, 503 + ``Retry-After`` overloaded (shed), 409 a slot
 more than ``max_slot_lag`` behind its cell's newest, 409 a promotion or rollback with nothing to
-promote or roll back to. The admin routes (``/v1/model/reload``, ``/v1/model/candidate``,
-``/v1/model/promote``, ``/v1/model/rollback``) need ``Authorization: Bearer <admin_token>``
-(:func:`service.admin.check_admin`).
+promote or roll back to, 403 on ``cell_id`` a cell the client certificate may not speak for
+(``authz_cells_file``, :mod:`service.authz`; checked before anything is queued), 401
+``/v1/...`` without a client certificate under ``tls_require_client_cert``
+(:class:`service.tls.ClientCertGate`, in front of this app). The admin routes
+(``/v1/model/reload``, ``/v1/model/candidate``, ``/v1/model/promote``, ``/v1/model/rollback``)
+need ``Authorization: Bearer <admin_token>`` (:func:`service.admin.check_admin`).
 
 Body limit: every POST is refused with 413 on a Content-Length above
 ``http_max_body_bytes`` before the app reads anything, and bodies without one (chunked) are
@@ -33,13 +36,18 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from service.admin import check_admin
+from service.authz import CellGuard
 from service.dataplane import DataPlane
 from service.errors import InvalidArgument, PayloadTooLarge, RequestError, ShedError
 from service.metrics import CONTENT_TYPE
 from service.rest_schema import (
+    AUTH_ERRORS,
     JSON,
     CandidateRequestJson,
     DecideRequestJson,
@@ -54,6 +62,7 @@ from service.rest_schema import (
     body_schema,
     error_doc,
 )
+from service.tls import scope_identities
 from service.wire import parse_candidate_json, parse_outcome_json, parse_release_json
 
 
@@ -121,8 +130,11 @@ class FastDecisions:
     OpenAPI description of that same route, is the FastAPI app's. Every POST whose
     Content-Length is above the body limit is refused (413) here, unread."""
 
-    def __init__(self, app: FastAPI, dp: DataPlane, max_body: int) -> None:
+    def __init__(
+        self, app: FastAPI, dp: DataPlane, max_body: int, guard: CellGuard | None = None
+    ) -> None:
         self.app = app
+        self.guard = guard
         self.dp = dp
         self.max_body = max_body
         self._req = dp.metrics.requests.labels("rest", "decisions")
@@ -143,6 +155,8 @@ class FastDecisions:
             if _declared_too_large(scope, self.max_body):
                 raise _too_large(self.max_body)
             raw = await read_limited(_asgi_chunks(receive), self.max_body)
+            if self.guard is not None:
+                self.guard.check_decide_json(scope_identities(scope), raw)
             res = await self.dp.submit_raw("json", raw)
         except RequestError as exc:
             await self._send(send, error_response(self.dp, exc))
@@ -170,9 +184,11 @@ class FastDecisions:
         await send({"type": "http.response.body", "body": bytes(resp.body)})
 
 
-def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
+def create_rest_app(
+    dp: DataPlane, admin_token: str | None, guard: CellGuard | None = None
+) -> FastDecisions:
     """The ASGI application bound to ``dp``: :class:`FastDecisions` in front of FastAPI
-    (``.app``)."""
+    (``.app``); ``guard``: per-cell authorization of decisions, outcomes and releases."""
     docs = dp.settings.http_docs_enabled
     app = FastAPI(
         title="ran-distill link-adaptation xApp",
@@ -197,6 +213,32 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     # every route's refusals are mapped here: no route catches RequestError itself
     app.add_exception_handler(RequestError, request_error)
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals; a 405's ``Allow`` lists the methods of every route on
+        the path (Starlette names only the first route's, and ``/v1/model/candidate`` has
+        two: POST and DELETE)."""
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            allowed = sorted(
+                {
+                    method
+                    for route in app.router.routes
+                    if route.matches(request.scope)[0] is not Match.NONE
+                    for method in getattr(route, "methods", None) or ()
+                }
+            )
+            exc = HTTPException(
+                405, exc.detail, {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+            )
+        return await http_exception_handler(request, exc)
+
+    app.add_exception_handler(HTTPException, http_error)
+
+    def authorize(request: Request, cell_id: int) -> int:
+        if guard is not None:
+            guard.check("rest", scope_identities(request.scope), cell_id)
+        return cell_id
+
     @app.post(
         "/v1/decisions",
         summary="MCS decisions for the UEs of one cell for one slot",
@@ -208,6 +250,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             422: error_doc("Invalid input (field named in `field`)"),
             429: error_doc("Tracked-UE cap (max_tracked_ues) reached"),
             503: error_doc("Overloaded: admission bound reached, request shed; see Retry-After"),
+            **AUTH_ERRORS,
         },
     )
     async def decisions(request: Request) -> Response:
@@ -215,7 +258,10 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         # and for direct use of the FastAPI app (same semantics).
         t0 = time.perf_counter()
         req_decide.inc()
-        res = await dp.submit_raw("json", await read_limited(request.stream(), max_body))
+        raw = await read_limited(request.stream(), max_body)
+        if guard is not None:
+            guard.check_decide_json(scope_identities(request.scope), raw)
+        res = await dp.submit_raw("json", raw)
         dp.observe_total(time.perf_counter() - t0)
         assert res.wire is not None
         return Response(res.wire, media_type=JSON)
@@ -228,12 +274,16 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         responses={
             413: error_doc("Body above http_max_body_bytes (`body`)"),
             422: error_doc("Invalid input (field named in `field`)"),
+            **AUTH_ERRORS,
         },
     )
     async def outcomes(request: Request) -> Response:
         req_outcome.inc()
-        outcome = parse_outcome_json(await read_limited(request.stream(), max_body))
-        return _json({"accepted": dp.report_outcome(*outcome)})
+        cell_id, slot, cols, slot_duration_us = parse_outcome_json(
+            await read_limited(request.stream(), max_body)
+        )
+        authorize(request, cell_id)
+        return _json({"accepted": dp.report_outcome(cell_id, slot, cols, slot_duration_us)})
 
     @app.post(
         "/v1/ues/release",
@@ -244,12 +294,13 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             413: error_doc("Body above http_max_body_bytes (`body`)"),
             422: error_doc("Invalid input, unknown cell or UE (field named in `field`)"),
             503: error_doc("Overloaded: admission bound reached, request shed; see Retry-After"),
+            **AUTH_ERRORS,
         },
     )
     async def release(request: Request) -> Response:
         req_release.inc()
-        parsed = parse_release_json(await read_limited(request.stream(), max_body))
-        return _json({"released": await dp.release(*parsed)})
+        cell_id, ue_ids = parse_release_json(await read_limited(request.stream(), max_body))
+        return _json({"released": await dp.release(authorize(request, cell_id), ue_ids)})
 
     @app.get(
         "/v1/model",
@@ -371,4 +422,4 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             response_class=Response,
             responses=metrics_doc,
         )
-    return FastDecisions(app, dp, max_body)
+    return FastDecisions(app, dp, max_body, guard)

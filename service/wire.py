@@ -287,11 +287,21 @@ def parse_outcome_pb(raw: bytes) -> Outcome:
     return Outcome(msg.cell_id, msg.slot, columns, msg.slot_duration_us)
 
 
+def json_array(doc: dict[str, Any], name: str) -> list[Any] | None:
+    """A column of a JSON body: a JSON array, or absent/null (``None``). Anything else
+    (``{}``, ``false``, a number) is refused here, naming the field, before validation
+    takes the length of it."""
+    value = doc.get(name)
+    if value is None or isinstance(value, list):
+        return value
+    raise InvalidArgument(name, f"must be an array of integers, got {type(value).__name__}")
+
+
 def parse_outcome_json(raw: bytes) -> Outcome:
     """A ``POST /v1/outcomes`` body; integer head fields are checked here, the columns by
     validation."""
     doc = parse_json_object(raw)
-    columns = {name: doc.get(name) for name in OUTCOME_COLUMNS}
+    columns = {name: json_array(doc, name) for name in OUTCOME_COLUMNS}
     return Outcome(
         json_int_field(doc, "cell_id"),
         json_int_field(doc, "slot"),

@@ -259,6 +259,10 @@ def test_release_unknown_cell_or_ue(server: ServerThread, seeded: dict) -> None:
     ]:
         r = httpx.post(f"{server.http_base}/v1/ues/release", json=body)
         assert r.status_code == 422 and r.json()["field"] == field, r.text
+    # a float id beyond int64 is refused as such, not cast (it wrapped to INT64_MIN)
+    r = httpx.post(f"{server.http_base}/v1/ues/release", json={"cell_id": CELL, "ue_id": [1e30]})
+    assert r.status_code == 422 and r.json()["field"] == "ue_id"
+    assert "out of range" in r.json()["detail"][0]["msg"]
     after = seeded["snapshot"]()  # UES[0] was named in a failed release: still tracked
     np.testing.assert_array_equal(after[0], before[0])
     assert after[1] == before[1]

@@ -10,12 +10,11 @@ import grpc
 import httpx
 import numpy as np
 import pytest
-from conftest import ADMIN_TOKEN
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from service_testing import ServerThread, grpc_request, random_reports, write_model_dir
+from service_testing import ADMIN_TOKEN, ServerThread, grpc_request, random_reports, write_model_dir
 
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc

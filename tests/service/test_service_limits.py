@@ -19,10 +19,10 @@ import grpc
 import httpx
 import numpy as np
 import pytest
-from conftest import ADMIN_TOKEN
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from service_testing import (
+    ADMIN_TOKEN,
     ServerThread,
     grpc_request,
     json_request,

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from conftest import ADMIN_TOKEN
-from service_testing import ServerThread, json_request, random_reports
+from service_testing import ADMIN_TOKEN, ServerThread, json_request, random_reports
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -105,6 +104,21 @@ def test_openapi_documents_errors(server: ServerThread) -> None:
     assert "ue_id" in decide["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert {"401", "403"} <= set(paths["/v1/model/reload"]["post"]["responses"])
     assert "422" in paths["/v1/ues/release"]["post"]["responses"]
+
+
+def test_method_not_allowed_lists_every_method_of_the_path(server: ServerThread) -> None:
+    """A 405's Allow names the methods of all routes on the path: /v1/model/candidate has
+    two (POST loads, DELETE unloads), where Starlette would name only the first."""
+    for method, path, allow in (
+        ("OPTIONS", "/v1/model/candidate", "DELETE, POST"),
+        ("PUT", "/v1/model/candidate", "DELETE, POST"),
+        ("GET", "/v1/model/promote", "POST"),
+        ("DELETE", "/v1/model", "GET"),
+    ):
+        r = httpx.request(method, f"{server.http_base}{path}")
+        assert r.status_code == 405, (method, path)
+        assert r.headers["allow"] == allow, (method, path)
+        assert r.json() == {"detail": "Method Not Allowed"}
 
 
 def test_schemathesis(server: ServerThread) -> None:

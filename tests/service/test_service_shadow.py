@@ -14,8 +14,13 @@ import grpc
 import httpx
 import numpy as np
 import pytest
-from conftest import ADMIN_TOKEN
-from service_testing import ServerThread, grpc_request, random_reports, write_model_dir
+from service_testing import (
+    ADMIN_TOKEN,
+    ServerThread,
+    grpc_request,
+    random_reports,
+    write_model_dir,
+)
 
 from linkadapt import nr
 from service.proto_gen import link_adaptation_pb2 as pb
