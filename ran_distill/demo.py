@@ -23,8 +23,10 @@ Prometheus running after the run until Ctrl-C, to explore them.
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -81,6 +83,10 @@ def run_demo(
     from ran_distill.prometheus import prometheus_binary
 
     console = Console()
+    if threading.current_thread() is threading.main_thread():
+        # `timeout`, a CI runner or `kill` end the demo through its context managers, so
+        # the xApp and Prometheus children are stopped, not orphaned
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     _cli(
         "sim",
         "--scenario",

@@ -60,7 +60,8 @@ def print_result(result: GnbResult, console: Any = None) -> None:
     cfg = result.config
     columns = {"via xApp": result.kpis, **result.comparison}
     kpis = Table(
-        title=f"{result.scenario}: {cfg.ues} UEs × {result.slots} slots, seed {cfg.seed}",
+        title=f"{result.scenario}{f' + trace {cfg.trace.name}' if cfg.trace else ''}: "
+        f"{cfg.ues} UEs × {result.slots} slots, seed {cfg.seed}",
         caption="via xApp: the gNB over gRPC; the others in-process on the same channels"
         if result.comparison
         else None,

@@ -186,7 +186,7 @@ class MetricsSampler:
                     ref_key = f"{kind}_ref"
                     ref_scale = PANELS[ref_key][2]
                     out[ref_key].setdefault(f"cell {cell}", []).append((t - t0, ref_scale * ref))
-            past = _sample_before(samples, i, t - RATE_WINDOW_S)
+            past = _sample_before(samples, i, t - RATE_WINDOW_S - 1e-9)
             if past is None:
                 continue
             dt = t - past[0]
@@ -214,8 +214,9 @@ class MetricsSampler:
 def _sample_before(
     samples: list[tuple[float, dict[str, Any]]], i: int, t: float
 ) -> tuple[float, dict[str, Any]] | None:
-    """The latest sample before index ``i`` taken at or before ``t`` (the rate window's start)."""
-    for j in range(i - 1, -1, -1):
-        if samples[j][0] <= t:
+    """The earliest sample before index ``i`` taken at or after ``t``: like ``rate()``, the
+    window's first sample inside it (None when sample ``i`` is the window's only one)."""
+    for j in range(i):
+        if samples[j][0] >= t:
             return samples[j]
     return None

@@ -97,7 +97,9 @@ def test_sampler_computes_reference_and_latency_quantiles() -> None:
         }
 
     sampler.samples.append((100.0, snap(0.0, {1e-3: 0.0, 1e-2: 0.0, math.inf: 0.0})))
-    sampler.samples.append((106.0, snap(600.0, {1e-3: 50.0, 1e-2: 100.0, math.inf: 100.0})))
+    sampler.samples.append((104.0, snap(400.0, {1e-3: 50.0, 1e-2: 100.0, math.inf: 100.0})))
+    # 8 s: the 100 s sample is outside the 5 s rate window, the 104 s one is its start
+    sampler.samples.append((108.0, snap(1200.0, {1e-3: 50.0, 1e-2: 200.0, math.inf: 200.0})))
     series = sampler.series(t0=100.0)
     (tput,) = series["throughput"]
     assert tput.label == "cell 3" and tput.v[-1] == pytest.approx(12.0)  # Mbit/s
@@ -105,6 +107,7 @@ def test_sampler_computes_reference_and_latency_quantiles() -> None:
     assert series["bler_ref"][0].v[-1] == pytest.approx(0.10)
     assert series["throughput_dev"][0].v[-1] == pytest.approx(20.0)
     (p50,) = series["latency_p50"]
-    assert p50.t.tolist() == [6.0] and p50.v[0] == pytest.approx(1.0)  # ms
+    assert p50.t.tolist() == [4.0, 8.0]
+    assert p50.v == pytest.approx([1.0, 1.0 + 9.0 * 50 / 100])  # ms
     assert series["latency_p99"][0].v[0] == pytest.approx(1e3 * (1e-3 + 9e-3 * 49 / 50))
-    assert series["decisions"][0].v[0] == pytest.approx(100.0)
+    assert series["decisions"][0].v == pytest.approx([100.0, 200.0])
