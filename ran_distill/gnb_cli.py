@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from ran_distill.gnb import GnbConfig, GnbError, GnbResult, GnbRunner, gnb_scenario, run_gnb
+from ran_distill.gnb_link import XappProtocolError
 
 DEFAULT_MODEL = Path("models/default")
 BASELINES = ("olla", "olla-tuned", "genie")
@@ -222,10 +223,16 @@ def register(app: typer.Typer) -> None:
             gnb_scenario(config)  # a bad scenario or trace fails before connecting
         except GnbError as exc:
             raise typer.BadParameter(str(exc)) from exc
+        except ImportError as exc:  # e.g. the serving image: no simulator extras
+            typer.echo(
+                f"error: the gNB needs the simulator (pip install 'ran-distill[sim]'): {exc}",
+                err=True,
+            )
+            raise typer.Exit(2) from exc
         try:
             with live_progress(slots, enabled=not as_json) as progress:
                 result = run_gnb(config, progress, stop_on_sigint=True)
-        except GnbError as exc:
+        except (GnbError, XappProtocolError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
         if compare:
