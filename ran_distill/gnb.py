@@ -242,13 +242,14 @@ class GnbRunner:
         mcs = fallback.copy()
         source = np.full(len(reports), SOURCE_GNB_FALLBACK, np.int32)
         late = fell_back = False
-        for _cell, idx, fut in asked:
+        for cell, idx, fut in asked:
             stats.cell_slots += 1
-            resp = self._answer(idx, fut)
+            resp = self._answer(idx, fut, self.links[cell])
             if resp is None:
                 fell_back = True
                 stats.fallback_cell_slots += 1
                 late = late or (fut is not None and not fut.done())
+                late = late or (fut is None and self.links[cell].refused == "backlog")
                 continue
             mcs[idx] = np.asarray(resp.mcs, np.int32)
             source[idx] = np.asarray(resp.source, np.int32)
@@ -261,12 +262,15 @@ class GnbRunner:
         stats.slots += 1
         await self._report_outcomes(stub, background, slot, batch, delivered, cells, groups)
 
-    def _answer(self, idx: np.ndarray, fut: asyncio.Future[Any] | None) -> Any:
+    def _answer(self, idx: np.ndarray, fut: asyncio.Future[Any] | None, link: CellLink) -> Any:
         """The cell's usable ``DecideResponse``, or None (counted by why)."""
         stats = self.stats
-        if fut is None:
-            stats.disconnected_cell_slots += 1
-            self.synced[idx] = False  # the report never reached the xApp
+        if fut is None:  # not sent: the report never reaches the xApp
+            if link.refused == "backlog":  # the xApp is that far behind: as late
+                stats.late_cell_slots += 1
+            else:
+                stats.disconnected_cell_slots += 1
+            self.synced[idx] = False
             return None
         if not fut.done():
             stats.late_cell_slots += 1

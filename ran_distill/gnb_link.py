@@ -61,6 +61,8 @@ class CellLink:
         self.up = False  # a stream is open (answers may still be slow)
         self.answered_once = False  # some stream of this link has answered
         self._stream_answered = False  # the current stream has answered
+        self.refused = ""  # why the last exchange() returned None
+        self.last_error = ""  # how the last stream ended, when it failed
         self._outbox: asyncio.Queue[tuple[int, Any, asyncio.Future[Any], float]] = asyncio.Queue(
             maxsize=max_in_flight
         )
@@ -73,10 +75,13 @@ class CellLink:
 
     def exchange(self, slot: int, request: Any) -> asyncio.Future[Any] | None:
         """Send ``request`` for ``slot``; the future resolves to the ``DecideResponse``, or to
-        ``None`` if the stream broke first. ``None`` now: no stream, or too many in flight."""
+        ``None`` if the stream broke first. ``None`` now: no stream (``refused`` "down"), or
+        ``max_in_flight`` messages unanswered (``refused`` "backlog")."""
         if not self.up or not self.channel_ready():
+            self.refused = "down"
             return None
         if len(self._pending) + self._outbox.qsize() >= self.max_in_flight:
+            self.refused = "backlog"
             return None
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._outbox.put_nowait((slot, request, fut, time.perf_counter()))
@@ -86,8 +91,7 @@ class CellLink:
         self._closing = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.gather(self._task, return_exceptions=True)
         self._resolve_all_none()
 
     # ------------------------------------------------------------------ internals
@@ -106,9 +110,12 @@ class CellLink:
                 for task in (reader, writer):
                     task.cancel()
                 call.cancel()
-                for task in (reader, writer):
-                    with contextlib.suppress(asyncio.CancelledError, grpc.RpcError):
-                        await task
+                # how the stream ended does not matter (RpcError, a write on a finished
+                # call's InvalidStateError, EOF): the link reopens it either way
+                ended = await asyncio.gather(reader, writer, return_exceptions=True)
+                self.last_error = next(
+                    (repr(e) for e in ended if isinstance(e, Exception)), self.last_error
+                )
                 self._resolve_all_none()
             if self._stream_answered:
                 delay = self.backoff_initial_s  # this stream worked: retry soon
