@@ -100,7 +100,7 @@ def stats_table(result: GnbResult) -> Any:
         f"{s.deadline_missed_slots} of {s.slots}",
     )
     t.add_row(
-        "fallback slots (gNB's own OLLA for ≥ 1 cell)",
+        "fallback slots (gNB OLLA in ≥ 1 cell)",
         f"{s.fallback_slots} ({s.fallback_cell_slots} of {s.cell_slots} cell-slots)",
     )
     t.add_row(
@@ -108,14 +108,14 @@ def stats_table(result: GnbResult) -> Any:
         f"{s.late_cell_slots} / {s.disconnected_cell_slots} / {s.rejected_cell_slots}",
     )
     t.add_row(
-        "decisions: xApp model / xApp OLLA / gNB OLLA",
+        "decisions: model / xApp OLLA / gNB OLLA",
         f"{s.decisions_xapp_model} / {s.decisions_xapp_fallback} / {s.decisions_gnb_fallback}",
     )
     if result.skew_checked:
         skew = f"{s.skew_mismatches} of {s.skew_checked} differ"
     else:
         skew = "not checked (no --model, or the xApp serves another model)"
-    t.add_row("xApp vs in-process model (same reports)", skew)
+    t.add_row("xApp vs the model in-process", skew)
     t.add_row("stream reconnects", str(s.reconnects))
     t.add_row(
         "outcome reports sent / failed / dropped",
