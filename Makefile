@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q "$(TORCH)" -e ".[train,distributed,dev]"
 	rm -f $(VENV)/.installed-* && touch $@
 
-# Debian's Prometheus server: the metrics tests scrape the xApp with a real one.
+# Debian's Prometheus server: the metrics tests and the demo scrape the xApp with a real one.
 system-deps:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
@@ -31,7 +31,7 @@ lint: install
 test: install system-deps lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-demo: install
+demo: install system-deps
 	$(BIN)/python -m ran_distill demo
 
 proto: install

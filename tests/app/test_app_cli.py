@@ -16,6 +16,7 @@ COMMANDS = [
     "export-onnx",
     "distill",
     "serve",
+    "gnb",
     "demo",
 ]
 
