@@ -24,9 +24,12 @@ system-deps:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
+# ruff (lint + format) over everything; mypy over linkadapt, service and ran_distill at the
+# strictness documented in pyproject.toml ([tool.mypy]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: install system-deps lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
