@@ -13,6 +13,11 @@ dead connection is noticed; and with ``wait_for_ready=True`` a call waits (up to
 timeout) for the server to come up instead of failing at once. :class:`RemotePolicy`
 decides a batch with its own per-UE OLLA when the xApp cannot be reached, as the xApp
 itself falls back to OLLA without a model.
+
+Cell affinity: every per-cell call carries its cell id as the ``x-ran-cell-id`` metadata
+(:mod:`service.cell_affinity`), so an L7 proxy in front of several replicas can hash it
+and keep each cell, and its per-UE history, on one replica. The xApp refuses a call whose
+metadata names another cell than its body.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import grpc
@@ -28,6 +34,7 @@ import numpy as np
 from linkadapt.baselines import OllaPolicy
 from linkadapt.policy import DecisionBatch
 from linkadapt.reports import ReportBatch
+from service.cell_affinity import cell_metadata
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 from service.wire import decide_response_arrays
@@ -145,11 +152,27 @@ class XappClient:
         """(mcs int32 [n], source uint8 [n] (1 MODEL, 2 FALLBACK), model version)."""
         resp = self.stub.Decide(
             decide_request(reports, cell_id=cell_id, slot=slot, mcs_table=mcs_table),
+            metadata=cell_metadata(cell_id),
             timeout=self.timeout,
             wait_for_ready=self.wait_for_ready,
         )
         mcs, source = decide_response_arrays(resp)
         return mcs, source, resp.model_version
+
+    def decide_stream(
+        self, requests: Iterable[Any], *, cell_id: int, timeout: float | None = None
+    ) -> Iterator[Any]:
+        """``DecideStream`` for one cell: ``DecideRequest`` messages in, ``DecideResponse``
+        messages out (in order); ``timeout`` bounds the whole stream (None: none). The
+        cell id rides on the stream's metadata."""
+        return iter(
+            self.stub.DecideStream(
+                iter(requests),
+                metadata=cell_metadata(cell_id),
+                timeout=timeout,
+                wait_for_ready=self.wait_for_ready,
+            )
+        )
 
     def report_outcome(
         self,
@@ -172,6 +195,7 @@ class XappClient:
                 mcs=list(mcs),
                 slot_duration_us=slot_duration_us,
             ),
+            metadata=cell_metadata(cell_id),
             timeout=self.timeout,
             wait_for_ready=self.wait_for_ready,
         )
@@ -180,6 +204,7 @@ class XappClient:
     def release(self, *, cell_id: int, ue_ids: Any) -> int:
         resp = self.stub.ReleaseUe(
             pb.ReleaseUeRequest(cell_id=cell_id, ue_id=[int(u) for u in ue_ids]),
+            metadata=cell_metadata(cell_id),
             timeout=self.timeout,
             wait_for_ready=self.wait_for_ready,
         )

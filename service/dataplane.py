@@ -50,6 +50,7 @@ from linkadapt.reports import (
     ReportBatch,
     ReportError,
 )
+from service.cell_affinity import mismatch_message
 from service.config import Settings
 from service.metrics import ServiceMetrics
 from service.proto_gen import link_adaptation_pb2 as pb
@@ -134,6 +135,7 @@ class _Request:
     t_submit: float
     deadline: float | None = None  # perf_counter() time after which nobody waits for it
     ues: int = 0  # estimated UEs, counted in DataPlane.queued_ues until answered
+    cell_hint: int | None = None  # the routing header's cell id: must equal the body's
 
 
 @dataclass
@@ -589,7 +591,11 @@ class DataPlane:
         return batch
 
     def submit_raw(
-        self, kind: str, payload: Any, deadline: float | None = None
+        self,
+        kind: str,
+        payload: Any,
+        deadline: float | None = None,
+        cell_hint: int | None = None,
     ) -> asyncio.Future[DecideResult]:
         """Queue one decide request without touching it (event-loop thread, cheap).
 
@@ -604,7 +610,9 @@ class DataPlane:
         fails at once with OVERLOADED and nothing is queued, so an overload costs one
         counter increment per request instead of unbounded memory and latency.
         ``deadline`` (a ``time.perf_counter()`` value, the gRPC deadline) lets the worker
-        drop the request if it is still queued when that time has passed.
+        drop the request if it is still queued when that time has passed. ``cell_hint``
+        (the ``x-ran-cell-id`` header the request was routed by, :mod:`service.cell_affinity`)
+        must equal the body's ``cell_id``, else INVALID_ARGUMENT on ``cell_id``.
         """
         loop = self._loop or asyncio.get_running_loop()
         fut: asyncio.Future[DecideResult] = loop.create_future()
@@ -628,7 +636,9 @@ class DataPlane:
         # caller that gives up cancels the future, but the request still sits in the queue)
         self.in_flight += 1
         self.queued_ues += n_ues
-        self._queue.put(_Request(kind, payload, fut, time.perf_counter(), deadline, n_ues))
+        self._queue.put(
+            _Request(kind, payload, fut, time.perf_counter(), deadline, n_ues, cell_hint)
+        )
         if self._inline and not self._inline_scheduled:
             self._inline_scheduled = True
             loop.call_soon(self._drain_inline)
@@ -776,6 +786,8 @@ class DataPlane:
                 continue
             if msg.mcs_table not in (0, served) or msg.cell_id < 0 or msg.slot < 0:
                 continue
+            if r.cell_hint is not None and r.cell_hint != msg.cell_id:
+                continue  # the per-request path refuses it
             empty = tuple(ln == 0 for ln in lens_opt)
             if absent is None:
                 absent = empty
@@ -834,6 +846,7 @@ class DataPlane:
                 span = spans.get(i)
                 if span is not None and merged is not None:
                     cell_id, slot, lo, hi = span
+                    _check_cell_hint(r, cell_id)
                     part = ReportBatch(**{k: v[lo:hi] for k, v in merged.as_dict().items()})
                     if hi - lo > 1:
                         srt = np.sort(part.ue_id)
@@ -874,6 +887,7 @@ class DataPlane:
                     mcs_table = json_int_field(columns, "mcs_table")
                 else:
                     cell_id, slot, mcs_table, columns = r.payload
+                _check_cell_hint(r, cell_id)
                 batch = self.validate_decide(cell_id, slot, mcs_table, columns)
                 n = len(batch)
                 self.metrics.batch_size.observe(n)
@@ -1236,6 +1250,14 @@ class DataPlane:
     # ------------------------------------------------------------------ model
     def model_info(self) -> dict[str, Any]:
         return self.registry.info()
+
+
+def _check_cell_hint(r: _Request, cell_id: Any) -> None:
+    """A request routed by ``x-ran-cell-id`` must carry that cell in its body."""
+    if r.cell_hint is not None and cell_id != r.cell_hint:
+        raise RequestError(
+            INVALID_ARGUMENT, "cell_id", mismatch_message(r.cell_hint, cell_id), "cell_mismatch"
+        )
 
 
 def _check_id(field: str, value: Any) -> None:

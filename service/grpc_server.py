@@ -31,6 +31,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from service.cell_affinity import (
+    CELL_ID_HEADER,
+    CellHeaderError,
+    grpc_cell_header,
+    mismatch_message,
+)
 from service.dataplane import (
     DEADLINE_EXCEEDED,
     INVALID_ARGUMENT,
@@ -132,13 +138,35 @@ class LinkAdaptationService:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed on arrival")
         return time.perf_counter() + remaining
 
+    async def _cell_hint(self, context: grpc.aio.ServicerContext) -> int | None:
+        """The ``x-ran-cell-id`` metadata (None when absent); aborts when malformed."""
+        try:
+            return grpc_cell_header(context.invocation_metadata())
+        except CellHeaderError as exc:
+            await self._abort(
+                context, RequestError(INVALID_ARGUMENT, CELL_ID_HEADER, str(exc), "malformed")
+            )
+            raise AssertionError("unreachable") from None
+
+    async def _check_cell(self, context: grpc.aio.ServicerContext, cell_id: int) -> None:
+        """Abort when the routing metadata names another cell than the message."""
+        hint = await self._cell_hint(context)
+        if hint is not None and hint != cell_id:
+            await self._abort(
+                context,
+                RequestError(
+                    INVALID_ARGUMENT, "cell_id", mismatch_message(hint, cell_id), "cell_mismatch"
+                ),
+            )
+
     # ---------------------------------------------------------------- RPCs
     async def decide(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         t0 = time.perf_counter()
         self._req["Decide"].inc()
         deadline = await self._check_deadline(context)
+        hint = await self._cell_hint(context)
         try:
-            res = await self.dp.submit_raw("pb", raw, deadline)
+            res = await self.dp.submit_raw("pb", raw, deadline, hint)
         except RequestError as exc:
             await self._abort(context, exc)
             raise AssertionError("unreachable") from None
@@ -160,6 +188,7 @@ class LinkAdaptationService:
         """
         counter = self._req["DecideStream"]
         dp = self.dp
+        hint = await self._cell_hint(context)  # one cell per stream when given
         slots = asyncio.Semaphore(dp.settings.stream_max_in_flight)
         # bounded by the semaphore: never more than stream_max_in_flight entries
         pending: asyncio.Queue[tuple[float, bytes, asyncio.Future[Any]] | None] = asyncio.Queue()
@@ -179,7 +208,9 @@ class LinkAdaptationService:
                     n_pending += 1
                     dp.stream_pending += 1
                     dp.stream_pending_peak = max(dp.stream_pending_peak, n_pending)
-                    pending.put_nowait((time.perf_counter(), raw, dp.submit_raw("pb", raw)))
+                    pending.put_nowait(
+                        (time.perf_counter(), raw, dp.submit_raw("pb", raw, None, hint))
+                    )
             finally:
                 pending.put_nowait(None)
 
@@ -231,6 +262,7 @@ class LinkAdaptationService:
         await self._check_deadline(context)
         try:
             msg = self._parse(pb.OutcomeReport, raw)
+            await self._check_cell(context, msg.cell_id)
             cols = {
                 "ue_id": msg.ue_id,
                 "delivered_bits": msg.delivered_bits,
@@ -248,6 +280,7 @@ class LinkAdaptationService:
         await self._check_deadline(context)
         try:
             msg = self._parse(pb.ReleaseUeRequest, raw)
+            await self._check_cell(context, msg.cell_id)
             n = await self.dp.release(msg.cell_id, list(msg.ue_id))
         except RequestError as exc:
             await self._abort(context, exc)

@@ -32,6 +32,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from service.cell_affinity import (
+    CELL_ID_HEADER,
+    CellHeaderError,
+    asgi_cell_header,
+    mismatch_message,
+    parse_cell_header,
+)
 from service.dataplane import (
     DEADLINE_EXCEEDED,
     INVALID_ARGUMENT,
@@ -221,6 +228,28 @@ def _declared_too_large(scope: Any, max_bytes: int) -> bool:
 _int_field = json_int_field
 
 
+def _header_error(exc: CellHeaderError) -> RequestError:
+    return RequestError(INVALID_ARGUMENT, CELL_ID_HEADER, str(exc), "malformed")
+
+
+def _request_cell_hint(request: Request) -> int | None:
+    """The ``x-ran-cell-id`` header of a FastAPI request (None when absent)."""
+    try:
+        return parse_cell_header(request.headers.get(CELL_ID_HEADER))
+    except CellHeaderError as exc:
+        raise _header_error(exc) from None
+
+
+def _check_cell(request: Request, cell_id: int) -> int:
+    """``cell_id``, after checking the routing header (when present) names the same cell."""
+    hint = _request_cell_hint(request)
+    if hint is not None and hint != cell_id:
+        raise RequestError(
+            INVALID_ARGUMENT, "cell_id", mismatch_message(hint, cell_id), "cell_mismatch"
+        )
+    return cell_id
+
+
 class FastDecisions:
     """ASGI front: ``POST /v1/decisions`` is answered here, straight from the raw body
     (the data plane parses it in its worker and returns the encoded JSON), skipping
@@ -247,8 +276,12 @@ class FastDecisions:
         t0 = time.perf_counter()
         self._req.inc()
         try:
+            try:
+                hint = asgi_cell_header(scope)
+            except CellHeaderError as exc:
+                raise _header_error(exc) from None
             raw = await self._body(scope, receive)
-            res = await self.dp.submit_raw("json", raw)
+            res = await self.dp.submit_raw("json", raw, None, hint)
             assert res.wire is not None
             body = res.wire
             self.dp.observe_total(time.perf_counter() - t0)
@@ -331,7 +364,8 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         t0 = time.perf_counter()
         req_decide.inc()
         try:
-            res = await dp.submit_raw("json", await _read_body(request, max_body))
+            hint = _request_cell_hint(request)
+            res = await dp.submit_raw("json", await _read_body(request, max_body), None, hint)
         except RequestError as exc:
             return _error(exc, dp)
         dp.observe_total(time.perf_counter() - t0)
@@ -354,7 +388,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             doc = await _read_object(request, max_body)
             cols = {k: doc.get(k) for k in ("ue_id", "delivered_bits", "first_tx_ack", "mcs")}
             n = dp.report_outcome(
-                _int_field(doc, "cell_id"),
+                _check_cell(request, _int_field(doc, "cell_id")),
                 _int_field(doc, "slot"),
                 cols,
                 _int_field(doc, "slot_duration_us"),
@@ -381,7 +415,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             ues = doc.get("ue_id")
             if ues is None:
                 raise RequestError(INVALID_ARGUMENT, "ue_id", "missing field")
-            n = await dp.release(_int_field(doc, "cell_id"), ues)
+            n = await dp.release(_check_cell(request, _int_field(doc, "cell_id")), ues)
         except RequestError as exc:
             return _error(exc, dp)
         return _json({"released": n})
