@@ -56,6 +56,7 @@ from service.metrics import ServiceMetrics
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.registry import ModelRegistry, n_mcs_for_table
 from service.state import CapacityError, UeStateTable, UnknownUeError
+from service.state_handover import make_handover
 from service.wire import encode_decide_response, request_columns
 
 log = logging.getLogger("service.dataplane")
@@ -259,7 +260,7 @@ def _request_ues(kind: str, payload: Any) -> int:
     """UE count of a request, for the micro-batch size bound and the admission bound
     (estimated from the size, never parsed on the event loop: ~9 protobuf bytes, ~40 JSON
     bytes per UE, so the estimate errs high)."""
-    if kind == "release":
+    if kind in ("release", "handover"):
         return 0
     if kind == "pb":
         return max(1, len(payload) // 9)
@@ -352,6 +353,8 @@ class DataPlane:
             initial_capacity=min(settings.max_tracked_ues, 4096),
         )
         self.metrics.tracked_ues_limit.set(settings.max_tracked_ues)
+        # per-cell state handover through Redis (None: off); runs in the worker
+        self.handover = make_handover(settings, self.metrics)
         self.started = False
         self.draining = False
         # admitted decide/release requests not yet answered, and their (estimated) UEs:
@@ -446,9 +449,19 @@ class DataPlane:
         )
 
     def begin_drain(self) -> None:
-        """Stop reporting ready (SIGTERM); requests in flight still complete."""
+        """Stop reporting ready (SIGTERM); requests in flight still complete. With state
+        handover, the worker then writes every held cell to Redis (in order with the
+        requests), and each cell it decides for while draining again before answering."""
         self.draining = True
         self._update_ready()
+        if self.handover is not None and self.started and self._loop is not None:
+            fut: asyncio.Future[DecideResult] = self._loop.create_future()
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self.in_flight += 1  # answered like a request: wait_idle waits for it
+            self._queue.put(_Request("handover", None, fut, time.perf_counter()))
+            if self._inline and not self._inline_scheduled:
+                self._inline_scheduled = True
+                self._loop.call_soon(self._drain_inline)
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no decide request is in flight (bounded); True if idle."""
@@ -876,6 +889,11 @@ class DataPlane:
                 if r.kind == "release":
                     done.append((r.fut, self.release_now(*r.payload)))  # type: ignore[arg-type]
                     continue
+                if r.kind == "handover":
+                    assert self.handover is not None
+                    written = self.handover.snapshot_all(self.state, self._lock)
+                    done.append((r.fut, written))  # type: ignore[arg-type]
+                    continue
                 if r.kind == "pb":
                     msg = parse_decide_request(r.payload)
                     cell_id, slot, mcs_table = msg.cell_id, msg.slot, msg.mcs_table
@@ -918,7 +936,10 @@ class DataPlane:
         self, cell_id: int, slot: int, ue_ids: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Rows for the UEs of one valid request, after the stale-slot check (a stale or
-        refused request changes nothing); records ``slot`` as the cell's newest."""
+        refused request changes nothing); records ``slot`` as the cell's newest. A cell
+        with no tracked UE is first restored from the state handover, when configured."""
+        if self.handover is not None and cell_id not in self.state.cells:
+            self.handover.restore(self.state, self._lock, cell_id)
         with self._lock:
             newest = self._newest_slot.get(cell_id)
             lag = newest - slot if newest is not None else 0
@@ -975,6 +996,10 @@ class DataPlane:
                 log.exception("decision group failed")
                 err = RequestError("internal", "request", f"internal error: {exc}")
                 done.extend((it.fut, err) for it in group)
+        if self.draining and self.handover is not None and items:
+            # before the answers go out: the snapshot is never older than what the
+            # gNB was told, so the replica that gets these cells next continues exactly
+            self.handover.snapshot_cells(self.state, self._lock, {it.cell_id for it in items})
         seq = items[-1].seq if items else 0
         self._hand_back(done, seq, requests)
 
