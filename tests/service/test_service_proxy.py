@@ -19,25 +19,13 @@ without them.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from service_testing import ServerThread
 
-from linkadapt.reports import ReportBatch
-from ran_distill.haproxy_process import Backend, Proxy, haproxy_process, wait_status
-from ran_distill.redis_process import redis_process
-from ran_distill.scaleout import CellTraffic, Divergence, drive, served_cells
-from ran_distill.xapp_process import xapp_process
-from service.client import XappClient
-from service.rest_client import XappRestClient
+from ran_distill.scaleout_run import Cluster, cluster, failover
 
 CELLS = list(range(101, 125))  # 24 cells: every replica gets some
 UES = 8
@@ -46,104 +34,43 @@ AFTER_SLOTS = 40
 
 
 @pytest.fixture(scope="module")
-def cluster(
-    model_dir: Path,
-) -> Iterator[tuple[list[tuple[subprocess.Popen[bytes], Backend]], Proxy, ServerThread]]:
-    """Three replicas (process, backend) with the Redis state handover, the proxy in front
-    of them, and a reference replica."""
-    with contextlib.ExitStack() as stack:
-        redis_url = stack.enter_context(redis_process())
-        env = {
-            "RAN_DISTILL_LOG_LEVEL": "WARNING",
-            # longer than HAProxy needs to see the readiness 503 (2 checks, <= 0.7 s)
-            "RAN_DISTILL_DRAIN_SECONDS": "2",
-            "RAN_DISTILL_UE_TTL_SECONDS": "600",
-            "RAN_DISTILL_STATE_HANDOVER_URL": redis_url,
-        }
-        replicas = []
-        for i in range(3):
-            proc, g, h = stack.enter_context(xapp_process(model_dir, env=env))
-            replicas.append((proc, Backend(f"xapp{i + 1}", "127.0.0.1", g, h)))
-        proxy = stack.enter_context(haproxy_process([b for _, b in replicas]))
-        reference = ServerThread(model_dir=model_dir, ue_ttl_seconds=600)
-        stack.callback(reference.stop)
-        yield replicas, proxy, reference
-
-
-def _owners(backends: list[Backend]) -> dict[str, set[int]]:
-    return {b.name: served_cells(f"http://127.0.0.1:{b.http_port}") for b in backends}
+def handover_cluster(model_dir: Path) -> Iterator[Cluster]:
+    with cluster(model_dir, replicas=3, handover=True) as c:
+        yield c
 
 
 def test_cells_stick_to_one_replica_and_move_only_when_it_leaves(
-    cluster: tuple[list[tuple[subprocess.Popen[bytes], Backend]], Proxy, ServerThread],
+    handover_cluster: Cluster,
 ) -> None:
-    replicas, proxy, reference = cluster
-    traffic = CellTraffic(CELLS, UES, seed=3)
-    slot = 0
-    with (
-        XappClient(proxy.grpc_target, timeout=10) as via_proxy,
-        XappRestClient(proxy.http_base, timeout=10) as rest_via_proxy,
-        XappClient(reference.grpc_target) as ref_client,
-    ):
+    r = failover(
+        handover_cluster, cells=CELLS, ues=UES, warm_slots=WARM_SLOTS, after_slots=AFTER_SLOTS
+    )
+    # 1. three replicas: each cell on exactly one of them, decisions identical
+    assert r.warm.differing["all"] == 0, r.warm.summary()
+    assert r.warm.decisions["all"] == WARM_SLOTS * len(CELLS) * UES
+    assert sorted(c for cells in r.owners.values() for c in cells) == CELLS
+    assert sum(1 for cells in r.owners.values() if cells) >= 2, r.owners
 
-        def decide(reports: ReportBatch, cell: int, slot: int) -> np.ndarray:
-            # every third slot over REST: both backends map a cell to the same replica
-            if (slot + cell) % 3 == 0:
-                return rest_via_proxy.decide(reports, cell_id=cell, slot=slot)[0]
-            return via_proxy.decide(reports, cell_id=cell, slot=slot)[0]
+    # 2. drained under traffic: served until HAProxy routes around it, its cells then
+    # continue on the others with their state, exactly; nothing else moves
+    assert r.drained_exit == 0
+    assert r.slots_until_routed_around < 200
+    assert r.drain.differing["stayed"] == 0, r.drain.summary()
+    handed = [g for g in r.drain.decisions if g.startswith("handed:")]
+    assert handed and all(r.drain.differing[g] == 0 for g in handed), r.drain.summary()
+    for name, cells in r.after_drain.items():
+        assert r.owners[name] <= cells and cells - r.owners[name] <= r.handed, (name, cells)
+    assert set().union(*r.after_drain.values()) == set(CELLS)
 
-        def ref(reports: ReportBatch, cell: int, slot: int) -> np.ndarray:
-            return ref_client.decide(reports, cell_id=cell, slot=slot)[0]
-
-        def run(n: int, div: Divergence, group: Callable[[int, int], str]) -> None:
-            # any failed call raises here: none may fail, whatever the proxy retried
-            nonlocal slot
-            drive(traffic, range(slot, slot + n), decide, ref, div, group)
-            slot += n
-
-        # 1. three replicas: each cell on one of them, decisions identical
-        before = Divergence()
-        run(WARM_SLOTS, before, lambda c, s: "all")
-        assert before.differing["all"] == 0, before.summary()
-        assert before.decisions["all"] == WARM_SLOTS * len(CELLS) * UES
-        owners = _owners([b for _, b in replicas])
-        assert sorted(c for cells in owners.values() for c in cells) == CELLS  # each on one
-        assert sum(1 for cells in owners.values() if cells) >= 2, owners
-
-        # 2. drain one (SIGTERM) under traffic: its cells move with their state
-        by_load = sorted(replicas, key=lambda r: len(owners[r[1].name]), reverse=True)
-        (drained_proc, drained), (killed_proc, killed), (last_proc, last) = by_load
-        handed = owners[drained.name]
-        drained_proc.send_signal(signal.SIGTERM)
-        drain = Divergence()
-        group = lambda c, s: "handed" if c in handed else "stayed"  # noqa: E731
-        for _ in range(200):  # served while draining, until HAProxy routes around it
-            run(1, drain, group)
-            if proxy.server_status()[("xapp_grpc", drained.name)].startswith("DOWN"):
-                break
-        run(AFTER_SLOTS, drain, group)
-        assert drained_proc.wait(timeout=30) == 0
-        assert drain.differing["stayed"] == 0, drain.summary()
-        assert drain.differing["handed"] == 0, drain.summary()  # the handover is exact
-        after_drain = _owners([killed, last])
-        assert handed <= after_drain[killed.name] | after_drain[last.name]
-        assert owners[killed.name] <= after_drain[killed.name]  # nothing else moved
-        assert owners[last.name] <= after_drain[last.name]
-
-        # 3. kill -9 another: no drain, no snapshot; its cells move and lose their history
-        moved = after_drain[killed.name]
-        os.kill(killed_proc.pid, signal.SIGKILL)
-        after = Divergence()
-        # moved cells per window of 20 slots: how fast their history rebuilds
-        t0 = slot
-        run(AFTER_SLOTS, after, lambda c, s: f"moved:{(s - t0) // 20}" if c in moved else "stayed")
-    wait_status(proxy, {killed.name: "DOWN"})
-    final = _owners([last])[last.name]
+    # 3. kill -9: no drain, no snapshot; its cells move to the last replica and lose their
+    # history (decisions differ until it rebuilds), the others decide exactly as before
+    (final,) = r.final.values()
     assert final == set(CELLS)
-    assert after.differing["stayed"] == 0, after.summary()
-    assert after.differing["moved:0"] > 0, after.summary()
+    assert r.kill.differing["stayed"] == 0, r.kill.summary()
+    assert r.kill.differing["moved:0"] > 0, r.kill.summary()
     print(
-        f"\nscale-out through HAProxy, {len(CELLS)} cells x {UES} UEs: drained {drained.name} "
-        f"handed {len(handed)} cells over: {json.dumps(drain.summary())}; then kill -9 of "
-        f"{killed.name} moved {len(moved)} cells: {json.dumps(after.summary())}"
+        f"\nscale-out through HAProxy, {len(CELLS)} cells x {UES} UEs: drained {r.drained} "
+        f"handed {len(r.handed)} cells over after {r.slots_until_routed_around} slots: "
+        f"{json.dumps(r.drain.summary())}; then kill -9 of {r.killed} moved {len(r.moved)} "
+        f"cells: {json.dumps(r.kill.summary())}"
     )
