@@ -14,6 +14,8 @@ while queued, or a slot more than ``max_slot_lag`` behind its cell's newest: not
 changed), UNAUTHENTICATED / PERMISSION_DENIED (admin ``ReloadModel``).
 
 ``DecideStream`` reads at most ``stream_max_in_flight`` messages ahead of its responses.
+The ``x-ran-cell-id`` metadata (the cell-affine routing key, :mod:`service.cell_affinity`),
+when sent, must name the message's ``cell_id`` (a stream's applies to all its messages).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ JSON numbers, decision sources are the proto enum names (``DECISION_SOURCE_MODEL
 ``{"detail": [{"loc": ["body", field], "msg": ..., "type": reason}], "field": field}``:
 422 invalid input (naming the field), 429 tracked-UE cap reached, 401/403 admin auth,
 413 body above ``http_max_body_bytes``, 503 + ``Retry-After`` overloaded (shed), 409 a slot
-more than ``max_slot_lag`` behind its cell's newest.
+more than ``max_slot_lag`` behind its cell's newest. An ``x-ran-cell-id`` header (the
+cell-affine routing key, :mod:`service.cell_affinity`) must name the body's ``cell_id``.
 
 Body limit: every POST is refused with 413 on a Content-Length above
 ``http_max_body_bytes`` before the app reads anything, and bodies without one (chunked) are
