@@ -62,9 +62,9 @@ def cell_key(cell_id: int) -> str:
     return f"{KEY_PREFIX}{cell_id}"
 
 
-def encode_cell(state: UeStateTable, cell_id: int, mcs_table: int) -> tuple[bytes, int] | None:
-    """The snapshot of one cell's UEs (and their count); None when the cell has none.
-    Worker thread, with the index lock held (rows must not be released meanwhile)."""
+def cell_arrays(state: UeStateTable, cell_id: int, mcs_table: int) -> dict[str, Any] | None:
+    """Copies of one cell's per-UE state (None when it has no UE). Worker thread, with the
+    index lock held (rows must not be released meanwhile); cheap numpy gathers."""
     idx = state.cells.get(cell_id)
     if idx is None or idx.ues.size == 0:
         return None
@@ -77,9 +77,19 @@ def encode_cell(state: UeStateTable, cell_id: int, mcs_table: int) -> tuple[byte
     }
     for k, v in state.history.export_rows(idx.rows).items():
         arrays[f"h_{k}"] = v
+    return arrays
+
+
+def to_npz(arrays: dict[str, Any]) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    return buf.getvalue(), int(idx.ues.size)
+    return buf.getvalue()
+
+
+def encode_cell(state: UeStateTable, cell_id: int, mcs_table: int) -> tuple[bytes, int] | None:
+    """The snapshot of one cell's UEs and their count (None when the cell has none)."""
+    arrays = cell_arrays(state, cell_id, mcs_table)
+    return None if arrays is None else (to_npz(arrays), int(arrays["ue_id"].size))
 
 
 def decode_cell(blob: bytes, mcs_table: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -166,22 +176,23 @@ class StateHandover:
         self, state: UeStateTable, lock: threading.Lock, cells: Iterable[int]
     ) -> int:
         """Write ``cells`` (one pipeline), within the drain's UE budget; UEs written."""
-        blobs: list[tuple[int, bytes, int]] = []
+        taken: list[tuple[int, dict[str, Any], int]] = []
         budget = self.max_ues - sum(self._written.values())
-        with lock:
+        with lock:  # copies only; the encoding runs outside the index lock
             for cell in cells:
-                enc = encode_cell(state, cell, self.mcs_table)
-                if enc is None:
+                arrays = cell_arrays(state, cell, self.mcs_table)
+                if arrays is None:
                     continue
-                blob, n = enc
+                n = int(arrays["ue_id"].size)
                 extra = n - self._written.get(cell, 0)
                 if extra > budget:
                     self._ops.labels("snapshot", "skipped").inc()
                     continue
                 budget -= extra
-                blobs.append((cell, blob, n))
-        if not blobs:
+                taken.append((cell, arrays, n))
+        if not taken:
             return 0
+        blobs = [(cell, to_npz(arrays), n) for cell, arrays, n in taken]
         try:
             pipe = self.redis.pipeline(transaction=False)
             for cell, blob, _ in blobs:

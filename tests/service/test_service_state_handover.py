@@ -152,9 +152,16 @@ def test_drained_cells_continue_exactly_on_the_next_replica(
     print("\nstate handover divergence:", summary)
 
 
-def test_snapshot_is_used_once_and_counted(model_dir: Path, redis_url: str) -> None:
+@pytest.mark.parametrize("inference_thread", [True, False])
+def test_snapshot_is_used_once_and_counted(
+    model_dir: Path, redis_url: str, inference_thread: bool
+) -> None:
+    """(Also with the decisions on the event loop: the drain's snapshot is queued the same
+    way.)"""
     traffic = CellTraffic([21], UES, seed=8)
-    first = ServerThread(model_dir=model_dir, state_handover_url=redis_url)
+    first = ServerThread(
+        model_dir=model_dir, state_handover_url=redis_url, inference_thread=inference_thread
+    )
     with XappClient(first.grpc_target) as c:
         for slot in range(5):
             c.decide(traffic.reports(21, slot), cell_id=21, slot=slot)
@@ -208,5 +215,22 @@ def test_redis_down_means_fresh_cells_not_errors(model_dir: Path) -> None:
         assert _metric(srv, "state_handover_operations", op="restore", result="error") == 1
         # paused after the error: the second new cell does not wait for Redis again
         assert _metric(srv, "state_handover_operations", op="restore", result="skipped") == 1
+    finally:
+        srv.stop()
+
+
+def test_unusable_snapshot_in_redis_is_ignored(model_dir: Path, redis_url: str) -> None:
+    import redis
+
+    from service.state_handover import cell_key
+
+    redis.Redis.from_url(redis_url).set(cell_key(51), b"not a snapshot", px=60_000)
+    srv = ServerThread(model_dir=model_dir, state_handover_url=redis_url)
+    try:
+        with XappClient(srv.grpc_target) as c:
+            mcs, _, _ = c.decide(CellTraffic([51], 4, seed=11).reports(51, 0), cell_id=51, slot=0)
+        assert mcs.shape == (4,)
+        assert _metric(srv, "state_handover_operations", op="restore", result="invalid") == 1
+        assert srv.call(lambda: srv.app.dataplane.state.n_tracked) == 4  # fresh UEs
     finally:
         srv.stop()
