@@ -56,8 +56,12 @@ def decide_body(reports: ReportBatch, *, cell_id: int, slot: int, mcs_table: int
 
 
 class XappRestClient:
-    """Synchronous REST client on one keep-alive connection (reopened once when the
-    server closed it); usable as a context manager."""
+    """Synchronous REST client on one keep-alive connection; usable as a context manager.
+
+    A request that fails because the server had closed the idle connection (uvicorn closes
+    them after ``http_keep_alive_seconds``) is sent once more on a new connection; as with
+    the gRPC client's retries, a request that did reach the xApp before its connection
+    broke may then fold its reports twice, which moves only that slot's OLLA step."""
 
     def __init__(self, base_url: str, *, timeout: float = 5.0) -> None:
         url = urllib.parse.urlsplit(base_url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -234,3 +235,24 @@ def test_unusable_snapshot_in_redis_is_ignored(model_dir: Path, redis_url: str) 
         assert srv.call(lambda: srv.app.dataplane.state.n_tracked) == 4  # fresh UEs
     finally:
         srv.stop()
+
+
+def test_handover_without_the_redis_client_is_refused_clearly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service.config import load_settings
+    from service.metrics import ServiceMetrics
+    from service.state_handover import make_handover
+
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if the extra were not installed
+    settings = load_settings(state_handover_url="redis://127.0.0.1:1/0")
+    with pytest.raises(RuntimeError, match=r"ran-distill\[handover\]"):
+        make_handover(settings, ServiceMetrics())
+    assert make_handover(load_settings(), ServiceMetrics()) is None  # off by default
+
+
+def test_handover_url_must_be_a_redis_url() -> None:
+    from service.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="state_handover_url"):
+        load_settings(state_handover_url="http://127.0.0.1:6379")
