@@ -251,11 +251,12 @@ async def slow_reader(
             # just one more busy client, whose messages the server decides
             t_fill = time.perf_counter()
             last, still = -1, 0.0
-            while still < 0.5 and time.perf_counter() - t_fill < fill_limit:
+            # stalled: no write went through for 1 s
+            while still < 1.0 and time.perf_counter() - t_fill < fill_limit:
                 await asyncio.sleep(0.1)
                 still = still + 0.1 if written == last else 0.0
                 last = written
-            stalled = still >= 0.5
+            stalled = still >= 1.0
             fill_s = time.perf_counter() - t_fill - still + seconds
             loaded = await closed_loop(ch, cells=4, ues=ues, seconds=seconds, cell_base=2000)
         written_during = written - last

@@ -114,6 +114,10 @@ def verdicts(r: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 def render(r: dict[str, Any], command: str) -> str:
     m, v = r["machine"], r["verdicts"]
     sr, ov, kr, ch, so = (
@@ -168,7 +172,7 @@ def render(r: dict[str, Any], command: str) -> str:
         f"{ch['ues_per_s'] / 1e3:.0f} k new UEs/s; RSS {ch['rss_at_10pct_mb']:.0f} -> "
         f"{ch['rss_end_mb']:.0f} MiB ({100 * ch['rss_growth_after_10pct']:+.1f} %), peak "
         f"{ch['rss_peak_mb']:.0f} MiB | <= +10 % | {ok('ue_churn_rss')} |",
-        f"| soak, {so['seconds'] / 60:.1f} min at 80 % of capacity ({so['offered_per_s']:.0f} "
+        f"| soak, {_duration(so['seconds'])} at 80 % of capacity ({so['offered_per_s']:.0f} "
         f"req/s) | RSS {so['rss_after_warmup_mb']:.0f} -> {so['rss_end_mb']:.0f} MiB "
         f"({100 * so['rss_growth']:+.1f} %); p99 {so['p99_ms']:.1f} ms; answers "
         f"{json.dumps(so['codes'])} | <= +10 % | {ok('soak_rss')} |",
