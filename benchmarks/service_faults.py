@@ -149,7 +149,7 @@ def render(r: dict[str, Any], command: str) -> str:
         f"{sr['while_stream_served']['requests_per_s']:.0f} req/s (without the stream "
         f"{sr['baseline']['p99_ms']:.2f} ms, {sr['baseline']['requests_per_s']:.0f} req/s) "
         "| - | info |",
-        f"| ... the same once its writes stalled | p99 "
+        f"| ... the same {'once its writes stalled' if sr['writes_stalled'] else 'later'} | p99 "
         f"{sr['with_slow_reader']['p99_ms']:.2f} ms, "
         f"{sr['with_slow_reader']['requests_per_s']:.0f} req/s | <= 2x + 2 ms | "
         f"{ok('slow_reader_other_cells_p99')} |",
@@ -185,7 +185,11 @@ def render(r: dict[str, Any], command: str) -> str:
         f"{m['python']}, grpcio {m['grpcio']}, onnxruntime {m['onnxruntime']}."
     )
     if r["quick"]:
-        head += "\n\n*Quick run (0.5 s phases, 50 k UEs, 2 s soak): figures are indicative.*"
+        head += (
+            "\n\n*Quick run (0.5 s phases, 50 k UEs, 2 s soak): figures are indicative. The "
+            "full run is `python benchmarks/service_faults.py --minutes 10 --write` (about "
+            "15 min, on a quiet machine).*"
+        )
     return head + "\n\n" + "\n".join(rows) + "\n"
 
 
