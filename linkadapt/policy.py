@@ -67,3 +67,29 @@ class Policy(Protocol):
 
 PolicyFactory = Callable[[int], Policy]
 """Builds a policy for a given number of UE history rows (one fresh policy per run)."""
+
+
+def act_on_deciding_rows(
+    new_tx: np.ndarray | None, n: int, choose: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """MCS indices int64 ``[n]``: ``choose(rows)`` for the rows that start a new transport
+    block this slot, 0 for the others.
+
+    ``new_tx`` is bool ``[n]`` (:attr:`DecisionBatch.new_tx`, or a simulator's prediction
+    of it); ``None`` means unknown, and then every row decides. ``choose`` gets the int64
+    indices of the deciding rows (never called when there are none) and returns their MCS.
+    A row that does not start a block sends a HARQ retransmission, which reuses its
+    block's MCS, or nothing: the transmitter ignores what it is given, so a learned policy
+    saves the network evaluation on those rows (most rows, most slots).
+    """
+    if new_tx is None:
+        rows = np.arange(n)
+    else:
+        mask = np.asarray(new_tx, bool)
+        if mask.shape != (n,):
+            raise ValueError(f"new_tx must be bool [{n}], got shape {mask.shape}")
+        rows = np.flatnonzero(mask)
+    out = np.zeros(n, np.int64)
+    if rows.size:
+        out[rows] = choose(rows)
+    return out

@@ -21,6 +21,7 @@ app = typer.Typer(
 # Order is the order of `ran-distill --help`.
 COMMAND_MODULES = (
     "linkadapt.sim.cli",
+    "training.dqn.cli",
     "training.cli",
     "training.distill",
     "service.cli",

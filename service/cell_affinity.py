@@ -7,6 +7,12 @@ cheaply, so clients repeat the body's ``cell_id`` as gRPC metadata / an HTTP hea
 xApp checks that the two agree, so a client bug cannot route a cell's reports to a
 replica chosen for another cell without being told.
 
+Refusals are :class:`~service.errors.InvalidArgument`: a malformed header names the header
+(:class:`CellHeaderError`, reason ``malformed``), a header naming another cell than the body
+names ``cell_id`` (:func:`check_cell_hint`, reason ``cell_mismatch``). The adapters read the
+header; decide requests carry it to the worker (``cell_hint``), which checks it against the
+parsed body before admission (:mod:`service.decide`).
+
 Dependency-free (no data plane, no grpc): the client and both adapters import it.
 """
 
@@ -15,16 +21,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from service.errors import InvalidArgument
+
 CELL_ID_HEADER = "x-ran-cell-id"
 CELL_ID_HEADER_BYTES = CELL_ID_HEADER.encode()
 _MAX_ID = (1 << 63) - 1
 _MAX_DIGITS = len(str(_MAX_ID))
 
 
-class CellHeaderError(ValueError):
+class CellHeaderError(InvalidArgument):
     """The header is present but not a cell id (``field`` is the header's name)."""
 
-    field = CELL_ID_HEADER
+    def __init__(self, message: str) -> None:
+        super().__init__(CELL_ID_HEADER, message, "malformed")
 
 
 def cell_metadata(cell_id: int) -> tuple[tuple[str, str]]:
@@ -55,6 +64,13 @@ def mismatch_message(header_cell: int, body_cell: int) -> str:
         f"body cell_id {body_cell} != {CELL_ID_HEADER} {header_cell}: the call was routed "
         f"for another cell than it carries"
     )
+
+
+def check_cell_hint(hint: int | None, cell_id: int) -> None:
+    """A call routed by ``hint`` (the header's cell id; None: no header) must carry that
+    cell in its body: :class:`~service.errors.InvalidArgument` on ``cell_id`` otherwise."""
+    if hint is not None and hint != cell_id:
+        raise InvalidArgument("cell_id", mismatch_message(hint, cell_id), "cell_mismatch")
 
 
 def grpc_cell_header(metadata: Iterable[tuple[str, Any]] | None) -> int | None:

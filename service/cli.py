@@ -40,4 +40,8 @@ def register(app: typer.Typer) -> None:
         except ConfigError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(2) from None
-        run(settings)
+        try:
+            run(settings)
+        except ConfigError as exc:  # a TLS or authorization file, read at start
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None

@@ -45,6 +45,9 @@ LATENCY_BUCKETS = (
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
 STAGES = ("queue_wait", "state_features", "inference", "total")
+# Cells with per-cell series (the MCS histogram, outcome KPIs): bounds label cardinality.
+# The default of the ``max_kpi_cells`` setting.
+MAX_KPI_CELLS = 4096
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # `_created` series double the exposition and carry no information for this service.
@@ -54,7 +57,7 @@ disable_created_metrics()
 class _CellMcsCollector:
     """Per-cell histogram of decided MCS indices, accumulated with ``np.bincount``."""
 
-    def __init__(self, n_mcs: int, max_cells: int = 4096) -> None:
+    def __init__(self, n_mcs: int, max_cells: int) -> None:
         self.n_mcs = n_mcs
         self.max_cells = max_cells
         self._counts: dict[int, np.ndarray] = {}
@@ -98,7 +101,7 @@ class _CellMcsCollector:
 class ServiceMetrics:
     """The xApp's metrics; create one per service instance (own registry)."""
 
-    def __init__(self, n_mcs: int = 28, max_cells: int = 4096) -> None:
+    def __init__(self, n_mcs: int = 28, max_cells: int = MAX_KPI_CELLS) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         p = PREFIX
@@ -261,7 +264,7 @@ class ServiceMetrics:
             registry=r,
         )
         self.cell_mcs = _CellMcsCollector(n_mcs, max_cells)
-        r.register(self.cell_mcs)  # type: ignore[arg-type]
+        r.register(self.cell_mcs)
         self.started = Gauge(f"{p}_start_time_seconds", "Unix time the service started", registry=r)
         self.started.set(time.time())
 

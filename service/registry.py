@@ -16,8 +16,9 @@ only when
 Only then does :meth:`ModelRegistry.reload` swap it in (one reference assignment, so a
 request sees either the old or the new model, never a mix). A failed (re)load keeps the
 previous model serving and is reported by :meth:`ModelRegistry.status`, the log and
-``ran_distill_model_reloads_total{result="failure"}``. Hot reload: :meth:`poll` compares
-the files' (mtime, size, inode) with the loaded ones.
+``ran_distill_model_reloads_total{result="failure"}``. Hot reload: the data plane polls
+:meth:`ModelRegistry.changed`, which compares the files' (mtime, size, inode) with those
+seen at the last load attempt.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from linkadapt import features
+from linkadapt import features, nr
 from linkadapt.baselines import BASELINE_NAMES
 
 log = logging.getLogger("service.registry")
@@ -71,15 +72,6 @@ class LoadedModel:
     def infer(self, obs: np.ndarray) -> np.ndarray:
         """Raw model output (Q-values / logits), float32 ``[n, n_actions]``."""
         return self.session.run([self.output_name], {self.input_name: obs})[0]
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy MCS indices, int32 ``[n]``."""
-        return np.argmax(self.infer(obs), axis=1).astype(np.int32)
-
-
-def n_mcs_for_table(mcs_table: int) -> int:
-    """Number of MCS indices (actions) of a 38.214 PDSCH MCS table."""
-    return {1: 29, 2: 28}[mcs_table]
 
 
 def fingerprint(model_dir: Path) -> tuple[Any, ...]:
@@ -171,7 +163,7 @@ def load_model(
     if obs_dim != features.OBS_DIM:
         raise ModelError(f"manifest: obs_dim {obs_dim} != encoder's OBS_DIM {features.OBS_DIM}")
     n_actions = _require(manifest, "n_actions", int)
-    want_actions = n_mcs_for_table(mcs_table)
+    want_actions = nr.n_mcs(mcs_table)
     if n_actions != want_actions:
         raise ModelError(
             f"manifest: n_actions {n_actions} != {want_actions} (MCS table {mcs_table})"
@@ -362,13 +354,6 @@ class ModelRegistry:
     def changed(self) -> bool:
         """True when the files differ from those seen at the last load attempt."""
         return fingerprint(self.model_dir) != self._last_seen
-
-    def poll(self) -> bool | None:
-        """Reload if the files changed; returns the reload result or None if unchanged."""
-        if not self.changed():
-            return None
-        ok, _ = self.reload()
-        return ok
 
     def info(self) -> dict[str, Any]:
         """The model + last reload outcome (what GetModel / GET /v1/model return)."""

@@ -14,9 +14,12 @@ them from empty history and decide differently for a while. With ``state_handove
   snapshot (``GETDEL``: a snapshot is used once, never twice) before admitting the call.
 
 Both run in the inference worker (the only thread that touches the history arrays), so a
-snapshot is a consistent cut between micro-batches. A restore costs one Redis round trip
-per newly seen cell, bounded by ``state_handover_timeout_seconds``; after a Redis error
-restores pause for :data:`PAUSE_AFTER_ERROR_S` (cells start fresh, as without handover).
+snapshot is a consistent cut between micro-batches: :meth:`StateHandover.attach` hooks the
+restore into :class:`~service.decide.Decider` admission and wraps its ``process`` for the
+micro-batcher (:mod:`service.batcher`), which the drain's snapshot request goes through.
+A restore costs one Redis round trip per newly seen cell, bounded by
+``state_handover_timeout_seconds``; after a Redis error restores pause for
+:data:`PAUSE_AFTER_ERROR_S` (cells start fresh, as without handover).
 
 Not covered: a cell that moves without a drain (a replica killed, or a new replica taking
 cells on scale-out) starts fresh on its new replica; the old replica's copy expires with
@@ -41,7 +44,9 @@ import numpy as np
 from prometheus_client import Counter
 
 from linkadapt.features import OBS_SCHEMA_VERSION
+from service.batcher import Process, Processed, Request
 from service.config import Settings
+from service.decide import Decider, DecideResult
 from service.metrics import PREFIX, ServiceMetrics
 from service.state import CapacityError, UeStateTable
 
@@ -144,6 +149,7 @@ class StateHandover:
         self.mcs_table = settings.mcs_table
         self._pause_until = 0.0
         self._written: dict[int, int] = {}  # this drain: cell → UEs written (tracked cells)
+        self.draining = False  # worker side: set by the drain's "handover" request
         self._ops = Counter(
             f"{PREFIX}_state_handover_operations",
             "Redis state handover operations by kind (snapshot: a cell written on drain; "
@@ -158,6 +164,36 @@ class StateHandover:
             ["op"],
             registry=metrics.registry,
         )
+
+    # ------------------------------------------------------------------ worker wiring
+    def attach(self, decider: Decider) -> Process:
+        """Hook into ``decider``: a cell it sees with no tracked UE is restored before its
+        admission. Returns the micro-batcher's ``process``: the decider's, plus the drain.
+
+        The drain's ``"handover"`` request (queued by
+        :meth:`service.dataplane.DataPlane.begin_drain`) writes every held cell, after the
+        decisions of the micro-batch it came in; from then on, the cells each micro-batch
+        decided for are written again before its answers go out, so a snapshot is never
+        older than what the gNB was told."""
+        state, lock = decider.state, decider.lock
+        decider.restore_cell = lambda cell_id: self.restore(state, lock, cell_id)
+
+        def process(requests: list[Request]) -> Processed:
+            drains = [r for r in requests if r.kind == "handover"]
+            if drains:
+                requests = [r for r in requests if r.kind != "handover"]
+            done = decider.process(requests) if requests else Processed()
+            if drains:
+                self.draining = True
+                written = self.snapshot_all(state, lock)
+                done.outcomes.extend((r.fut, written) for r in drains)
+            elif self.draining:
+                decided = {res.cell_id for _, res in done.outcomes if isinstance(res, DecideResult)}
+                if decided:
+                    self.snapshot_cells(state, lock, decided)
+            return done
+
+        return process
 
     # ------------------------------------------------------------------ drain side
     def snapshot_all(self, state: UeStateTable, lock: threading.Lock) -> int:

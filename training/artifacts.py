@@ -1,7 +1,23 @@
-"""Run manifests: what a trained model is, where it came from, how good it was."""
+"""Model directories and their manifests: the one place that reads and writes them.
+
+A model directory holds some of:
+
+- ``model.pt``: a torch Q-network's ``state_dict`` (load with ``weights_only=True``);
+- ``model.onnx``: the exported network (format in ``docs/model-format.md``);
+- ``manifest.json``: what the model is, where it came from, how good it was;
+- ``config.json``: the training configuration of a run (a run trained through the
+  Python API has no manifest until ``ran-distill train-teacher`` writes one).
+
+Writers: :func:`write_teacher_manifest` (a trained teacher) and :func:`write_manifest`
+(any manifest dict, e.g. the ONNX export's). Readers: :func:`read_manifest`,
+:func:`model_meta` (architecture and sizes, with or without a manifest),
+:func:`load_torch_qnet`, :func:`onnx_model_file`, :func:`has_torch_weights`. Importing
+this module does not import torch (the readers that need it import it when called).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import sys
@@ -9,21 +25,115 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training.export import sha256_file
+MANIFEST_FILE = "manifest.json"
+CONFIG_FILE = "config.json"
+TORCH_WEIGHTS_FILE = "model.pt"
+ONNX_MODEL_FILE = "model.onnx"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def observation_schema(obs_dim: int) -> dict[str, Any]:
-    """Schema version and feature names when ``obs_dim`` is the simulator's (else Nones)."""
-    from training.export import _schema_info
+    """Schema version, privileged flag and feature names when ``obs_dim`` is the
+    simulator's observation size (with or without the privileged columns); Nones for
+    any other task (e.g. CartPole)."""
+    from linkadapt import features
 
-    return _schema_info(obs_dim)
+    if obs_dim == features.OBS_DIM:
+        return {
+            "obs_schema_version": features.OBS_SCHEMA_VERSION,
+            "privileged": False,
+            "feature_names": list(features.FEATURE_NAMES),
+        }
+    if obs_dim == features.OBS_DIM + features.PRIVILEGED_DIM:
+        return {
+            "obs_schema_version": features.OBS_SCHEMA_VERSION,
+            "privileged": True,
+            "feature_names": list(features.FEATURE_NAMES) + list(features.PRIVILEGED_NAMES),
+        }
+    return {"obs_schema_version": None, "privileged": False, "feature_names": None}
 
 
-def write_manifest(
+def read_manifest(model_dir: str | Path) -> dict[str, Any]:
+    """``model_dir/manifest.json`` as a dict (``FileNotFoundError`` when absent)."""
+    return json.loads((Path(model_dir) / MANIFEST_FILE).read_text())
+
+
+def write_manifest(out_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    """Write ``out_dir/manifest.json`` (numpy scalars and arrays become JSON numbers and
+    lists); returns its path."""
+    path = Path(out_dir) / MANIFEST_FILE
+    path.write_text(json.dumps(manifest, indent=2, default=_jsonable) + "\n")
+    return path
+
+
+def model_meta(model_dir: str | Path) -> dict[str, Any]:
+    """What is needed to rebuild the torch Q-network of ``model_dir``: at least ``arch``,
+    ``obs_dim`` and ``n_actions``.
+
+    The manifest when there is one (all of it: it is also the provenance an export
+    keeps); otherwise the architecture from the run's ``config.json`` and the sizes from
+    the shapes of ``model.pt`` (its first layer's inputs, its last layer's outputs).
+    """
+    d = Path(model_dir)
+    if (d / MANIFEST_FILE).exists():
+        return read_manifest(d)
+    config_path = d / CONFIG_FILE
+    if not config_path.exists():
+        raise FileNotFoundError(f"{d}: neither {MANIFEST_FILE} nor {CONFIG_FILE}")
+    import torch
+
+    from training.networks import state_dict_dims
+
+    arch = json.loads(config_path.read_text())["arch"]
+    state = torch.load(d / TORCH_WEIGHTS_FILE, weights_only=True, map_location="cpu")
+    obs_dim, n_actions = state_dict_dims(state)
+    return {"arch": arch, "obs_dim": obs_dim, "n_actions": n_actions}
+
+
+def load_torch_qnet(model_dir: str | Path) -> Any:
+    """Rebuild the Q-network of a run/model directory and load ``model.pt`` (weights
+    only); returned in eval mode. Architecture and sizes: :func:`model_meta`."""
+    import torch
+
+    from training.networks import build_qnet
+
+    d = Path(model_dir)
+    meta = model_meta(d)
+    net = build_qnet(meta["arch"], int(meta["obs_dim"]), int(meta["n_actions"]))
+    state = torch.load(d / TORCH_WEIGHTS_FILE, weights_only=True, map_location="cpu")
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def onnx_model_file(path: str | Path) -> Path | None:
+    """The ONNX model a path names: the ``.onnx`` file itself or ``DIR/model.onnx``."""
+    p = Path(path)
+    if p.is_file() and p.suffix == ".onnx":
+        return p
+    if p.is_dir() and (p / ONNX_MODEL_FILE).exists():
+        return p / ONNX_MODEL_FILE
+    return None
+
+
+def has_torch_weights(path: str | Path) -> bool:
+    """True when ``path`` is a directory holding ``model.pt``."""
+    p = Path(path)
+    return p.is_dir() and (p / TORCH_WEIGHTS_FILE).exists()
+
+
+def write_teacher_manifest(
     out_dir: str | Path,
     *,
-    cfg,
-    net,
+    cfg: Any,
+    net: Any,
     wall_s: float,
     transitions: int,
     updates: int,
@@ -31,7 +141,10 @@ def write_manifest(
     kpis: dict[str, Any] | None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``out_dir/manifest.json`` for a trained Q-network.
+    """Write ``out_dir/manifest.json`` for a trained Q-network (``out_dir/model.pt``).
+
+    ``cfg`` is the run's ``DQNConfig`` (read for ``arch``, ``env``, ``seed``, ``backend``),
+    ``net`` the trained module (``obs_dim``, ``n_actions``).
 
     Keys: ``kind``, ``arch``, ``parameter_count``, ``obs_dim``, ``n_actions``,
     ``obs_schema_version``, ``privileged``, ``feature_names``, ``env``, ``seed``,
@@ -60,29 +173,25 @@ def write_manifest(
         "gradient_updates": updates,
         "kpis": kpis or {},
         "weights": {
-            "file": "model.pt",
-            "sha256": sha256_file(out / "model.pt"),
+            "file": TORCH_WEIGHTS_FILE,
+            "sha256": sha256_file(out / TORCH_WEIGHTS_FILE),
             "load": "torch.load(path, weights_only=True)",
         },
-        "config": "config.json",
+        "config": CONFIG_FILE,
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if extra:
         manifest.update(extra)
-    path = out / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2, default=_jsonable) + "\n")
-    return path
+    return write_manifest(out, manifest)
 
 
 def _jsonable(x: Any) -> Any:
-    try:
-        import numpy as np
+    """``json.dumps`` fallback: numpy values as Python numbers / lists, anything else as str."""
+    import numpy as np
 
-        if isinstance(x, np.generic):
-            return x.item()
-        if isinstance(x, np.ndarray):
-            return x.tolist()
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
     return str(x)

@@ -29,7 +29,12 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from training.config_cli import ConfigArgs, config_command
+from training.config_fields import require
+
 LOSSES = ("kl", "mse", "nll")
+# The command's spelling of the DAgger switch (docs and README use --teacher-driven).
+FLAGS = {"student_driven": ("--student-driven/--teacher-driven",)}
 
 
 REFERENCE_KPIS = (
@@ -45,35 +50,58 @@ REFERENCE_KPIS = (
 
 @dataclass
 class DistillConfig:
-    """One distillation run."""
+    """One distillation run (``ran-distill distill`` has one option per field)."""
 
-    teacher: str  # teacher run or model directory (``model.pt`` + manifest)
-    arch: str = "mlp-3x32"  # student architecture (training.networks.ARCHITECTURES)
-    scenario: str = "randomized"  # simulator scenario the data comes from
-    samples: int = 400_000  # decisions collected over all rounds
-    rounds: int = 4  # collection rounds: 0 teacher-driven, later student-driven
-    student_driven: bool = True  # False: every round teacher-driven (no DAgger)
-    num_envs: int = 256  # UEs stepping together (as in teacher training: decisions per slot
-    # are capped by the scheduler, more UEs only make each step slower)
-    episode_slots: int = 200  # slots per drop
-    loss: str = "kl"  # kl (Rusu τ-softened), mse (on Q-values), nll (on argmax)
-    temperature: float = 0.01  # τ of the teacher's softmax for the kl loss
-    epochs: int = 3  # passes over the aggregated data after each round
-    batch_size: int = 1024  # minibatch size
-    lr: float = 3e-3  # Adam learning rate
-    seed: int = 0  # seeds data collection and student init (training range, linkadapt.seeds)
+    teacher: str
+    """Teacher run or model directory (model.pt + manifest.json)"""
+    arch: str = "mlp-3x32"
+    """Student architecture (training.networks: mlp-3x32, mlp-4x32, mlp-DxW ...)"""
+    scenario: str = "randomized"
+    """Simulator scenario the data comes from"""
+    samples: int = 400_000
+    """Decisions collected over all rounds"""
+    rounds: int = 4
+    """Collection rounds: round 0 teacher-driven, later rounds student-driven"""
+    student_driven: bool = True
+    """Later rounds let the student act (DAgger); --teacher-driven: the teacher always acts"""
+    num_envs: int = 256
+    """UEs stepping together (decisions per slot are capped by the scheduler anyway)"""
+    episode_slots: int = 200
+    """Slots per drop"""
+    loss: str = "kl"
+    """kl (Rusu, on the tau-softened teacher), mse (on Q-values) or nll (on the argmax)"""
+    temperature: float = 0.01
+    """tau of the teacher's softmax for the kl loss"""
+    epochs: int = 3
+    """Passes over the aggregated data after each round"""
+    batch_size: int = 1024
+    """Minibatch size"""
+    lr: float = 3e-3
+    """Adam learning rate"""
+    seed: int = 0
+    """Seed of data collection and student init (training range, linkadapt.seeds)"""
     eval_scenarios: list[str] = field(
         default_factory=lambda: ["mimo", "mmimo", "high-mobility", "bursty"]
     )
-    eval_seeds: int = 3  # paired evaluation seeds (10000..) per scenario (0: skip)
-    eval_ues: int = 210  # UEs per evaluation run
-    eval_slots: int = 1000  # slots per evaluation run
+    """Scenarios of the paired evaluation (repeat the option for several)"""
+    eval_seeds: int = 3
+    """Paired evaluation seeds (the first N from 10000) per scenario (0: skip)"""
+    eval_ues: int = 210
+    """UEs per evaluation run"""
+    eval_slots: int = 1000
+    """Slots per evaluation run"""
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.rounds < 1 or self.samples < self.rounds:
             raise ValueError("need rounds >= 1 and samples >= rounds")
+        positive_counts = ("num_envs", "episode_slots", "epochs", "batch_size")
+        require(self, (*positive_counts, "eval_ues", "eval_slots"), lambda v: v >= 1, ">= 1")
+        require(self, ("eval_seeds",), lambda v: v >= 0, ">= 0")
+        require(self, ("lr", "temperature"), lambda v: v > 0, "> 0")
+        if self.eval_seeds and not self.eval_scenarios:
+            raise ValueError("eval_seeds > 0 needs at least one eval scenario")
 
 
 def distillation_loss(student_q, teacher_q, loss: str, temperature: float):
@@ -95,6 +123,7 @@ def collect(env, teacher, actor, n_decisions: int) -> tuple[np.ndarray, np.ndarr
     """
     import torch
 
+    from training.acting import act_q_network
     from training.vector_envs import upcoming_decisions
 
     obs_rows: list[np.ndarray] = []
@@ -102,12 +131,7 @@ def collect(env, teacher, actor, n_decisions: int) -> tuple[np.ndarray, np.ndarr
     obs = env.last_obs
     while have < n_decisions:
         # only the UEs starting a transport block decide; the others' actions are ignored
-        deciding = upcoming_decisions(env)
-        rows = np.flatnonzero(deciding) if deciding is not None else np.arange(len(obs))
-        actions = np.zeros(len(obs), np.int64)
-        if rows.size:
-            with torch.no_grad():
-                actions[rows] = actor(torch.from_numpy(obs[rows])).argmax(dim=1).numpy()
+        actions, _ = act_q_network(actor, obs, upcoming_decisions(env))
         next_obs, _, _, _, info = env.step(actions)
         decided = info["new_tx"]
         obs_rows.append(obs[decided])
@@ -154,8 +178,8 @@ def distill(
     from tqdm import tqdm
 
     from linkadapt.sim.envs import LinkAdaptVectorEnv
+    from training.artifacts import load_torch_qnet
     from training.networks import build_qnet, parameter_count
-    from training.policies import load_torch_qnet
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -196,7 +220,7 @@ def distill(
         "kind": "distilled-student",
         "config": asdict(cfg),
         "command": " ".join(["ran-distill", *sys.argv[1:]]) if sys.argv else None,
-        "teacher_sha256": _sha256(Path(cfg.teacher) / "model.pt"),
+        "teacher_sha256": _teacher_sha256(cfg.teacher),
         "teacher_parameters": parameter_count(teacher),
         "student_parameters": parameter_count(student),
         "compression": parameter_count(teacher) / parameter_count(student),
@@ -302,47 +326,27 @@ def _export(student, out: Path, summary: dict[str, Any], cfg: DistillConfig) -> 
     )
 
 
-def _sha256(path: Path) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+def _teacher_sha256(teacher_dir: str) -> str | None:
+    """SHA-256 of the teacher's ``model.pt`` (None for a teacher given as a module)."""
+    from training.artifacts import TORCH_WEIGHTS_FILE, sha256_file
+
+    path = Path(teacher_dir) / TORCH_WEIGHTS_FILE
+    return sha256_file(path) if path.exists() else None
 
 
 def register(app: typer.Typer) -> None:
     """Add ``ran-distill distill`` to the root typer app (no torch import here)."""
 
     @app.command("distill")
+    @config_command(DistillConfig, flags=FLAGS)
     def distill_command(
-        teacher: Annotated[Path, typer.Option(help="Teacher run/model dir (model.pt)")],
         out: Annotated[Path, typer.Option(help="Output dir (student ONNX + manifest)")],
-        arch: Annotated[str, typer.Option(help="Student architecture")] = "mlp-3x32",
-        scenario: Annotated[str, typer.Option(help="Data scenario")] = "randomized",
-        samples: Annotated[int, typer.Option(min=1, help="Decisions collected")] = 400_000,
-        rounds: Annotated[int, typer.Option(min=1, help="Collection rounds")] = 4,
-        teacher_driven: Annotated[
-            bool, typer.Option("--teacher-driven", help="Only the teacher acts (no DAgger)")
-        ] = False,
-        loss: Annotated[str, typer.Option(help="kl | mse | nll")] = "kl",
-        temperature: Annotated[float, typer.Option(help="τ of the kl loss")] = 0.01,
-        epochs: Annotated[int, typer.Option(min=1, help="Epochs per round")] = 3,
-        seed: Annotated[int, typer.Option(help="Seed")] = 0,
-        eval_seeds: Annotated[
-            int, typer.Option(min=0, help="Evaluation seeds (the first N from 10000; 0: skip)")
-        ] = 3,
+        *,
+        config: ConfigArgs,
     ) -> None:
         """Distill a teacher into a small student, export ONNX + manifest, evaluate it."""
         try:
-            cfg = DistillConfig(
-                teacher=str(teacher),
-                arch=arch,
-                scenario=scenario,
-                samples=samples,
-                rounds=rounds,
-                student_driven=not teacher_driven,
-                loss=loss,
-                temperature=temperature,
-                epochs=epochs,
-                seed=seed,
-                eval_seeds=eval_seeds,
-            )
+            cfg = DistillConfig(**config.values)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         summary = distill(cfg, out)

@@ -9,13 +9,21 @@ the serving side replays to prove that it reproduces training exactly.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from training.artifacts import (
+    ONNX_MODEL_FILE,
+    load_torch_qnet,
+    model_meta,
+    observation_schema,
+    read_manifest,
+    sha256_file,
+    write_manifest,
+)
 
 MODEL_FORMAT = "ran-distill-qnet"
 MODEL_FORMAT_VERSION = 1
@@ -23,38 +31,11 @@ ONNX_OPSET = 17
 GOLDEN_ATOL = 1e-4  # |q_onnx - q_torch| bound; float32 reassociation stays far below it
 
 
-def _schema_info(obs_dim: int) -> dict[str, Any]:
-    """Observation schema fields for the manifest (None for non-simulator tasks)."""
-    from linkadapt import features
-
-    if obs_dim == features.OBS_DIM:
-        return {
-            "obs_schema_version": features.OBS_SCHEMA_VERSION,
-            "privileged": False,
-            "feature_names": list(features.FEATURE_NAMES),
-        }
-    if obs_dim == features.OBS_DIM + features.PRIVILEGED_DIM:
-        return {
-            "obs_schema_version": features.OBS_SCHEMA_VERSION,
-            "privileged": True,
-            "feature_names": list(features.FEATURE_NAMES) + list(features.PRIVILEGED_NAMES),
-        }
-    return {"obs_schema_version": None, "privileged": False, "feature_names": None}
-
-
 def golden_observations(obs_dim: int, n: int = 8, seed: int = 0) -> np.ndarray:
     """Deterministic synthetic observations float32 ``[n, obs_dim]`` in [-1, 1]
     (our features are scaled to about that range)."""
     rng = np.random.default_rng(seed)
     return rng.uniform(-1.0, 1.0, size=(n, obs_dim)).astype(np.float32)
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def export_qnet(
@@ -93,7 +74,7 @@ def export_qnet(
     obs_dim, n_actions = int(module.obs_dim), int(module.n_actions)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    onnx_path = out / "model.onnx"
+    onnx_path = out / ONNX_MODEL_FILE
     module = module.eval()
     dummy = torch.zeros(1, obs_dim)
     with warnings.catch_warnings():
@@ -131,7 +112,7 @@ def export_qnet(
     manifest: dict[str, Any] = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
-        **_schema_info(obs_dim),
+        **observation_schema(obs_dim),
         "obs_dim": obs_dim,
         "n_actions": n_actions,
         "mcs_table": 2,
@@ -152,7 +133,7 @@ def export_qnet(
     }
     if extra:
         manifest.update({k: v for k, v in extra.items() if k not in manifest})
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest(out, manifest)
     return onnx_path
 
 
@@ -165,10 +146,11 @@ def verify_export(out_dir: str | Path) -> float:
     import onnxruntime as ort
 
     d = Path(out_dir)
-    man = json.loads((d / "manifest.json").read_text())
+    man = read_manifest(d)
     assert man["format"] == MODEL_FORMAT, man["format"]
-    assert sha256_file(d / "model.onnx") == man["model_sha256"], "model.onnx hash mismatch"
-    sess = ort.InferenceSession(str(d / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_path = d / ONNX_MODEL_FILE
+    assert sha256_file(onnx_path) == man["model_sha256"], "model.onnx hash mismatch"
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     obs = np.asarray(man["golden"]["obs"], np.float32)
     q = sess.run([man["output"]["name"]], {man["input"]["name"]: obs})[0]
     expect = np.asarray(man["golden"]["q_values"], np.float32)
@@ -209,12 +191,10 @@ def export_from_run(
     seed, source weights hash, KPIs: the whole training manifest) is kept under ``source``,
     so one ``manifest.json`` can sit beside both ``model.onnx`` and ``model.pt``.
     """
-    from training.policies import _read_meta, load_torch_qnet
-
     src = Path(model_dir)
     net = load_torch_qnet(src)
-    meta = _read_meta(src)
-    schema = _schema_info(int(net.obs_dim))
+    meta = model_meta(src)
+    schema = observation_schema(int(net.obs_dim))
     golden = None
     if golden_scenario and schema["obs_schema_version"] is not None:
         golden = simulator_golden_obs(golden_scenario, n_golden, privileged=schema["privileged"])

@@ -13,7 +13,8 @@ about 105k parameters at our observation size), ``mlp-3x32`` / ``mlp-4x32`` /
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -32,9 +33,6 @@ class ArchSpec:
     kind: str
     depth: int
     width: int
-
-    def as_dict(self) -> dict[str, int | str]:
-        return asdict(self)
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -155,6 +153,16 @@ def build_qnet(arch: str, obs_dim: int, n_actions: int) -> nn.Module:
     spec = arch_spec(arch)
     cls = {"mlp": MLPQNet, "dueling": DuelingQNet, "gru": GRUQNet}[spec.kind]
     return cls(obs_dim, n_actions, spec.depth, spec.width)
+
+
+def state_dict_dims(state: Mapping[str, torch.Tensor]) -> tuple[int, int]:
+    """(obs_dim, n_actions) of a saved Q-network: its first weight matrix's inputs and its
+    last one's outputs (every network here starts with a Linear on the observation and ends
+    with a Linear Q head)."""
+    matrices = [t for t in state.values() if t.ndim == 2]
+    if not matrices:
+        raise ValueError("state_dict holds no weight matrix: not a Q-network")
+    return int(matrices[0].shape[1]), int(matrices[-1].shape[0])
 
 
 def parameter_count(module: nn.Module) -> int:

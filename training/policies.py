@@ -17,13 +17,13 @@ so ``olla-tuned`` uses that scenario's tuned entry).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from linkadapt.baselines import BASELINE_NAMES
-from linkadapt.policy import DecisionBatch, PolicyFactory
+from linkadapt.policy import DecisionBatch, PolicyFactory, act_on_deciding_rows
+from training.artifacts import has_torch_weights, load_torch_qnet, onnx_model_file
 
 
 def _net_input(obs: np.ndarray, obs_dim: int) -> np.ndarray:
@@ -33,13 +33,6 @@ def _net_input(obs: np.ndarray, obs_dim: int) -> np.ndarray:
     if obs.ndim != 2 or obs.shape[1] < obs_dim:
         raise ValueError(f"policy needs obs [n, {obs_dim}], got {obs.shape}")
     return np.ascontiguousarray(obs[:, :obs_dim])
-
-
-def _deciding_rows(batch: DecisionBatch) -> np.ndarray:
-    """Indices of the rows whose MCS will be used (all rows when ``new_tx`` is unknown)."""
-    if batch.new_tx is None:
-        return np.arange(len(batch))
-    return np.flatnonzero(np.asarray(batch.new_tx, bool))
 
 
 class TorchQPolicy:
@@ -100,12 +93,12 @@ class TorchQPolicy:
         ignored by the transmitter and returned as 0); the KPIs are identical to
         evaluating every row, only the work is smaller.
         """
-        out = np.zeros(len(batch), np.int64)
-        sel = _deciding_rows(batch)
-        if sel.size:
-            q = self.q_values(batch.obs[sel], np.asarray(batch.rows)[sel])
-            out[sel] = q.argmax(axis=1)
-        return out
+        rows = np.asarray(batch.rows)
+        return act_on_deciding_rows(
+            batch.new_tx,
+            len(batch),
+            lambda sel: self.q_values(batch.obs[sel], rows[sel]).argmax(axis=1),
+        )
 
     def reset(self, rows: np.ndarray) -> None:
         rows = np.asarray(rows, np.int64)
@@ -135,52 +128,12 @@ class OnnxQPolicy:
 
     def act(self, batch: DecisionBatch) -> np.ndarray:
         """MCS indices int64 ``[n]``; like :meth:`TorchQPolicy.act`, only ``new_tx`` rows."""
-        out = np.zeros(len(batch), np.int64)
-        sel = _deciding_rows(batch)
-        if sel.size:
-            out[sel] = self.q_values(batch.obs[sel]).argmax(axis=1)
-        return out
+        return act_on_deciding_rows(
+            batch.new_tx, len(batch), lambda sel: self.q_values(batch.obs[sel]).argmax(axis=1)
+        )
 
     def reset(self, rows: np.ndarray) -> None:
         """Stateless."""
-
-
-def load_torch_qnet(model_dir: str | Path):
-    """Rebuild the Q-network of a run/model directory and load ``model.pt`` (weights only).
-
-    The architecture and dimensions come from ``manifest.json`` (or ``config.json`` of
-    an unfinished run plus the current observation size).
-    """
-    import torch
-
-    from training.networks import build_qnet
-
-    d = Path(model_dir)
-    meta = _read_meta(d)
-    net = build_qnet(meta["arch"], int(meta["obs_dim"]), int(meta["n_actions"]))
-    state = torch.load(d / "model.pt", weights_only=True, map_location="cpu")
-    net.load_state_dict(state)
-    return net.eval()
-
-
-def _read_meta(d: Path) -> dict:
-    manifest = d / "manifest.json"
-    if manifest.exists():
-        return json.loads(manifest.read_text())
-    cfg = json.loads((d / "config.json").read_text())
-    from training.dqn.config import DQNConfig
-    from training.dqn.trainer import probe_dims
-
-    obs_dim, n_actions = probe_dims(DQNConfig.from_dict(cfg))
-    return {"arch": cfg["arch"], "obs_dim": obs_dim, "n_actions": n_actions}
-
-
-def _onnx_file(p: Path) -> Path | None:
-    if p.is_file() and p.suffix == ".onnx":
-        return p
-    if p.is_dir() and (p / "model.onnx").exists():
-        return p / "model.onnx"
-    return None
 
 
 def policy_name(spec: str) -> str:
@@ -196,8 +149,11 @@ def resolve_policy(spec: str, *, prefer: str = "torch") -> PolicyFactory:
 
     Args:
         spec: see the module docstring.
-        prefer: when a directory has both ``model.pt`` and ``model.onnx``, which to use.
+        prefer: when a directory has both ``model.pt`` and ``model.onnx``, which to use
+            (``"torch"`` or ``"onnx"``).
     """
+    if prefer not in ("torch", "onnx"):
+        raise ValueError(f"prefer must be 'torch' or 'onnx', not {prefer!r}")
     if spec in BASELINE_NAMES:
         from linkadapt.sim.evaluation import baseline_factory
 
@@ -206,8 +162,8 @@ def resolve_policy(spec: str, *, prefer: str = "torch") -> PolicyFactory:
     if not p.exists():
         raise ValueError(f"policy {spec!r} is neither a baseline {BASELINE_NAMES} nor a path")
     name = policy_name(spec)
-    onnx_path = _onnx_file(p)
-    has_torch = p.is_dir() and (p / "model.pt").exists()
+    onnx_path = onnx_model_file(p)
+    has_torch = has_torch_weights(p)
     if has_torch and (prefer == "torch" or onnx_path is None):
         net = load_torch_qnet(p)
         # Each evaluation gets its own policy object (GRU state is per run) but the same

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -21,6 +20,8 @@ import pytest
 import yaml
 from deploy_support import DASHBOARD
 
+from ran_distill.xapp_process import free_port
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 JOB, NAMESPACE = "ran-distill", "ricxapp"
@@ -31,12 +32,6 @@ SUBSTITUTIONS = {
     "$namespace": NAMESPACE,
     "$cell": ".*",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def substitute(expr: str) -> str:

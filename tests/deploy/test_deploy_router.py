@@ -214,7 +214,25 @@ def test_network_policy_admits_the_router(hpa_render: dict[str, Any]) -> None:
         router_peer,
         {"namespaceSelector": {"matchLabels": {"ran": "gnb"}}},
     ]
-    assert http_rule["from"][0] == router_peer and len(http_rule["from"]) == 2
+    assert http_rule["from"][:2] == [
+        router_peer,
+        {"namespaceSelector": {"matchLabels": {"ran": "monitoring"}}},
+    ]  # then networkPolicy.metricsFrom (Prometheus)
+
+
+def test_router_refuses_tls() -> None:
+    """The router forwards plaintext to the xApp pods: not with TLS on them (schema, and
+    the template itself for installs that skip the schema)."""
+    import helm_python
+
+    values = {**ROUTER, "tls": {"enabled": True, "existingSecret": "xapp-tls"}}
+    with (
+        helm_python.Chart.load(CHART) as chart,
+        pytest.raises(helm_python.HelmValuesError, match="/tls/enabled"),
+    ):
+        chart.render(values=values, name="ran-distill", namespace="ricxapp")
+    text = (CHART / "templates" / "router-deployment.yaml").read_text()
+    assert 'fail "router.enabled needs tls.enabled=false' in text
 
 
 def test_notes_point_the_gnb_at_the_router(hpa_render: dict[str, Any]) -> None:

@@ -110,6 +110,16 @@ def test_grpc_stream_header_applies_to_every_message(server: ServerThread) -> No
     assert all(len(r.mcs) == 8 for k, r in enumerate(out) if k != 2)
 
 
+def test_grpc_stream_with_a_malformed_header_is_refused(server: ServerThread) -> None:
+    with grpc.insecure_channel(server.grpc_target) as ch:
+        stream = ch.stream_stream("/linkadapt.v1.LinkAdaptation/DecideStream")
+        req = grpc_request(52, 0, _cols(0)).SerializeToString()
+        with pytest.raises(grpc.RpcError) as err:
+            list(stream(iter([req]), metadata=((CELL_ID_HEADER, "52x"),), timeout=10))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _trailer(err.value)["invalid-field"] == CELL_ID_HEADER
+
+
 def test_grpc_outcome_and_release_check_the_header(server: ServerThread) -> None:
     with grpc.insecure_channel(server.grpc_target) as ch:
         stub = pb_grpc.LinkAdaptationStub(ch)

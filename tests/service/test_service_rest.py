@@ -10,8 +10,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from conftest import ADMIN_TOKEN
-from service_testing import ServerThread, json_request, random_reports
+from service_testing import ADMIN_TOKEN, ServerThread, json_request, random_reports
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,14 +12,17 @@ import typer
 from typer.testing import CliRunner
 
 from linkadapt.seeds import EVALUATION
-from training.cli import parse_seeds, register
+from training import cli as training_cli
+from training.cli import parse_seeds
+from training.dqn import cli as dqn_cli
 from training.export import verify_export
 
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
     app = typer.Typer()
-    register(app)
+    dqn_cli.register(app)
+    training_cli.register(app)
     return app
 
 
@@ -31,8 +34,8 @@ def _ok(result):
 def test_cli_module_imports_without_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "import typer, training.cli as c\n"
-        "app = typer.Typer(); c.register(app); print('ok')"
+        "import typer, training.cli as c, training.dqn.cli as d, training.distill as t\n"
+        "app = typer.Typer(); c.register(app); d.register(app); t.register(app); print('ok')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr

@@ -30,9 +30,6 @@ RAY_TIMEOUT_S = 300.0  # an actor silent this long is considered dead
 class RolloutBackend(Protocol):
     """Where experience comes from."""
 
-    obs_dim: int
-    n_actions: int
-
     def collect(self, epsilon: float) -> list[RolloutResult]:
         """Experience gathered with exploration rate ``epsilon`` (at least one result)."""
         ...
@@ -50,7 +47,6 @@ class LocalBackend:
     def __init__(self, cfg: DQNConfig, network: nn.Module) -> None:
         self.cfg = cfg
         self.worker = RolloutWorker(cfg, 0, network=network)
-        self.obs_dim, self.n_actions = self.worker.obs_dim, self.worker.n_actions
 
     def collect(self, epsilon: float) -> list[RolloutResult]:
         return [self.worker.collect(self.cfg.steps_per_collect, epsilon)]
@@ -83,8 +79,6 @@ class RayBackend:
             self._owns_ray = True
         actor_cls = ray.remote(num_cpus=cfg.actor_cpus)(_RayWorker)
         self.actors = [actor_cls.remote(cfg, i) for i in range(cfg.num_actors)]
-        dims = ray.get([a.dims.remote() for a in self.actors], timeout=RAY_TIMEOUT_S)
-        self.obs_dim, self.n_actions = dims[0]
         self.sync_weights(network.state_dict())
         self._inflight: dict[object, int] = {}
 
@@ -128,9 +122,6 @@ class _RayWorker(RolloutWorker):
     def __init__(self, cfg: DQNConfig, worker_index: int) -> None:
         torch.set_num_threads(1)
         super().__init__(cfg, worker_index)
-
-    def dims(self) -> tuple[int, int]:
-        return self.obs_dim, self.n_actions
 
 
 def make_backend(cfg: DQNConfig, network: nn.Module) -> RolloutBackend:

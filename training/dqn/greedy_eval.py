@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from linkadapt.sim.reward import RewardConfig
+from training.acting import act_q_network, advance_hidden, greedy
 from training.networks import is_recurrent
 from training.vector_envs import (
     decision_mask,
@@ -57,8 +58,7 @@ def greedy_evaluate(
         env_name, num_envs, seed, privileged=privileged, episode_slots=episode_slots, reward=reward
     )
     obs, _ = env.reset(seed=seed)
-    recurrent = is_recurrent(net)
-    hidden = net.initial_state(num_envs) if recurrent else None
+    hidden = net.initial_state(num_envs) if is_recurrent(net) else None
     ep_ret = np.zeros(num_envs)
     returns: list[float] = []
     reward_sum, decisions, tput = 0.0, 0, []
@@ -66,24 +66,14 @@ def greedy_evaluate(
     net.eval()
     with torch.no_grad():
         for _ in range(steps):
-            rows = upcoming_decisions(env)
-            rows = np.arange(num_envs) if rows is None else np.flatnonzero(rows)
-            x = torch.as_tensor(np.asarray(obs, np.float32)[rows])
-            action = np.zeros(num_envs, np.int64)
-            if recurrent:
-                h_new = hidden.clone()
-                q, h_rows = net.forward_seq(x.unsqueeze(1), hidden[:, rows])
-                h_new[:, rows] = h_rows
-                q = q.squeeze(1)
-            else:
-                q = net(x)
-            action[rows] = q.argmax(dim=1).numpy()
+            action, h_next = act_q_network(
+                net, np.asarray(obs, np.float32), upcoming_decisions(env), greedy, hidden
+            )
             obs, reward, term, trunc, info = env.step(action)
             done = np.asarray(term, bool) | np.asarray(trunc, bool)
             dec = decision_mask(info, num_envs)
-            if recurrent:
-                hidden[:, torch.as_tensor(dec)] = h_new[:, torch.as_tensor(dec)]
-                hidden[:, torch.as_tensor(done)] = 0.0
+            if hidden is not None and h_next is not None:
+                advance_hidden(hidden, h_next, dec, done)
             reward = np.asarray(reward, np.float64)
             reward_sum += decision_reward(reward, info, dec)
             decisions += int(dec.sum())

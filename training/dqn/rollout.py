@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from linkadapt.seeds import training_env_seed
+from training.acting import act_q_network, advance_hidden, epsilon_greedy
 from training.dqn.config import DQNConfig
 from training.dqn.sequence import SequenceBatch, SequenceBuilder
 from training.dqn.transitions import NStepBuilder, TransitionBatch, final_observations
@@ -50,16 +51,6 @@ class RolloutResult:
     throughput_mbps: float = float("nan")
 
 
-def epsilon_greedy(q: torch.Tensor, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-    """Greedy argmax of ``q`` ``[N, A]``, replaced by a uniform action with prob. ``epsilon``."""
-    greedy = q.argmax(dim=1).numpy()
-    if epsilon <= 0.0:
-        return greedy
-    explore = rng.random(greedy.shape[0]) < epsilon
-    random = rng.integers(0, q.shape[1], size=greedy.shape[0])
-    return np.where(explore, random, greedy).astype(np.int64)
-
-
 class RolloutWorker:
     """Steps one vector env with an ε-greedy Q-network and builds transitions.
 
@@ -82,10 +73,8 @@ class RolloutWorker:
             episode_slots=cfg.episode_slots,
             reward=cfg.reward_config(),
         )
-        self.obs_dim, self.n_actions = env_dims(self.env)
-        self.net = (
-            network if network is not None else build_qnet(cfg.arch, self.obs_dim, self.n_actions)
-        )
+        self.obs_dim, n_actions = env_dims(self.env)
+        self.net = network if network is not None else build_qnet(cfg.arch, self.obs_dim, n_actions)
         self.recurrent = is_recurrent(self.net)
         self.rng = np.random.default_rng(seed)
         n = cfg.num_envs
@@ -103,33 +92,21 @@ class RolloutWorker:
     def set_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
         self.net.load_state_dict(state_dict)
 
-    def _act(self, epsilon: float) -> tuple[np.ndarray, torch.Tensor | None]:
-        """Actions int ``[N]`` and (GRU) the advanced hidden state ``[1, N, H]``.
-
-        Rows known not to decide this step (see ``upcoming_decisions``) get action 0,
-        which the env ignores, and keep their hidden state.
-        """
-        rows = upcoming_decisions(self.env)
-        rows = np.arange(self.cfg.num_envs) if rows is None else np.flatnonzero(rows)
-        actions = np.zeros(self.cfg.num_envs, np.int64)
-        with torch.no_grad():
-            obs = torch.as_tensor(self.obs[rows])
-            if self.recurrent:
-                h_new = self.hidden.clone()
-                q, h_rows = self.net.forward_seq(obs.unsqueeze(1), self.hidden[:, rows])
-                h_new[:, rows] = h_rows
-                actions[rows] = epsilon_greedy(q.squeeze(1), epsilon, self.rng)
-                return actions, h_new
-            actions[rows] = epsilon_greedy(self.net(obs), epsilon, self.rng)
-            return actions, None
-
     def collect(self, n_steps: int, epsilon: float) -> RolloutResult:
         """Take ``n_steps`` vector-env steps with exploration rate ``epsilon``."""
         parts = []
         result = RolloutResult(transitions=None)
         tput: list[float] = []
         for _ in range(n_steps):
-            action, h_new = self._act(epsilon)
+            # Rows known not to decide this step get action 0 (ignored by the env) and
+            # keep their GRU state.
+            action, h_next = act_q_network(
+                self.net,
+                self.obs,
+                upcoming_decisions(self.env),
+                lambda q: epsilon_greedy(q, epsilon, self.rng),
+                self.hidden if self.recurrent else None,
+            )
             next_obs, reward, term, trunc, info = self.env.step(action)
             next_obs = np.asarray(next_obs, np.float32)
             reward = np.asarray(reward, np.float64)
@@ -151,11 +128,7 @@ class RolloutWorker:
                         info.get("credit"),
                     )
                 )
-                # The GRU state advances on real decisions only (as in serving), and a
-                # new episode starts from zero.
-                dec_t = torch.as_tensor(decision)
-                self.hidden[:, dec_t] = h_new[:, dec_t]
-                self.hidden[:, torch.as_tensor(done)] = 0.0
+                advance_hidden(self.hidden, h_next, decision, done)
             else:
                 parts.append(
                     self.builder.add(
@@ -173,7 +146,7 @@ class RolloutWorker:
             self.obs = next_obs
             result.env_steps += 1
         if self.recurrent:
-            result.transitions = SequenceBatch.concat(parts, self.obs_dim)
+            result.transitions = SequenceBatch.concat(parts)
         else:
             result.transitions = TransitionBatch.concat(parts, self.obs_dim)
         if tput:

@@ -49,7 +49,7 @@ class SequenceBatch:
         return int(self.length.shape[0])
 
     @classmethod
-    def concat(cls, parts: list[SequenceBatch], obs_dim: int) -> SequenceBatch | None:
+    def concat(cls, parts: list[SequenceBatch | None]) -> SequenceBatch | None:
         parts = [p for p in parts if p is not None and len(p)]
         if not parts:
             return None
@@ -67,7 +67,7 @@ class SequenceBuilder:
     def __init__(
         self, num_envs: int, obs_dim: int, hidden: int, seq_len: int, burn_in: int
     ) -> None:
-        self.n_env, self.obs_dim, self.L, self.burn_in = num_envs, obs_dim, seq_len, burn_in
+        self.L, self.burn_in = seq_len, burn_in
         cap = seq_len + 1 + MAX_OUTSTANDING
         self._obs = np.zeros((num_envs, cap, obs_dim), np.float32)
         self._act = np.zeros((num_envs, cap), np.int64)
@@ -145,7 +145,7 @@ class SequenceBuilder:
                 out.append(self._emit(r, boot, np.asarray(terminated, bool)[r] & ends, k))
             self._len[rows] = 0
             self._head[rows] = 0
-        return SequenceBatch.concat(out, self.obs_dim)
+        return SequenceBatch.concat(out)
 
     def _emit(
         self, rows: np.ndarray, bootstrap: np.ndarray, terminal: np.ndarray, length: np.ndarray

@@ -5,8 +5,10 @@
 - ``config.json``: the :class:`DQNConfig` of the run;
 - ``curve.csv`` / ``curve.png``: learning curve (one row per log interval);
 - ``checkpoint.pt`` (+ ``replay.npz``): everything ``--resume`` needs;
-- ``model.pt``: final online-network ``state_dict`` (load with ``weights_only=True``);
-- ``manifest.json``: see :func:`training.artifacts.write_manifest`.
+- ``model.pt``: final online-network ``state_dict`` (load with ``weights_only=True``).
+
+``ran-distill train-teacher`` (:mod:`training.dqn.cli`) then adds ``manifest.json``
+(:func:`training.artifacts.write_teacher_manifest`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from linkadapt.seeds import tuning_seeds
+from linkadapt.sim.evaluation import baseline_factory, evaluate
 from training.dqn.backends import make_backend
 from training.dqn.config import DQNConfig
 from training.dqn.greedy_eval import GreedyEvalResult, greedy_evaluate
@@ -29,7 +33,9 @@ from training.dqn.learner import DQNLearner
 from training.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
 from training.dqn.sequence import RecurrentDQNLearner, SequenceReplay
 from training.networks import build_qnet, is_recurrent
-from training.vector_envs import env_dims, make_vector_env
+from training.plots import plot_learning_curve
+from training.policies import TorchQPolicy
+from training.vector_envs import env_dims, is_gym_id, make_vector_env
 
 CURVE_FIELDS = [
     "transitions",
@@ -97,14 +103,8 @@ def paired_gain_vs_olla(net: torch.nn.Module, cfg: DQNConfig, cache: dict[str, o
     cached (same seeds → same channels → same OLLA KPIs). NaN for Gymnasium tasks,
     privileged nets (the evaluation simulator emits student observations) or 0 seeds.
     """
-    from training.vector_envs import is_gym_id
-
     if is_gym_id(cfg.env) or cfg.privileged or cfg.eval_kpi_seeds < 1:
         return math.nan
-    from linkadapt.seeds import tuning_seeds
-    from linkadapt.sim.evaluation import baseline_factory, evaluate
-    from training.policies import TorchQPolicy
-
     seeds = tuning_seeds(cfg.eval_kpi_seeds)
     if "olla" not in cache:
         cache["olla"] = evaluate(
@@ -356,8 +356,6 @@ def train(
 
     save_checkpoint()
     torch.save(net.state_dict(), out / "model.pt")
-    from training.plots import plot_learning_curve
-
     plot_learning_curve(curve, out / "curve.png", title=f"{cfg.arch} on {cfg.env}")
     return TrainResult(out, transitions, learner.updates, wall(), last_eval, curve)
 
