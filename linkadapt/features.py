@@ -122,6 +122,34 @@ class FeatureHistory:
             self._arrays[k][rows] = v
         self.outer_loop.reset(rows)
 
+    def export_rows(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """A copy of the history of ``rows`` (with the OLLA offset, ``olla_offset_db``),
+        one array per field, first axis = ``rows``: what :meth:`import_rows` takes, so a
+        UE's history can move to another ``FeatureHistory`` (another process)."""
+        out = {k: v[rows].copy() for k, v in self._arrays.items()}
+        out["olla_offset_db"] = self.outer_loop.offset_db[rows].copy()
+        return out
+
+    def import_rows(self, rows: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        """Set the history of ``rows`` from :meth:`export_rows` output (same fields, same
+        per-row shapes, first axis = ``rows``); ``ValueError`` naming the field otherwise,
+        before anything is changed."""
+        n = len(rows)
+        expected = {**self._arrays, "olla_offset_db": self.outer_loop.offset_db}
+        if set(values) != set(expected):
+            raise ValueError(f"fields {sorted(values)} != {sorted(expected)}")
+        for k, ref in expected.items():
+            v = np.asarray(values[k])
+            if v.shape != (n, *ref.shape[1:]):
+                raise ValueError(f"{k}: shape {v.shape} != {(n, *ref.shape[1:])}")
+            if not np.can_cast(v.dtype, ref.dtype, casting="same_kind"):
+                raise ValueError(f"{k}: dtype {v.dtype} does not fit {ref.dtype}")
+        for k, v in values.items():
+            if k == "olla_offset_db":
+                self.outer_loop.offset_db[rows] = v
+            else:
+                self._arrays[k][rows] = v
+
     def update(self, rows: np.ndarray | None, reports: ReportBatch) -> None:
         """Fold the reports of one slot into the history of ``rows``.
 

@@ -43,6 +43,7 @@ class Request:
     t_submit: float  # time.perf_counter() at submission
     deadline: float | None = None  # perf_counter() time after which nobody waits for it
     ues: int = 0  # estimated UEs, counted in MicroBatcher.queued_ues until answered
+    cell_hint: int | None = None  # the cell it was routed for (x-ran-cell-id), unchecked
 
 
 @dataclass
@@ -121,7 +122,14 @@ class MicroBatcher:
             self.worker = None
 
     def submit(
-        self, kind: RequestKind, payload: Any, ues: int, deadline: float | None = None
+        self,
+        kind: RequestKind,
+        payload: Any,
+        ues: int,
+        deadline: float | None = None,
+        cell_hint: int | None = None,
+        *,
+        bounded: bool = True,
     ) -> asyncio.Future[Any]:
         """Queue one request (event-loop thread; nothing is parsed here).
 
@@ -135,6 +143,12 @@ class MicroBatcher:
             Estimated UEs (admission and micro-batch bounds).
         deadline : float or None
             ``time.perf_counter()`` time after which the request is dropped unprocessed.
+        cell_hint : int or None
+            The cell the request was routed for (``x-ran-cell-id``), handed to ``process``
+            with it (:mod:`service.cell_affinity`).
+        bounded : bool
+            ``False``: admitted past the admission bounds, never shed (a control request
+            of the server itself, e.g. the drain's state snapshot).
 
         Output
         ------
@@ -145,8 +159,9 @@ class MicroBatcher:
         """
         loop = self._loop or asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        if self.in_flight >= self.max_queued_requests or (
-            self.in_flight and self.queued_ues + ues > self.max_queued_ues
+        if bounded and (
+            self.in_flight >= self.max_queued_requests
+            or (self.in_flight and self.queued_ues + ues > self.max_queued_ues)
         ):
             self.count_shed("queue_full")
             fut.set_exception(
@@ -163,7 +178,7 @@ class MicroBatcher:
         # cancels the future, but the request still sits in the queue)
         self.in_flight += 1
         self.queued_ues += ues
-        self._queue.put(Request(kind, payload, fut, time.perf_counter(), deadline, ues))
+        self._queue.put(Request(kind, payload, fut, time.perf_counter(), deadline, ues, cell_hint))
         if self.inline and not self._inline_scheduled:
             self._inline_scheduled = True
             loop.call_soon(self._drain_inline)

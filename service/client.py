@@ -8,11 +8,16 @@ more policy.
 Resilience: the channel retries UNAVAILABLE (the call never reached a serving xApp: a
 restart, a connection reset) up to 4 attempts with capped exponential backoff, under
 gRPC retry throttling so a down server does not get a retry storm; reconnects quickly
-(100 ms first backoff, at most 2 s); sends keepalive pings every 30 s during calls so a
+(100 ms first backoff, at most 0.8 s); sends keepalive pings every 30 s during calls so a
 dead connection is noticed; and with ``wait_for_ready=True`` a call waits (up to its
 timeout) for the server to come up instead of failing at once. :class:`RemotePolicy`
 decides a batch with its own per-UE OLLA when the xApp cannot be reached, as the xApp
 itself falls back to OLLA without a model.
+
+Cell affinity: every per-cell call carries its cell id as the ``x-ran-cell-id`` metadata
+(:mod:`service.cell_affinity`), so an L7 proxy in front of several replicas can hash it
+and keep each cell, and its per-UE history, on one replica. The xApp refuses a call whose
+metadata names another cell than its body.
 
 TLS (an xApp started with ``tls_cert_file``): ``tls_ca_file`` verifies the server
 (``tls=True`` alone: the system roots), ``tls_cert_file`` + ``tls_key_file`` present a
@@ -28,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,7 @@ import numpy as np
 from linkadapt.baselines import OllaPolicy
 from linkadapt.policy import DecisionBatch
 from linkadapt.reports import ReportBatch
+from service.cell_affinity import cell_metadata
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 from service.tls import channel_credentials
@@ -99,9 +106,12 @@ def channel_options(
         ("grpc.keepalive_time_ms", int(keepalive_seconds * 1000)),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 0),
-        # an xApp restart takes seconds: reconnect soon (defaults: 1 s first, 120 s max)
+        # an xApp restart takes seconds: reconnect soon (defaults: 1 s first, 120 s max).
+        # At most 0.8 s (+20 % jitter) between attempts, so a restarted xApp gets its
+        # clients back within 1 s of coming up (benchmarks/service_faults.py measures it);
+        # one connection attempt per client per 0.8 s costs a down xApp nothing.
         ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.max_reconnect_backoff_ms", 2_000),
+        ("grpc.max_reconnect_backoff_ms", 800),
     ]
 
 
@@ -160,11 +170,27 @@ class XappClient:
         """(mcs int32 [n], source uint8 [n] (1 MODEL, 2 FALLBACK), model version)."""
         resp = self.stub.Decide(
             decide_request(reports, cell_id=cell_id, slot=slot, mcs_table=mcs_table),
+            metadata=cell_metadata(cell_id),
             timeout=self.timeout,
             wait_for_ready=self.wait_for_ready,
         )
         mcs, source = decide_response_arrays(resp)
         return mcs, source, resp.model_version
+
+    def decide_stream(
+        self, requests: Iterable[Any], *, cell_id: int, timeout: float | None = None
+    ) -> Iterator[Any]:
+        """``DecideStream`` for one cell: ``DecideRequest`` messages in, ``DecideResponse``
+        messages out (in order); ``timeout`` bounds the whole stream (None: none). The
+        cell id rides on the stream's metadata."""
+        return iter(
+            self.stub.DecideStream(
+                iter(requests),
+                metadata=cell_metadata(cell_id),
+                timeout=timeout,
+                wait_for_ready=self.wait_for_ready,
+            )
+        )
 
     def report_outcome(
         self,
@@ -187,6 +213,7 @@ class XappClient:
                 mcs=list(mcs),
                 slot_duration_us=slot_duration_us,
             ),
+            metadata=cell_metadata(cell_id),
             timeout=self.timeout,
             wait_for_ready=self.wait_for_ready,
         )
@@ -195,6 +222,7 @@ class XappClient:
     def release(self, *, cell_id: int, ue_ids: Any) -> int:
         resp = self.stub.ReleaseUe(
             pb.ReleaseUeRequest(cell_id=cell_id, ue_id=[int(u) for u in ue_ids]),
+            metadata=cell_metadata(cell_id),
             timeout=self.timeout,
             wait_for_ready=self.wait_for_ready,
         )

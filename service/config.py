@@ -261,10 +261,40 @@ class Settings(BaseSettings):
             raise ValueError("\n  ".join(problems))  # one line per problem
         return self
 
+    # ---- per-cell state handover through Redis (docs/service.md "Scaling out")
+    state_handover_url: str = Field(
+        "",
+        description="Redis URL (redis://[:password@]host:6379/db) of the RIC's shared data "
+        "layer: on drain this replica writes the per-UE state of its cells there, and a cell "
+        "seen for the first time is restored from it ('' = off)",
+    )
+    state_handover_ttl_seconds: float = Field(
+        120.0, gt=0, le=86400, description="Lifetime of a cell's state snapshot in Redis"
+    )
+    state_handover_max_ues: int = Field(
+        100_000,
+        ge=1,
+        le=100_000_000,
+        description="Most UEs one drain writes to Redis (cells beyond it start fresh elsewhere)",
+    )
+    state_handover_timeout_seconds: float = Field(
+        0.05,
+        gt=0,
+        le=10,
+        description="Redis socket timeout; a restore that takes longer starts the cell fresh",
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("state_handover_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL (or empty: off)")
+        return value
 
     @field_validator("admin_token", mode="before")
     @classmethod

@@ -8,8 +8,10 @@ requests, in arrival order, to :class:`~service.decide.Decider`, which parses
 (:mod:`service.state`), decides (linkadapt encoder, OLLA fallback, ONNX student from
 :mod:`service.registry`) and serializes. Outcome reports feed the per-cell KPIs
 (:mod:`service.kpis`) and the shadow comparison of a candidate model
-(:mod:`service.shadow`), which the admin calls load, promote and roll back. Every refusal
-is a :class:`~service.errors.RequestError`.
+(:mod:`service.shadow`), which the admin calls load, promote and roll back. With
+``state_handover_url``, :mod:`service.state_handover` hooks into the decider and the worker
+(restore on a cell's first sight, snapshot on drain). Every refusal is a
+:class:`~service.errors.RequestError`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from service.metrics import ServiceMetrics
 from service.registry import LoadedModel, ModelRegistry
 from service.shadow import Shadow
 from service.state import UeStateTable
+from service.state_handover import make_handover
 from service.validation import RequestValidator
 from service.wire import RequestKind, estimate_ues
 
@@ -74,8 +77,11 @@ class DataPlane:
             shadow=self.shadow,
         )
         self._shed = {reason: m.shed_requests.labels(reason) for reason in SHED_REASONS}
+        # per-cell state handover through Redis (None: off): restores in the decider's
+        # admission, snapshots through the worker
+        self.handover = make_handover(s, m)
         self.batcher = MicroBatcher(
-            self.decider.process,
+            self.decider.process if self.handover is None else self.handover.attach(self.decider),
             max_ues=s.microbatch_max_ues,
             max_wait_s=s.microbatch_max_wait_us * 1e-6,
             max_queued_requests=s.max_queued_requests,
@@ -177,9 +183,15 @@ class DataPlane:
         )
 
     def begin_drain(self) -> None:
-        """Stop reporting ready (SIGTERM); requests in flight still complete."""
+        """Stop reporting ready (SIGTERM); requests in flight still complete. With state
+        handover, the worker then writes every held cell to Redis (in order with the
+        requests, never shed; :meth:`wait_idle` waits for it), and each cell it decides
+        for while draining again before answering."""
         self.draining = True
         self._update_ready()
+        if self.handover is not None and self.started:
+            fut = self.batcher.submit("handover", None, 0, bounded=False)
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no request is in flight (bounded by ``timeout`` s); True if idle."""
@@ -273,7 +285,11 @@ class DataPlane:
 
     # ------------------------------------------------------------------ requests
     def submit_raw(
-        self, kind: RequestKind, payload: Any, deadline: float | None = None
+        self,
+        kind: RequestKind,
+        payload: Any,
+        deadline: float | None = None,
+        cell_hint: int | None = None,
     ) -> asyncio.Future[Any]:
         """Queue one decide (or release) request untouched (event-loop thread, cheap).
 
@@ -289,6 +305,10 @@ class DataPlane:
         deadline : float or None
             ``time.perf_counter()`` time (the gRPC deadline) after which a still-queued
             request is dropped.
+        cell_hint : int or None
+            The ``x-ran-cell-id`` the request was routed by (:mod:`service.cell_affinity`):
+            the body's ``cell_id`` must equal it, else :class:`~service.errors.InvalidArgument`
+            on ``cell_id`` (checked in the worker, before admission).
 
         Output
         ------
@@ -306,7 +326,7 @@ class DataPlane:
             :class:`~service.errors.DeadlineExceeded`, :class:`~service.errors.Stale`,
             :class:`~service.errors.InternalError` (a bug; this request only).
         """
-        return self.batcher.submit(kind, payload, estimate_ues(kind, payload), deadline)
+        return self.batcher.submit(kind, payload, estimate_ues(kind, payload), deadline, cell_hint)
 
     def submit(
         self, cell_id: int, slot: int, mcs_table: int, columns: dict[str, Any]

@@ -6,8 +6,8 @@ micro-batch, in arrival order:
 1. each request is parsed (:mod:`service.wire`) and validated as a whole
    (:mod:`service.validation`; the protobuf ones of the micro-batch in one merged pass),
    checked against its cell's newest slot, and its (cell, UE) pairs mapped to rows of the
-   per-UE state (:mod:`service.state`); a refusal changes nothing and fails only that
-   request;
+   per-UE state (:mod:`service.state`); a refusal (also of a request routed for another
+   cell, :mod:`service.cell_affinity`) changes nothing and fails only that request;
 2. the admitted requests run in groups without a repeated UE (so every UE's reports are
    folded in arrival order): one history update, one encode with the linkadapt encoder,
    one OLLA step (always, so the fallback is warm), one onnxruntime call;
@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ import numpy as np
 from linkadapt.policy import DecisionBatch
 from linkadapt.reports import REPORT_DTYPES, ReportBatch
 from service.batcher import Processed, Request
+from service.cell_affinity import check_cell_hint
 from service.errors import InternalError, InvalidArgument, RequestError, ResourceExhausted, Stale
 from service.metrics import ServiceMetrics
 from service.model import LoadedModel, infer
@@ -122,6 +124,7 @@ class Decider:
         # newest decided slot per cell (stale check); cells leave it with their last
         # tracked UE, so it is bounded by the tracked cells
         self.newest_slot: dict[int, int] = {}
+        self.restore_cell: Callable[[int], object] | None = None  # see _admit_rows
         self._stale = metrics.shed_requests.labels("stale")
         lat = metrics.latency
         self._lat = (lat["queue_wait"], lat["state_features"], lat["inference"])
@@ -176,6 +179,7 @@ class Decider:
                 span = spans.get(i)
                 if span is not None and merged is not None:
                     cell_id, slot, lo, hi = span
+                    check_cell_hint(r.cell_hint, cell_id)
                     part = ReportBatch(**{k: v[lo:hi] for k, v in merged.as_dict().items()})
                     check_unique_ues(part.ue_id)
                     self.metrics.batch_size.observe(hi - lo)
@@ -187,6 +191,7 @@ class Decider:
                     done.append((r.fut, self.release(*r.payload)))
                 else:
                     cell_id, slot, mcs_table, columns = decide_head(r.kind, r.payload)
+                    check_cell_hint(r.cell_hint, cell_id)
                     batch = self.validator.decide(cell_id, slot, mcs_table, columns)
                     self.metrics.batch_size.observe(len(batch))
                     if len(batch) == 0:
@@ -203,13 +208,8 @@ class Decider:
 
     def _empty(self, kind: RequestKind, cell_id: int, slot: int) -> DecideResult:
         model = self.registry.current
-        res = DecideResult(
-            cell_id,
-            slot,
-            np.zeros(0, np.int32),
-            np.zeros(0, np.uint8),
-            model.version if model else "",
-        )
+        mcs, source = np.zeros(0, np.int32), np.zeros(0, np.uint8)
+        res = DecideResult(cell_id, slot, mcs, source, model.version if model else "")
         res.wire = encode_decision(kind, cell_id, slot, res.mcs, res.source, res.model_version)
         return res
 
@@ -217,7 +217,10 @@ class Decider:
         self, cell_id: int, slot: int, ue_ids: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Rows for the UEs of one valid request, after the stale-slot check (a stale or
-        refused request changes nothing); records ``slot`` as the cell's newest."""
+        refused request changes nothing); records ``slot`` as the cell's newest. A cell
+        with no tracked UE is first restored (``restore_cell``: the state handover's)."""
+        if self.restore_cell is not None and cell_id not in self.state.cells:
+            self.restore_cell(cell_id)
         lag_max = self.max_slot_lag
         with self.lock:
             newest = self.newest_slot.get(cell_id)

@@ -25,6 +25,7 @@ With ``tls_cert_file`` the port is TLS only (``service.tls``); with
 ``tls_client_ca_file``.
 
 ``DecideStream`` reads at most ``stream_max_in_flight`` messages ahead of its responses.
+``x-ran-cell-id`` metadata (:mod:`service.cell_affinity`) must name the body's ``cell_id``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from grpc_reflection.v1alpha import reflection
 
 from service.admin import check_admin
 from service.authz import CellGuard
+from service.cell_affinity import CellHeaderError, check_cell_hint, grpc_cell_header
 from service.dataplane import DataPlane
 from service.errors import DeadlineExceeded, InvalidArgument, RequestError, ShedError
 from service.proto_gen import link_adaptation_pb2 as pb
@@ -125,22 +127,26 @@ class LinkAdaptationService:
             self.dp.metrics.invalid_requests.labels("grpc", exc.reason, exc.field).inc()
 
     def _authorize(self, context: grpc.aio.ServicerContext, cell_id: int) -> int:
-        """Per-cell authorization (no-op without ``authz_cells_file``); returns ``cell_id``."""
+        """The routing metadata, when sent, names ``cell_id``; per-cell authorization (no-op
+        without ``authz_cells_file``); returns ``cell_id``."""
+        check_cell_hint(grpc_cell_header(context.invocation_metadata()), cell_id)
         if self.guard is not None:
             self.guard.check("grpc", grpc_peer_identities(context), cell_id)
         return cell_id
 
-    def _submit_authorized(self, identities: tuple[str, ...], raw: bytes) -> asyncio.Future[Any]:
-        """``submit_raw`` behind the per-cell check: a refused message gets a failed
+    def _submit_authorized(
+        self, identities: tuple[str, ...], raw: bytes, hint: int | None
+    ) -> asyncio.Future[Any]:
+        """``submit_raw`` behind the per-cell check, if any: a refused message gets a failed
         future (answered in its turn like any other error) and is never queued."""
-        assert self.guard is not None
         try:
-            self.guard.check_decide_pb(identities, raw)
+            if self.guard is not None:
+                self.guard.check_decide_pb(identities, raw)
         except RequestError as exc:
             fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             fut.set_exception(exc)
             return fut
-        return self.dp.submit_raw("pb", raw)
+        return self.dp.submit_raw("pb", raw, None, hint)
 
     def _check_deadline(self, context: grpc.aio.ServicerContext) -> float | None:
         """The deadline as a perf_counter() time (None: no deadline), so the worker can
@@ -160,9 +166,10 @@ class LinkAdaptationService:
         t0 = time.perf_counter()
         self._req["Decide"].inc()
         deadline = self._check_deadline(context)
+        hint = grpc_cell_header(context.invocation_metadata())  # vs the body: in the worker
         if self.guard is not None:
             self.guard.check_decide_pb(grpc_peer_identities(context), raw)
-        res = await self.dp.submit_raw("pb", raw, deadline)
+        res = await self.dp.submit_raw("pb", raw, deadline, hint)
         self.dp.observe_total(time.perf_counter() - t0)
         assert res.wire is not None
         return res.wire
@@ -186,6 +193,13 @@ class LinkAdaptationService:
         pending: asyncio.Queue[tuple[float, bytes, asyncio.Future[Any]] | None] = asyncio.Queue()
         n_pending = 0  # read, not yet answered (this stream)
         identities = grpc_peer_identities(context) if self.guard is not None else ()
+        try:
+            hint = grpc_cell_header(context.invocation_metadata())  # one cell per stream
+        except CellHeaderError as exc:
+            self.count_invalid(exc)
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, str(exc), (("invalid-field", exc.field),)
+            )
 
         async def reader() -> None:
             nonlocal n_pending
@@ -201,11 +215,7 @@ class LinkAdaptationService:
                     n_pending += 1
                     dp.stream_pending += 1
                     dp.stream_pending_peak = max(dp.stream_pending_peak, n_pending)
-                    fut = (
-                        dp.submit_raw("pb", raw)
-                        if self.guard is None
-                        else self._submit_authorized(identities, raw)
-                    )
+                    fut = self._submit_authorized(identities, raw, hint)
                     pending.put_nowait((time.perf_counter(), raw, fut))
             finally:
                 pending.put_nowait(None)

@@ -20,6 +20,8 @@ promote or roll back to, 403 on ``cell_id`` a cell the client certificate may no
 (:class:`service.tls.ClientCertGate`, in front of this app). The admin routes
 (``/v1/model/reload``, ``/v1/model/candidate``, ``/v1/model/promote``, ``/v1/model/rollback``)
 need ``Authorization: Bearer <admin_token>`` (:func:`service.admin.check_admin`).
+An ``x-ran-cell-id`` header (the cell-affine routing key, :mod:`service.cell_affinity`)
+must name the body's ``cell_id`` (422 on ``cell_id``; malformed: 422 on the header).
 
 Body limit: every POST is refused with 413 on a Content-Length above
 ``http_max_body_bytes`` before the app reads anything, and bodies without one (chunked) are
@@ -43,6 +45,7 @@ from starlette.routing import Match
 
 from service.admin import check_admin
 from service.authz import CellGuard
+from service.cell_affinity import asgi_cell_header, check_cell_hint
 from service.dataplane import DataPlane
 from service.errors import InvalidArgument, PayloadTooLarge, RequestError, ShedError
 from service.metrics import CONTENT_TYPE
@@ -152,12 +155,13 @@ class FastDecisions:
         t0 = time.perf_counter()
         self._req.inc()
         try:  # this front is not FastAPI: the app's exception handler does not reach here
+            hint = asgi_cell_header(scope)  # checked against the body in the worker
             if _declared_too_large(scope, self.max_body):
                 raise _too_large(self.max_body)
             raw = await read_limited(_asgi_chunks(receive), self.max_body)
             if self.guard is not None:
                 self.guard.check_decide_json(scope_identities(scope), raw)
-            res = await self.dp.submit_raw("json", raw)
+            res = await self.dp.submit_raw("json", raw, None, hint)
         except RequestError as exc:
             await self._send(send, error_response(self.dp, exc))
             return
@@ -235,6 +239,8 @@ def create_rest_app(
     app.add_exception_handler(HTTPException, http_error)
 
     def authorize(request: Request, cell_id: int) -> int:
+        """The routing header, when sent, names ``cell_id``; the client may speak for it."""
+        check_cell_hint(asgi_cell_header(request.scope), cell_id)
         if guard is not None:
             guard.check("rest", scope_identities(request.scope), cell_id)
         return cell_id
@@ -258,10 +264,11 @@ def create_rest_app(
         # and for direct use of the FastAPI app (same semantics).
         t0 = time.perf_counter()
         req_decide.inc()
+        hint = asgi_cell_header(request.scope)
         raw = await read_limited(request.stream(), max_body)
         if guard is not None:
             guard.check_decide_json(scope_identities(request.scope), raw)
-        res = await dp.submit_raw("json", raw)
+        res = await dp.submit_raw("json", raw, None, hint)
         dp.observe_total(time.perf_counter() - t0)
         assert res.wire is not None
         return Response(res.wire, media_type=JSON)

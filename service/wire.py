@@ -24,9 +24,10 @@ from service.errors import InvalidArgument
 from service.proto_gen import link_adaptation_pb2 as pb
 
 # How a queued request is carried: a serialized DecideRequest ("pb"), a REST body ("json"),
-# columns decoded by the caller ("cols": (cell_id, slot, mcs_table, columns)) or a release
-# ("release": (cell_id, ue_ids)). "pb" and "json" are answered in their own format.
-RequestKind = Literal["pb", "json", "cols", "release"]
+# columns decoded by the caller ("cols": (cell_id, slot, mcs_table, columns)), a release
+# ("release": (cell_id, ue_ids)) or the drain's state snapshot ("handover": no payload,
+# service.state_handover). "pb" and "json" are answered in their own format.
+RequestKind = Literal["pb", "json", "cols", "release", "handover"]
 
 SOURCE_MODEL = pb.DECISION_SOURCE_MODEL  # 1
 SOURCE_FALLBACK = pb.DECISION_SOURCE_FALLBACK  # 2
@@ -269,8 +270,8 @@ def encode_decision(
 def estimate_ues(kind: RequestKind, payload: Any) -> int:
     """UEs of a queued request for the admission and micro-batch bounds, from its size:
     never parsed on the event loop, and the estimate errs high (a UE takes at least ~9
-    protobuf bytes, ~40 JSON bytes). A release counts 0 (it decides nothing)."""
-    if kind == "release":
+    protobuf bytes, ~40 JSON bytes). A release or a handover counts 0 (decides nothing)."""
+    if kind in ("release", "handover"):
         return 0
     if kind == "pb":
         return max(1, len(payload) // _PB_BYTES_PER_UE)

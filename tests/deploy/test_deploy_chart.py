@@ -43,7 +43,6 @@ FULL = {
     "probes": {"type": "http"},
     "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
     "dashboard": {"enabled": True},
-    "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 4},
     "podDisruptionBudget": {"enabled": True},
     "networkPolicy": {
         "enabled": True,
@@ -78,6 +77,18 @@ CASES: dict[str, dict[str, Any]] = {
     "cpu-2.5-cores": {"resources": {"limits": {"cpu": 2.5, "memory": "1Gi"}}},
     "no-limits": {"resources": {"requests": {"cpu": "250m"}}, "tests": {"enabled": False}},
     "threads-explicit": {"onnxruntime": {"intraOpThreads": 4, "interOpThreads": 2}},
+    # the cell-affine router (tests/deploy/test_deploy_router.py): the xApp as a StatefulSet
+    "router": {"router": {"enabled": True}, "replicaCount": 3},
+    "router-hpa": {
+        "router": {"enabled": True},
+        "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 4},
+        "podDisruptionBudget": {"enabled": True},
+        "networkPolicy": {
+            "enabled": True,
+            "allowSameNamespace": False,
+            "grpcFrom": [{"namespaceSelector": {"matchLabels": {NS_LABEL: "ricplt"}}}],
+        },
+    },
     "mtls-authz": {
         "tls": {"enabled": True, "existingSecret": "xapp-tls"},
         "authorization": {
@@ -112,7 +123,14 @@ def renders() -> dict[str, dict[str, Any]]:
 
 
 def deployment(r: dict[str, Any]) -> dict[str, Any]:
-    return one(r["docs"], "Deployment")
+    """The xApp's workload: a Deployment, or a StatefulSet behind the router."""
+    (workload,) = [
+        d
+        for d in r["docs"]
+        if d["kind"] in ("Deployment", "StatefulSet")
+        and d["metadata"]["labels"]["app.kubernetes.io/component"] == "xapp"
+    ]
+    return workload
 
 
 def container(r: dict[str, Any]) -> dict[str, Any]:
@@ -423,7 +441,6 @@ def test_model_init_container(renders: dict) -> None:
 
 OPTIONAL_KINDS = {
     "ServiceMonitor",
-    "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
 }
 
@@ -446,17 +463,11 @@ def test_optional_objects_only_when_enabled(renders: dict) -> None:
     assert "Pod" not in {d["kind"] for d in renders["no-limits"]["docs"]}  # tests disabled
 
 
-def test_hpa_pdb_servicemonitor(renders: dict) -> None:
+def test_pdb_servicemonitor(renders: dict) -> None:
+    """(The HPA, which needs the router: tests/deploy/test_deploy_router.py.)"""
     docs = renders["full"]["docs"]
     dep = one(docs, "Deployment")
-    assert "replicas" not in dep["spec"]  # the HPA owns the replica count
-    hpa = one(docs, "HorizontalPodAutoscaler")
-    assert hpa["spec"]["scaleTargetRef"] == {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "name": dep["metadata"]["name"],
-    }
-    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 4)
+    assert dep["spec"]["replicas"] == 2
     pdb = one(docs, "PodDisruptionBudget")
     assert pdb["spec"]["minAvailable"] == 1
     assert pdb["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]

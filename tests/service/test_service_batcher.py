@@ -155,6 +155,35 @@ def test_request_bound_sheds_at_once_and_frees_up_after() -> None:
     assert ["r2"] not in process.batches and "r2" not in sum(process.batches, [])
 
 
+def test_unbounded_control_request_passes_a_full_queue_and_hints_travel() -> None:
+    """``bounded=False`` (the drain's state snapshot) is queued past the admission bounds,
+    counted in flight like any request; ``cell_hint`` reaches ``process`` unchanged."""
+    process = FakeProcess(hold_first=True)
+    batcher, shed = _batcher(process, max_queued_requests=1)
+    seen: list[tuple[Any, Any]] = []
+    inner = process.__call__
+
+    def recording(requests: list[Request]) -> Processed:
+        seen.extend((r.payload, r.cell_hint) for r in requests)
+        return inner(requests)
+
+    batcher.process = recording
+
+    async def body() -> list[Any]:
+        held = batcher.submit("cols", "r0", 1, None, 7)
+        await _held(process)
+        over = batcher.submit("cols", "r1", 1)
+        control = batcher.submit("handover", "snapshot", 0, bounded=False)
+        assert over.done() and not control.done() and batcher.in_flight == 2
+        process.open.set()
+        return await _settle([held, control, over])
+
+    r0, ctl, r1 = _run(batcher, body)
+    assert (r0, ctl) == (("done", "r0"), ("done", "snapshot")) and isinstance(r1, Overloaded)
+    assert seen == [("r0", 7), ("snapshot", None)]
+    assert shed == ["queue_full"] and batcher.in_flight == 0
+
+
 def test_ue_bound_sheds_but_one_request_is_always_admitted() -> None:
     process = FakeProcess(hold_first=True)
     batcher, shed = _batcher(process, max_queued_ues=10)

@@ -51,6 +51,9 @@ RANGES = {
 REQUIRED = ("cqi", "cqi_age_slots", "harq_ack", "harq_mcs", "rank", "n_prb", "n_symbols")
 OPTIONAL = ("buffer_bytes", "harq_tx_index")
 OUTCOME_RANGES = {"delivered_bits": (0, 10**9), "first_tx_ack": (-1, 1), "mcs": (0, N_MCS - 1)}
+# what the server accepts, where wider than the values drawn (delivered_bits: any int64 >= 0):
+# a value broken on purpose lies outside this
+OUTCOME_LIMITS = {**OUTCOME_RANGES, "delivered_bits": (0, 2**63 - 1)}
 # values outside each range that the column's protobuf type can still carry (int32 fields)
 OUT_OF_RANGE = st.one_of(st.integers(-(2**31), -2), st.integers(1_000_001, 2**31 - 1))
 
@@ -181,7 +184,7 @@ def outcome_case(draw: st.DrawFn, json: bool) -> Case:
         intact = [c for c in ("delivered_bits", "first_tx_ack") if _settable(body, c, n)]
         if how == "range" and n and intact:
             name = draw(st.sampled_from(intact))
-            lo, hi = OUTCOME_RANGES[name]
+            lo, hi = OUTCOME_LIMITS[name]
             body[name][draw(st.integers(0, n - 1))] = draw(_out_of(lo, hi))
             case.broken.add(name)
         elif how == "length":
