@@ -19,19 +19,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q "$(TORCH)" -e ".[train,distributed,dev]"
 	rm -f $(VENV)/.installed-* && touch $@
 
-# Debian's Prometheus server: the metrics tests scrape the xApp with a real one.
+# Debian's Prometheus server: the metrics tests and the demo scrape the xApp with a real one.
+# HAProxy 2.6 and Redis 7: the scale-out tests run the cell-affine proxy and the state
+# handover for real.
+SYSTEM_PACKAGES := prometheus haproxy redis-server
 system-deps:
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null && \
+	  command -v haproxy >/dev/null && command -v redis-server >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; }
 
+# ruff (lint + format) over everything; mypy over linkadapt, service and ran_distill at the
+# strictness documented in pyproject.toml ([tool.mypy]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: install system-deps lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-demo: install
+demo: install system-deps
 	$(BIN)/python -m ran_distill demo
 
 proto: install

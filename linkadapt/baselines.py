@@ -12,8 +12,13 @@ fairly configured OLLA, not over an arbitrary one. The scenario picks the entry:
 preset's own name, otherwise (scenario files with other names, no scenario) the ``mimo``
 entry; a drive-test trace keeps its base scenario's name.
 
-:data:`BASELINES` / :data:`BASELINE_NAMES` are the one list of baseline names; the CLIs,
-:mod:`training.policies` and the evaluation read them from here.
+:data:`BASELINES` / :data:`BASELINE_NAMES` are the one list of baseline names (each
+spelled once, as its class's ``name``); the CLIs, :mod:`training.policies` and the
+evaluation read them from here.
+
+Every ``act`` takes a :class:`~linkadapt.policy.DecisionBatch` of ``n`` UEs and returns
+int64 ``[n]`` MCS indices of MCS table ``mcs_table`` (TS 38.214 Table 5.1.3.1-1/-2); the
+simulator uses them only where ``new_tx`` is True.
 """
 
 from __future__ import annotations
@@ -21,22 +26,42 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
 from linkadapt import bler, link_map, nr
 from linkadapt.olla import OuterLoop
-from linkadapt.policy import DecisionBatch
+from linkadapt.policy import DecisionBatch, Policy
 
 
 def _cqi_sinr_estimate(batch: DecisionBatch, cqi_table: int) -> np.ndarray:
-    """The gNB's SINR estimate from the latest CQI (CQI 0 sinr when none yet)."""
+    """The gNB's SINR estimate (dB) from the latest CQI; CQI 0's when none has arrived."""
     cqi = np.where(batch.reports.cqi_age_slots >= 0, batch.reports.cqi, 0)
     return link_map.sinr_from_cqi(cqi, cqi_table=cqi_table)
 
 
 class OllaPolicy:
-    """OLLA: MCS = ILLA(SINR_CQI − offset), offset from ACK/NACK (:mod:`linkadapt.olla`)."""
+    """Outer-loop link adaptation: MCS = ILLA(SINR_CQI − Δ) with Δ from HARQ feedback.
+
+    SINR_CQI is the lower edge of the reported CQI's SINR interval
+    (:func:`linkadapt.link_map.sinr_from_cqi`, TS 38.214 §5.2.2.1); Δ is the per-UE
+    offset of :class:`~linkadapt.olla.OuterLoop` (Nakamura et al., WPMC 2002; steps as in
+    Pedersen et al., VTC 2007-Fall), updated with the batch's first-transmission feedback
+    before deciding; ILLA picks the highest MCS whose predicted BLER at that SINR is
+    ≤ ``bler_target`` (:func:`linkadapt.link_map.illa_mcs`).
+
+    Parameters
+    ----------
+    capacity : int
+        UE rows (``DecisionBatch.rows`` index them); :meth:`grow` adds more.
+    bler_target : float
+        BLER_t of the loop and of ILLA, in (0, 1) (default 0.1).
+    delta_up_db : float
+        Δ_up, the offset step on a NACK (dB, default 1).
+    mcs_table : int
+        MCS table 1 (64QAM) or 2 (256QAM); the CQI table with the same top modulation.
+    """
 
     name = "olla"
 
@@ -53,28 +78,35 @@ class OllaPolicy:
         self.bler_target = bler_target
 
     def grow(self, capacity: int) -> None:
+        """Extend to ``capacity`` UE rows."""
         self.loop.grow(capacity)
 
     def reset(self, rows: np.ndarray) -> None:
+        """Forget the offset of ``rows`` (a new UE or a handover)."""
         self.loop.reset(rows)
 
     def act(self, batch: DecisionBatch) -> np.ndarray:
+        """Fold the batch's HARQ feedback into Δ, then int64 ``[n]`` ILLA(SINR_CQI − Δ)."""
         self.loop.update(batch.rows, batch.reports.harq_ack, batch.reports.harq_tx_index)
         sinr = _cqi_sinr_estimate(batch, self.mcs_table) - self.loop.offset_db[batch.rows]
         return link_map.illa_mcs(sinr, table=self.mcs_table, bler_target=self.bler_target)
 
 
 class IllaPolicy:
-    """ILLA alone: the highest MCS meeting the BLER target at the CQI's SINR, no loop."""
+    """Inner-loop link adaptation alone: ILLA(SINR_CQI), no outer loop.
+
+    The highest MCS whose predicted BLER at the CQI's SINR is ≤ ``bler_target``
+    (:func:`linkadapt.link_map.illa_mcs`); stateless.
+    """
 
     name = "illa"
 
-    def __init__(self, capacity: int = 0, *, bler_target: float = 0.1, mcs_table: int = 2):
+    def __init__(self, capacity: int = 0, *, bler_target: float = 0.1, mcs_table: int = 2) -> None:
         self.mcs_table = mcs_table
         self.bler_target = bler_target
 
     def reset(self, rows: np.ndarray) -> None:
-        pass
+        """Stateless: nothing to forget."""
 
     def act(self, batch: DecisionBatch) -> np.ndarray:
         sinr = _cqi_sinr_estimate(batch, self.mcs_table)
@@ -82,7 +114,11 @@ class IllaPolicy:
 
 
 class FixedCqiPolicy:
-    """Fixed table mapping: the highest MCS whose spectral efficiency ≤ the CQI's."""
+    """Fixed CQI → MCS table: the highest MCS whose spectral efficiency Qm·R is ≤ the CQI's.
+
+    Both from TS 38.214 (CQI Table 5.2.2.1-2/-3, MCS Table 5.1.3.1-1/-2,
+    :func:`linkadapt.link_map.cqi_to_mcs`); MCS 0 before any CQI; stateless.
+    """
 
     name = "fixed"
 
@@ -90,7 +126,7 @@ class FixedCqiPolicy:
         self.mcs_table = mcs_table
 
     def reset(self, rows: np.ndarray) -> None:
-        pass
+        """Stateless: nothing to forget."""
 
     def act(self, batch: DecisionBatch) -> np.ndarray:
         cqi = np.where(batch.reports.cqi_age_slots >= 0, batch.reports.cqi, 0)
@@ -98,12 +134,22 @@ class FixedCqiPolicy:
 
 
 class GeniePolicy:
-    """Genie oracle: knows the coming transmission's true effective SINR and BLER model.
+    """Genie oracle: knows the coming transmission's true SINR and the decoder's BLER model.
 
-    Picks argmax_m TBS(m)·(1 − TBLER(m)): the expected bits delivered by the first
-    transmission, with TBLER from the EESM effective SINR of the per-subband, per-layer
-    SINRs ``true_sinr_db [n, subbands]`` at each MCS's β. The ceiling every learned
-    policy is measured against.
+    Picks the MCS that maximizes the expected bits of a full block's first transmission:
+
+        m* = argmax_m  TBS(m, ν, n_PRB) · (1 − TBLER_m),
+        TBLER_m = 1 − (1 − BLER_CB(EESM_β(m)(SINR_1..S), K'_m; offset))^(C_m)
+
+    with TBS, C and K' per TS 38.214 §5.1.3.2 / TS 38.212 §5.2.2 for the batch's layers,
+    PRBs, symbols and DM-RS (:func:`linkadapt.nr.tbs_lookup`), the EESM effective SINR of
+    the per-subband per-layer SINRs at each MCS's β, and the UE's BLER-threshold offset
+    (:mod:`linkadapt.bler`). Ties go to the lower MCS. Stateless; the ceiling every
+    learned policy is measured against.
+
+    Input (of :meth:`act`, beyond the reports): ``true_sinr_db`` float ``[n, subbands]``
+    (dB; required: ValueError without it, so outside the simulator) and
+    ``bler_offset_db`` float ``[n]`` (dB; 0 when absent).
     """
 
     name = "genie"
@@ -112,7 +158,7 @@ class GeniePolicy:
         self.mcs_table = mcs_table
 
     def reset(self, rows: np.ndarray) -> None:
-        pass
+        """Stateless: nothing to forget."""
 
     def act(self, batch: DecisionBatch) -> np.ndarray:
         if batch.true_sinr_db is None:
@@ -149,7 +195,7 @@ TUNED_OLLA_FALLBACK = "mimo"  # entry for scenarios that are not a tuned preset
 
 
 @cache
-def tuned_olla_table() -> dict:
+def tuned_olla_table() -> dict[str, Any]:
     """The committed tuning result ``linkadapt/data/olla_tuned.json`` (see module doc)."""
     text = resources.files("linkadapt.data").joinpath(TUNED_OLLA_FILE).read_text()
     return json.loads(text)
@@ -168,7 +214,11 @@ def tuned_olla_params(scenario: str | None) -> dict[str, float]:
 
 
 class TunedOllaPolicy(OllaPolicy):
-    """OLLA with the tuned per-preset BLER target and Δ_up (:func:`tuned_olla_params`)."""
+    """OLLA with the tuned per-preset BLER target and Δ_up (:func:`tuned_olla_params`).
+
+    ``scenario`` (a scenario name) picks the entry of ``linkadapt/data/olla_tuned.json``:
+    the preset's own, else ``mimo``'s.
+    """
 
     name = "olla-tuned"
 
@@ -177,20 +227,34 @@ class TunedOllaPolicy(OllaPolicy):
         super().__init__(capacity, mcs_table=mcs_table, **tuned_olla_params(scenario))
 
 
-BASELINES = {
-    "olla": OllaPolicy,
-    "olla-tuned": TunedOllaPolicy,
-    "illa": IllaPolicy,
-    "fixed": FixedCqiPolicy,
-    "genie": GeniePolicy,
+# each name is spelled once, as its class's ``name``; everything else reads these two
+BASELINES: dict[str, type[OllaPolicy | IllaPolicy | FixedCqiPolicy | GeniePolicy]] = {
+    cls.name: cls for cls in (OllaPolicy, TunedOllaPolicy, IllaPolicy, FixedCqiPolicy, GeniePolicy)
 }
 BASELINE_NAMES: tuple[str, ...] = tuple(BASELINES)
 
 
-def make_baseline(name: str, capacity: int, *, mcs_table: int = 2, scenario: str | None = None):
-    """Build baseline ``name`` (one of :data:`BASELINE_NAMES`) for ``capacity`` UE rows.
+def make_baseline(
+    name: str, capacity: int, *, mcs_table: int = 2, scenario: str | None = None
+) -> Policy:
+    """A fresh baseline policy by name.
 
-    ``scenario`` (a scenario name) only matters for ``olla-tuned``: it picks the tuned entry.
+    Parameters
+    ----------
+    name : str
+        One of :data:`BASELINE_NAMES`: ``olla``, ``olla-tuned``, ``illa``, ``fixed``,
+        ``genie``; ValueError naming the known ones otherwise.
+    capacity : int
+        UE rows the policy keeps state for (``DecisionBatch.rows`` < capacity).
+    mcs_table : int
+        MCS table 1 or 2 (TS 38.214 Table 5.1.3.1-1/-2) the MCS indices refer to.
+    scenario : str | None
+        A scenario name; only ``olla-tuned`` reads it, to pick its tuned entry.
+
+    Output
+    ------
+    policy : Policy
+        ``act(DecisionBatch) -> int64 [n]`` MCS indices; ``reset(rows)``.
     """
     try:
         cls = BASELINES[name]

@@ -42,8 +42,9 @@ from __future__ import annotations
 import numpy as np
 
 from linkadapt import link_map
+from linkadapt.nr import MAX_LAYERS, MAX_PRB
 from linkadapt.olla import OuterLoop
-from linkadapt.reports import MAX_LAYERS, MAX_PRB, MAX_SYMBOLS, ReportBatch
+from linkadapt.reports import MAX_SYMBOLS, ReportBatch
 
 OBS_SCHEMA_VERSION = "1"
 HISTORY_LEN = 8
@@ -74,10 +75,23 @@ PRIVILEGED_DIM = len(PRIVILEGED_NAMES)
 
 
 class FeatureHistory:
-    """Ring buffers of the last reports for ``capacity`` UE rows.
+    """Per-UE report history for ``capacity`` UE rows, and the schema-v1 observation.
 
-    ``update`` folds one slot's reports into the rows' history; ``encode`` reads the
-    observation. Both are vectorized over rows; rows within one call must be unique.
+    :meth:`update` folds one slot's reports into the rows' history; :meth:`encode` reads
+    the observation (see the module doc for each feature and its scaling). Both are
+    vectorized over rows; rows within one call must be unique.
+
+    Parameters
+    ----------
+    capacity : int
+        UE rows (the caller maps UEs to rows); :meth:`grow` adds more.
+    mcs_table : int
+        MCS table 1 or 2 (TS 38.214 Table 5.1.3.1-1/-2) of the ``olla_mcs`` feature; the
+        CQI table is the one with the same top modulation (Table 5.2.2.1-2/-3).
+
+    The ``olla_offset_db`` feature is an :class:`~linkadapt.olla.OuterLoop` with BLER
+    target 10 % and Δ_up 1 dB (Nakamura et al., WPMC 2002; steps as in Pedersen et al.,
+    VTC 2007-Fall).
     """
 
     def __init__(self, capacity: int, *, mcs_table: int = 2) -> None:
@@ -89,6 +103,7 @@ class FeatureHistory:
 
     @property
     def capacity(self) -> int:
+        """Number of UE rows."""
         return self.outer_loop.capacity
 
     def grow(self, capacity: int) -> None:
@@ -107,23 +122,62 @@ class FeatureHistory:
             self._arrays[k][rows] = v
         self.outer_loop.reset(rows)
 
-    def update(self, rows: np.ndarray | None, reports: ReportBatch) -> None:
-        """Fold the reports of one slot into the history of ``rows`` (unique, len = batch).
+    def export_rows(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """A copy of the history of ``rows`` (with the OLLA offset, ``olla_offset_db``),
+        one array per field, first axis = ``rows``: what :meth:`import_rows` takes, so a
+        UE's history can move to another ``FeatureHistory`` (another process)."""
+        out = {k: v[rows].copy() for k, v in self._arrays.items()}
+        out["olla_offset_db"] = self.outer_loop.offset_db[rows].copy()
+        return out
 
-        ``rows=None`` means every row in order (the simulator's case: slices, no gathers).
+    def import_rows(self, rows: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        """Set the history of ``rows`` from :meth:`export_rows` output (same fields, same
+        per-row shapes, first axis = ``rows``); ``ValueError`` naming the field otherwise,
+        before anything is changed."""
+        n = len(rows)
+        expected = {**self._arrays, "olla_offset_db": self.outer_loop.offset_db}
+        if set(values) != set(expected):
+            raise ValueError(f"fields {sorted(values)} != {sorted(expected)}")
+        for k, ref in expected.items():
+            v = np.asarray(values[k])
+            if v.shape != (n, *ref.shape[1:]):
+                raise ValueError(f"{k}: shape {v.shape} != {(n, *ref.shape[1:])}")
+            if not np.can_cast(v.dtype, ref.dtype, casting="same_kind"):
+                raise ValueError(f"{k}: dtype {v.dtype} does not fit {ref.dtype}")
+        for k, v in values.items():
+            if k == "olla_offset_db":
+                self.outer_loop.offset_db[rows] = v
+            else:
+                self._arrays[k][rows] = v
+
+    def update(self, rows: np.ndarray | None, reports: ReportBatch) -> None:
+        """Fold the reports of one slot into the history of ``rows``.
+
+        Per row: the latest CQI, its age, rank, PRBs, symbols and buffer replace the
+        previous ones; the slots since feedback grow by one. Rows with feedback
+        (``harq_ack`` ≥ 0) push it into their last-8 ACK/NACK and MCS rings, move their
+        ACK-rate EWMAs, r ← r + α·(ack − r) with α = 0.3 (fast) and 0.05 (slow), and step
+        the OLLA offset on first-transmission (or unknown-index) feedback.
+
+        Input
+        -----
+        rows : int ``[k]`` | None
+            History rows of the batch's UEs, unique; ``None``: every row in order (the
+            simulator's case: slices, no gathers; then ``k = capacity``).
+        reports : ReportBatch
+            ``k`` reports of one slot (:mod:`linkadapt.reports`), in ``rows`` order.
         """
         a = self._arrays
         fb = reports.harq_ack >= 0
         fb_rows = np.flatnonzero(fb) if rows is None else rows[fb]
-        if rows is None:
-            rows = slice(None)
-        a["cqi"][rows] = reports.cqi
-        a["cqi_age"][rows] = reports.cqi_age_slots
-        a["rank"][rows] = reports.rank
-        a["n_prb"][rows] = reports.n_prb
-        a["n_symbols"][rows] = reports.n_symbols
-        a["buffer"][rows] = reports.buffer_bytes
-        a["feedback_age"][rows] += 1
+        at: np.ndarray | slice = slice(None) if rows is None else rows
+        a["cqi"][at] = reports.cqi
+        a["cqi_age"][at] = reports.cqi_age_slots
+        a["rank"][at] = reports.rank
+        a["n_prb"][at] = reports.n_prb
+        a["n_symbols"][at] = reports.n_symbols
+        a["buffer"][at] = reports.buffer_bytes
+        a["feedback_age"][at] += 1
 
         ack = reports.harq_ack[fb]
         a["feedback_age"][fb_rows] = 0
@@ -142,38 +196,45 @@ class FeatureHistory:
         self.outer_loop.update(fb_rows, ack, reports.harq_tx_index[fb])
 
     def encode(self, rows: np.ndarray | None) -> np.ndarray:
-        """Observation of ``rows``: float32 ``[len(rows), OBS_DIM]`` in schema v1 order.
+        """The observation of ``rows`` from their history (schema v1, module doc).
 
-        ``rows=None`` encodes every row in order.
+        Input
+        -----
+        rows : int ``[k]`` | None
+            History rows; ``None``: every row in order (``k = capacity``).
+
+        Output
+        ------
+        obs : float32 ``[k, OBS_DIM]``
+            Columns in :data:`FEATURE_NAMES` order, each scaled to about [−1, 1].
         """
         a = self._arrays
         n = self.capacity if rows is None else len(rows)
-        if rows is None:
-            rows = slice(None)
+        at: np.ndarray | slice = slice(None) if rows is None else rows
         out = np.empty((n, OBS_DIM), dtype=np.float32)
-        cqi = a["cqi"][rows]
-        age = a["cqi_age"][rows]
+        cqi = a["cqi"][at]
+        age = a["cqi_age"][at]
         valid = age >= 0
         cqi = np.where(valid, cqi, 0)
         sinr = link_map.sinr_from_cqi(cqi, cqi_table=self.cqi_table)
-        offset = self.outer_loop.offset_db[rows]
+        offset = self.outer_loop.offset_db[at]
         out[:, 0] = cqi / 15.0
         out[:, 1] = valid
         out[:, 2] = np.minimum(np.where(valid, age, AGE_CAP), AGE_CAP) / AGE_CAP
         out[:, 3] = np.where(valid, sinr, -10.0) / 30.0
         out[:, 4] = offset / 10.0
         out[:, 5] = link_map.illa_mcs(sinr - offset, table=self.mcs_table) * valid / MCS_SCALE
-        out[:, 6] = a["ack_fast"][rows]
-        out[:, 7] = a["ack_slow"][rows]
+        out[:, 6] = a["ack_fast"][at]
+        out[:, 7] = a["ack_slow"][at]
         h = 8 + HISTORY_LEN
-        out[:, 8:h] = a["harq_ack"][rows]
-        out[:, h : h + HISTORY_LEN] = a["harq_mcs"][rows] / MCS_SCALE
+        out[:, 8:h] = a["harq_ack"][at]
+        out[:, h : h + HISTORY_LEN] = a["harq_mcs"][at] / MCS_SCALE
         c = h + HISTORY_LEN
-        out[:, c] = np.minimum(a["feedback_age"][rows], AGE_CAP) / AGE_CAP
-        out[:, c + 1] = a["rank"][rows] / MAX_LAYERS
-        out[:, c + 2] = np.log2(np.maximum(a["n_prb"][rows], 1)) / np.log2(MAX_PRB)
-        out[:, c + 3] = a["n_symbols"][rows] / MAX_SYMBOLS
-        buf = a["buffer"][rows]
+        out[:, c] = np.minimum(a["feedback_age"][at], AGE_CAP) / AGE_CAP
+        out[:, c + 1] = a["rank"][at] / MAX_LAYERS
+        out[:, c + 2] = np.log2(np.maximum(a["n_prb"][at], 1)) / np.log2(MAX_PRB)
+        out[:, c + 3] = a["n_symbols"][at] / MAX_SYMBOLS
+        buf = a["buffer"][at]
         log_buf = np.log10(1.0 + np.maximum(buf, 0)) / 7.0
         out[:, c + 4] = np.where(buf < 0, 1.0, np.minimum(log_buf, 1.0))
         return out

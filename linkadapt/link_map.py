@@ -22,7 +22,9 @@ CQI0_MARGIN_DB = 3.0  # CQI 0 means "below CQI 1": assume that far below CQI 1's
 
 @cache
 def cqi_thresholds_db(cqi_table: int = 2, bler_target: float = 0.1) -> np.ndarray:
-    """``[16]`` SINR (dB) at which CQI 1..15 reach ``bler_target``; entry 0 is −inf."""
+    """float64 ``[16]``, read-only: SINR (dB) at which the (Qm, R) of CQI 1..15 of CQI
+    table ``cqi_table`` (TS 38.214 Table 5.2.2.1-2/-3) reaches ``bler_target`` with the
+    longest code block; entry 0 is −inf."""
     se = nr.cqi_spectral_efficiency(cqi_table)
     mcs_table = cqi_table  # CQI table 1 ↔ MCS table 1 (64QAM), 2 ↔ 2 (256QAM)
     th = bler.sinr_threshold_db(np.where(se > 0, se, 1.0), bler_target=bler_target, table=mcs_table)
@@ -44,33 +46,43 @@ def _highest_index_at_or_below(values: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 @cache
 def illa_thresholds_db(table: int = 2, bler_target: float = 0.1) -> np.ndarray:
-    """``[n_mcs]`` SINR (dB) above which each MCS meets ``bler_target``."""
+    """float64 ``[n_mcs]``, read-only: SINR (dB) above which each MCS of ``table`` meets
+    ``bler_target`` (longest code block, no offset; :func:`linkadapt.bler.mcs_thresholds_db`)."""
     th = bler.mcs_thresholds_db(table=table, bler_target=bler_target)
     th.setflags(write=False)
     return th
 
 
 def cqi_from_sinr(sinr_db: np.ndarray, *, cqi_table: int = 2) -> np.ndarray:
-    """Highest CQI (0..15) whose 10 %-BLER threshold is ≤ ``sinr_db``; int16."""
+    """The CQI a UE reports at effective SINR ``sinr_db`` (dB, any shape), TS 38.214 §5.2.2.1:
+    the highest CQI (0..15) whose 10 %-BLER threshold is ≤ the SINR; int16, same shape."""
     return _highest_index_at_or_below(cqi_thresholds_db(cqi_table), sinr_db).astype(np.int16)
 
 
 def sinr_from_cqi(cqi: np.ndarray, *, cqi_table: int = 2) -> np.ndarray:
-    """The gNB's SINR estimate (dB) for a reported CQI: the CQI's lower threshold."""
+    """The gNB's SINR estimate (dB, float64) for reported CQIs (int 0..15, any shape).
+
+    The lower edge of the CQI's SINR interval (its 10 %-BLER threshold); CQI 0 ("out of
+    range") maps to CQI 1's threshold minus ``CQI0_MARGIN_DB``.
+    """
     th = cqi_thresholds_db(cqi_table)
     with_floor = np.concatenate([[th[1] - CQI0_MARGIN_DB], th[1:]])
     return with_floor[np.asarray(cqi)]
 
 
 def illa_mcs(sinr_db: np.ndarray, *, table: int = 2, bler_target: float = 0.1) -> np.ndarray:
-    """Highest MCS whose predicted BLER at ``sinr_db`` is ≤ ``bler_target`` (≥ 0); int64."""
+    """Inner-loop link adaptation (ILLA): the highest MCS of ``table`` whose predicted
+    code-block BLER at ``sinr_db`` (dB, any shape; longest code block) is ≤ ``bler_target``;
+    MCS 0 when none is. int64, same shape."""
     return np.maximum(
         _highest_index_at_or_below(illa_thresholds_db(table, bler_target), sinr_db), 0
     )
 
 
 def cqi_to_mcs(cqi: np.ndarray, *, table: int = 2) -> np.ndarray:
-    """Fixed CQI→MCS mapping: the highest MCS whose spectral efficiency ≤ the CQI's."""
+    """Fixed CQI → MCS mapping: for CQIs (int 0..15, any shape) of the CQI table that
+    matches MCS ``table``, the highest MCS whose spectral efficiency is ≤ the CQI's
+    (TS 38.214 Tables 5.2.2.1-2/-3 and 5.1.3.1-1/-2); MCS 0 for CQI 0. int64, same shape."""
     cqi_se = nr.cqi_spectral_efficiency(nr.CQI_TABLE_FOR_MCS_TABLE[table])
     mcs_se = nr.spectral_efficiency(table)
     return np.maximum(_highest_index_at_or_below(mcs_se, cqi_se[np.asarray(cqi)]), 0)

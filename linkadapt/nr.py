@@ -1,5 +1,10 @@
 """3GPP NR tables and transport-block size (TS 38.214 V17, TS 38.212 V17).
 
+- MCS tables (TS 38.214 §5.1.3.1), CQI tables (§5.2.2.1) and spectral efficiencies;
+- the transport block size (TS 38.214 §5.1.3.2), its CRC, LDPC base graph and code-block
+  segmentation (TS 38.212 §7.2.1, §7.2.2, §5.2.2);
+- :func:`tbs_lookup`, all of it precomputed per slot format for the simulator.
+
 All functions are vectorized over numpy arrays (broadcasting like ufuncs).
 Code rates are given as ``R x 1024`` exactly as printed in the spec tables.
 """
@@ -63,7 +68,9 @@ MAX_RE_PER_PRB = 156  # 38.214 5.1.3.2: N_RE per PRB is capped at 156
 
 
 def mcs_table(table: int) -> np.ndarray:
-    """``[n_mcs, 2]`` array of (Qm, R x 1024) for MCS table 1 or 2; ValueError otherwise."""
+    """float64 ``[n_mcs, 2]``: (Qm, R x 1024) per MCS of TS 38.214 Table 5.1.3.1-1
+    (``table=1``, 64QAM, MCS 0..28) or 5.1.3.1-2 (``table=2``, 256QAM, MCS 0..27);
+    ValueError for any other table."""
     try:
         return MCS_TABLES[table]
     except KeyError:
@@ -76,13 +83,15 @@ def n_mcs(table: int) -> int:
 
 
 def spectral_efficiency(table: int = 2) -> np.ndarray:
-    """Spectral efficiency Qm * R / 1024 (bit/s/Hz per layer) per MCS, shape ``[n_mcs]``."""
+    """float64 ``[n_mcs]``: spectral efficiency Qm·R/1024 (bit/s/Hz per layer) per MCS of
+    MCS ``table`` (TS 38.214 Table 5.1.3.1-1/-2)."""
     t = mcs_table(table)
     return t[:, 0] * t[:, 1] / 1024.0
 
 
 def cqi_spectral_efficiency(cqi_table: int = 2) -> np.ndarray:
-    """Spectral efficiency per CQI index 0..15 (0 for CQI 0, out of range)."""
+    """float64 ``[16]``: spectral efficiency Qm·R/1024 per CQI index 0..15 of CQI table 1
+    or 2 (TS 38.214 Table 5.2.2.1-2/-3); 0 for CQI 0 (out of range)."""
     t = CQI_TABLES[cqi_table]
     return t[:, 0] * t[:, 1] / 1024.0
 
@@ -108,18 +117,30 @@ def tbs(
     C = ⌈(N'_info+24)/3816⌉ if R ≤ 1/4, else ⌈(N'_info+24)/8424⌉ if N'_info > 8424, else 1;
     TBS = 8·C·⌈(N'_info+24)/(8·C)⌉ − 24.
 
-    Args:
-        qm: modulation order (bits per symbol).
-        code_rate_x1024: target code rate R times 1024.
-        n_prb: allocated PRBs.
-        n_symbols: PDSCH OFDM symbols in the slot.
-        n_dmrs_re: DM-RS resource elements per PRB (incl. CDM groups without data).
-        n_overhead_re: xOverhead per PRB (0, 6, 12 or 18).
-        n_layers: MIMO layers ν.
-        scaling: TB scaling factor S (1, 0.5 or 0.25; 38.214 Table 5.1.3.2-2).
+    Input (arrays broadcast together)
+    ---------------------------------
+    qm : float
+        Modulation order Qm (bits per symbol).
+    code_rate_x1024 : float
+        Target code rate R times 1024, as printed in the MCS tables.
+    n_prb : int
+        Allocated PRBs n_PRB.
+    n_symbols : int
+        PDSCH OFDM symbols in the slot N_symb^sh (default 12).
+    n_dmrs_re : int
+        DM-RS resource elements per PRB N_DMRS^PRB, incl. CDM groups without data
+        (default 12).
+    n_overhead_re : int
+        xOverhead N_oh^PRB per PRB (0, 6, 12 or 18; default 0).
+    n_layers : int
+        MIMO layers ν (default 1).
+    scaling : float
+        TB scaling factor S (1, 0.5 or 0.25; 38.214 Table 5.1.3.2-2; default 1).
 
-    Returns:
-        int64 array of TBS in bits (0 where N_info is 0).
+    Output
+    ------
+    tbs : int64, the broadcast shape
+        Transport block size (bits); 0 where N_info is 0.
     """
     qm, rate, n_prb = np.broadcast_arrays(
         np.asarray(qm, dtype=np.float64),
@@ -171,7 +192,11 @@ def transport_block_size(
     n_layers: np.ndarray | int = 1,
     scaling: np.ndarray | float = 1.0,
 ) -> np.ndarray:
-    """TBS in bits for MCS index/indices of MCS ``table`` (see :func:`tbs`)."""
+    """TBS (bits, int64) of MCS index/indices ``mcs`` of MCS ``table`` (see :func:`tbs`).
+
+    Qm and R come from TS 38.214 Table 5.1.3.1-1/-2; the other arguments are
+    :func:`tbs`'s. ValueError for an MCS index outside the table.
+    """
     t = mcs_table(table)
     mcs = np.asarray(mcs)
     if np.any((mcs < 0) | (mcs >= t.shape[0])):
@@ -189,7 +214,10 @@ def transport_block_size(
 
 
 def tb_crc_bits(tbs_bits: np.ndarray | int) -> np.ndarray:
-    """Transport-block CRC length L_TB: 24 bits if TBS > 3824 else 16 (38.212 §7.2.1)."""
+    """Transport-block CRC length L_TB (bits): 24 if TBS > 3824 else 16 (TS 38.212 §7.2.1).
+
+    ``tbs_bits`` int, any shape; int out, same shape.
+    """
     return np.where(np.asarray(tbs_bits) > 3824, 24, 16)
 
 
@@ -197,7 +225,7 @@ def ldpc_base_graph(tbs_bits: np.ndarray | int, code_rate: np.ndarray | float) -
     """LDPC base graph (1 or 2), TS 38.212 §7.2.2.
 
     BG2 if A ≤ 292, or (A ≤ 3824 and R ≤ 0.67), or R ≤ 0.25; otherwise BG1.
-    ``code_rate`` is R (not x1024).
+    ``tbs_bits`` is A (bits), ``code_rate`` is R (not x1024); they broadcast; int out.
     """
     a = np.asarray(tbs_bits)
     r = np.asarray(code_rate)
@@ -213,8 +241,12 @@ def code_block_segmentation(
     B = A + L_TB; K_cb = 8448 (BG1) or 3840 (BG2). If B ≤ K_cb: C = 1, K' = B.
     Otherwise C = ⌈B / (K_cb − 24)⌉ and K' = (B + 24·C) / C (each block gets a 24-bit CRC).
 
-    Returns:
-        (C, K') as int64 arrays broadcast over the inputs.
+    Input: ``tbs_bits`` A (int, bits) and ``code_rate`` R (not x1024), broadcasting.
+
+    Output
+    ------
+    (C, K') : int64, the broadcast shape
+        Code blocks per TB and bits per code block (incl. CRCs).
     """
     a = np.asarray(tbs_bits, dtype=np.int64)
     b = a + tb_crc_bits(a)
@@ -225,8 +257,8 @@ def code_block_segmentation(
     return c, k_prime
 
 
-MAX_LAYERS = 8
-MAX_PRB = 275
+MAX_LAYERS = 8  # PDSCH layers of one UE (38.211 §7.3.1.3: up to 8, one or two codewords)
+MAX_PRB = 275  # largest carrier in PRBs (38.211 §4.4.2: N_RB ≤ 275)
 
 
 @cache
@@ -235,9 +267,16 @@ def tbs_lookup(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precomputed (TBS, C, K') of every (MCS, layers, PRBs) for one slot format.
 
-    Returns three int64 arrays of shape ``[n_mcs, MAX_LAYERS + 1, MAX_PRB + 1]``,
-    indexed ``[mcs, n_layers, n_prb]`` (index 0 of layers/PRBs holds zeros), so the
-    simulator's hot loop does a gather instead of the §5.1.3.2 arithmetic.
+    :func:`tbs` (TS 38.214 §5.1.3.2, no xOverhead, S = 1) and
+    :func:`code_block_segmentation` (TS 38.212 §5.2.2) for every MCS of ``table``, 0..8
+    layers and 0..275 PRBs, with ``n_symbols`` PDSCH symbols and ``n_dmrs_re`` DM-RS REs
+    per PRB, so the simulator's hot loop does a gather instead of the arithmetic. Cached.
+
+    Output
+    ------
+    (tbs, n_cb, k_cb) : int64 ``[n_mcs, MAX_LAYERS + 1, MAX_PRB + 1]``, read-only
+        Indexed ``[mcs, n_layers, n_prb]``: TBS (bits), code blocks C, bits per code
+        block K'. Index 0 of layers or PRBs is an empty allocation: TBS 0 and C 0.
     """
     t = mcs_table(table)
     mcs = np.arange(t.shape[0])[:, None, None]

@@ -1,17 +1,28 @@
 """Outer-loop link adaptation (OLLA): the per-UE SINR offset driven by HARQ feedback.
 
-offset ← offset − Δ_down on ACK,  offset ← offset + Δ_up on NACK,
-Δ_down = Δ_up · BLER_t / (1 − BLER_t), so that in steady state the NACK rate is BLER_t.
-The MCS is then ILLA(SINR_est − offset). This is the one OLLA implementation: the
-OLLA baseline, the xApp's fallback and the feature encoder's offset feature all use it.
+The loop corrects the bias of the gNB's SINR estimate (CQI quantization, delay, a UE's
+optimistic or pessimistic receiver) with the ACK/NACK of what was sent:
 
-The step rule is the "jump algorithm" of A. Sampath, P. Sarath Kumar, J. M. Holtzman,
-"On setting reverse link target SIR in a CDMA system", IEEE VTC 1997. When the HARQ
-transmission index of each feedback is known, only first-transmission feedback drives
-the loop (retransmissions are ignored), as is common NR practice (e.g. Pocovi et al.;
-Ericsson): the BLER target is a first-transmission BLER, and retransmission outcomes
-(soft-combined, usually sent at the original MCS) say little about the current
-offset.
+    Δ ← Δ − Δ_down  on ACK,      Δ ← Δ + Δ_up  on NACK,      Δ clipped to ±OFFSET_LIMIT_DB
+
+    Δ_down = Δ_up · BLER_t / (1 − BLER_t)
+
+and the MCS is ILLA(SINR_est − Δ) (:func:`linkadapt.link_map.illa_mcs`). In steady state
+the offset does not drift, (1 − p)·Δ_down = p·Δ_up, so the NACK rate p is BLER_t.
+
+The outer loop is that of K. Nakamura, Y. Awad, S. Vadgama, "Adaptive control of link
+adaptation for high speed downlink packet access (HSDPA) in W-CDMA", WPMC 2002; the
+relation of the steps to the BLER target is as in K. I. Pedersen et al., "Frequency
+domain scheduling for OFDMA with limited and noisy channel feedback", IEEE VTC 2007-Fall.
+(The same up/down "jump" rule sets the target SIR of CDMA outer-loop power control:
+A. Sampath, P. Sarath Kumar, J. M. Holtzman, "On setting reverse link target SIR in a
+CDMA system", IEEE VTC 1997.)
+
+When the HARQ transmission index of each feedback is known, only first-transmission
+feedback drives the loop: the BLER target is a first-transmission BLER, and the outcome
+of a retransmission (soft-combined, sent at the original MCS) says little about the
+current offset. This is the one OLLA implementation: the OLLA baselines, the xApp's
+fallback and the feature encoder's offset feature all use it.
 """
 
 from __future__ import annotations
@@ -22,9 +33,24 @@ OFFSET_LIMIT_DB = 20.0  # clamp so a long outage does not wind the loop up witho
 
 
 class OuterLoop:
-    """Per-row OLLA offsets (dB) for ``capacity`` UE rows."""
+    """Per-row OLLA offsets Δ (dB) for ``capacity`` UE rows (see the module doc).
 
-    def __init__(self, capacity: int, *, bler_target: float = 0.1, delta_up_db: float = 1.0):
+    Parameters
+    ----------
+    capacity : int
+        Number of UE rows; :meth:`grow` adds more.
+    bler_target : float
+        BLER_t, the first-transmission BLER the loop steers to, in (0, 1).
+    delta_up_db : float
+        Δ_up (dB, > 0), the step up on a NACK; Δ_down follows from the target.
+
+    Attributes: ``offset_db`` float64 ``[capacity]`` (Δ per row, dB, starts at 0),
+    ``delta_down_db`` (Δ_down, dB). ValueError for a target outside (0, 1) or Δ_up ≤ 0.
+    """
+
+    def __init__(
+        self, capacity: int, *, bler_target: float = 0.1, delta_up_db: float = 1.0
+    ) -> None:
         if not 0.0 < bler_target < 1.0:
             raise ValueError(f"bler_target must be in (0, 1), got {bler_target}")
         if delta_up_db <= 0.0:
@@ -36,6 +62,7 @@ class OuterLoop:
 
     @property
     def capacity(self) -> int:
+        """Number of UE rows."""
         return int(self.offset_db.shape[0])
 
     def grow(self, capacity: int) -> None:
@@ -45,18 +72,24 @@ class OuterLoop:
             self.offset_db = np.concatenate([self.offset_db, np.zeros(extra)])
 
     def reset(self, rows: np.ndarray) -> None:
+        """Set the offset of ``rows`` back to 0 (a new UE, or a handover)."""
         self.offset_db[rows] = 0.0
 
     def update(
         self, rows: np.ndarray, harq_ack: np.ndarray, harq_tx_index: np.ndarray | None = None
     ) -> None:
-        """Apply feedback ``harq_ack`` (1 ACK, 0 NACK, −1 none) of unique ``rows``.
+        """Apply one slot's HARQ feedback to the offsets of ``rows``.
 
-        ``harq_tx_index`` (same length, optional) is the HARQ transmission index of each
-        feedback: 0 = first transmission, 1 = first retransmission, ..., −1 = unknown.
-        When given, feedback of retransmissions (index > 0) does not move the offset;
-        index 0 or −1 counts as without it (first-transmission feedback only, see the
-        module docstring). Without it every feedback counts.
+        Input
+        -----
+        rows : int ``[k]``
+            UE rows, unique within the call.
+        harq_ack : int ``[k]``
+            1 ACK (Δ −= Δ_down), 0 NACK (Δ += Δ_up), −1 no feedback (Δ unchanged).
+        harq_tx_index : int ``[k]`` | None
+            HARQ transmission index of each feedback: 0 first transmission, 1 first
+            retransmission, ..., −1 unknown. Feedback with index > 0 does not move Δ;
+            0 and −1 do. ``None``: every feedback counts.
         """
         if harq_tx_index is not None:
             harq_ack = np.where(np.asarray(harq_tx_index) > 0, -1, harq_ack)

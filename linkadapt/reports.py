@@ -26,11 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+import numpy.typing as npt
 
-MAX_CQI = 15
-MAX_LAYERS = 8
-MAX_PRB = 275
-MAX_SYMBOLS = 14
+from linkadapt.nr import MAX_LAYERS, MAX_PRB
+
+MAX_CQI = 15  # CQI tables 38.214 Table 5.2.2.1-2/-3: indices 0..15
+MAX_SYMBOLS = 14  # OFDM symbols per slot, normal cyclic prefix
 
 # field name -> dtype of the columnar batch
 REPORT_DTYPES: dict[str, np.dtype] = {
@@ -110,7 +111,7 @@ class ReportBatch:
         return int(self.ue_id.shape[0])
 
     @classmethod
-    def from_arrays(cls, n_mcs: int = 28, **arrays: object) -> ReportBatch:
+    def from_arrays(cls, n_mcs: int = 28, **arrays: npt.ArrayLike | None) -> ReportBatch:
         """Build and validate a batch from array-likes (lists, numpy arrays).
 
         ``buffer_bytes`` and ``harq_tx_index`` default to -1 (unknown), ``cell_id`` to 0.
@@ -175,10 +176,11 @@ class ReportBatch:
         return ReportBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
     def as_dict(self) -> dict[str, np.ndarray]:
+        """The columns by field name (the arrays themselves, not copies)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _as_column(name: str, value: object, dtype: np.dtype, n: int) -> np.ndarray:
+def _as_column(name: str, value: npt.ArrayLike, dtype: np.dtype, n: int) -> np.ndarray:
     raw = np.asarray(value)
     if raw.ndim != 1:
         raise ReportError(name, "must be a 1-D array")

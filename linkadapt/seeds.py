@@ -26,6 +26,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import SupportsIndex
 
 TRAINING_ENV_BASE = 100_000
 MAX_WORKERS = 1_000  # workers per training seed in training_env_seed (no overlap between seeds)
@@ -39,11 +40,13 @@ class SeedRange:
     intervals: tuple[tuple[int, int | None], ...]
 
     def __contains__(self, seed: object) -> bool:
-        try:
-            seed = operator.index(seed)  # int or numpy integer
-        except TypeError:
+        if not isinstance(seed, SupportsIndex):  # int or numpy integer; not float, not str
             return False
-        return any(seed >= lo and (hi is None or seed < hi) for lo, hi in self.intervals)
+        try:
+            value = operator.index(seed)
+        except TypeError:  # an __index__ that does not return an int
+            return False
+        return any(value >= lo and (hi is None or value < hi) for lo, hi in self.intervals)
 
     def first(self, k: int) -> list[int]:
         """The first ``k`` seeds of the range's first interval."""
@@ -111,11 +114,6 @@ def check_range(seeds: Iterable[int], kind: str | SeedRange) -> list[int]:
             f"({rng.describe()}); see linkadapt.seeds"
         )
     return seeds
-
-
-def kind_of(seed: int) -> str | None:
-    """Name of the range ``seed`` belongs to (None for unassigned seeds)."""
-    return next((name for name, r in RANGES.items() if seed in r), None)
 
 
 def parse_seeds(spec: str, kind: str = "evaluation") -> list[int]:

@@ -2,7 +2,7 @@
 
 ``linkadapt.sim`` brings ``sim``, ``tune-olla`` and ``calibrate-bler``; ``training``
 (train-teacher, evaluate, export-onnx, distill) registers when importable; ``service``
-brings ``serve``; this package adds ``demo``. The serving image has no torch, so a
+brings ``serve``; this package adds ``gnb`` and ``demo``. The serving image has no torch, so a
 package whose import fails is left out and the rest of the CLI still works.
 """
 
@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "training.cli",
     "training.dqn.distill_runners",
     "service.cli",
+    "ran_distill.gnb_cli",
     "ran_distill.demo",
 )
 

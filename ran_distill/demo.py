@@ -1,50 +1,64 @@
-"""``ran-distill demo`` (what ``make demo`` runs): the main job on embedded defaults.
+"""``ran-distill demo`` (what ``make demo`` runs): the product end to end on embedded defaults.
 
-1. Simulator: OLLA and the tuned OLLA vs the fixed CQI mapping vs the genie on the
-   benchmark presets (identical channel realizations per preset).
-2. The shipped student (``models/default``, ONNX) evaluated in-process against OLLA, the
-   tuned OLLA and the genie on paired evaluation seeds, cell edge included.
-3. The xApp: ``ran-distill serve`` on the same model; the simulator drives it over gRPC
-   as one more policy, every decision is checked against the in-process ONNX student (no
-   training/serving skew), and the xApp's Prometheus metrics are read back.
+1. Simulator: OLLA, the tuned OLLA, the fixed CQI mapping and the genie on the ``mimo``
+   preset (identical channel realizations).
+2. The xApp (``ran-distill serve`` on ``models/default``) and a real Prometheus scraping
+   it every second (Debian's ``prometheus`` binary, generated configuration in a
+   temporary directory).
+3. The simulated gNB (:mod:`ran_distill.gnb`): one ``DecideStream`` per cell, outcomes
+   reported, a live progress display; every xApp decision is checked against the same
+   model in-process (no training/serving skew).
+4. The KPI table: the gNB's KPIs through the xApp next to the same model, OLLA, the tuned
+   OLLA and the genie in-process on the same seed, and the latency, deadline and fallback
+   figures as the gNB saw them.
+5. ``kpis.png``: throughput and BLER per cell against the model's reference, their
+   deviation, decision latency p50/p99 and decisions per second over time, queried from
+   Prometheus's HTTP API with the Grafana dashboard's PromQL (``--no-prometheus``: from
+   the xApp's own ``/metrics``, sampled by the demo).
 
-``--quick`` shrinks every budget so the whole job runs in seconds (the smoke test).
+``--quick`` shrinks every budget (the smoke test); ``--hold`` keeps the xApp and
+Prometheus running after the run until Ctrl-C, to explore them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import subprocess
 import sys
-import urllib.request
+import threading
+import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ran_distill.xapp_process import xapp_process
 
 DEFAULT_MODEL = Path("models/default")
-PRESETS = ("mimo", "high-mobility", "mmimo")
+SCENARIO = "mimo"  # the scenario of the model's first reference KPIs
+SEED = 10000  # the first evaluation seed: the reference KPIs come from 10000-10002
 
 
 @dataclass(frozen=True)
 class DemoBudget:
     """How much each stage simulates."""
 
-    ues: int = 280
-    """UEs per simulator comparison."""
-    slots: int = 1000
-    """Slots per simulator comparison."""
-    eval_seeds: int = 3
-    """Evaluation seeds for the in-process student comparison."""
-    xapp_ues: int = 70
-    """UEs the simulator drives through the xApp."""
-    xapp_slots: int = 300
-    """Slots driven through the xApp."""
+    sim_ues: int = 210
+    """UEs in the simulator table."""
+    sim_slots: int = 500
+    """Slots in the simulator table."""
+    gnb_ues: int = 210
+    """UEs behind the simulated gNB (the reference KPIs' 30 per cell)."""
+    gnb_slots: int = 2000
+    """Slots the gNB runs through the xApp (1 s of air time)."""
+    kpi_window_slots: int = 200
+    """The xApp's live-KPI window: one point per cell every 200 slots."""
 
 
-QUICK = DemoBudget(ues=20, slots=40, eval_seeds=1, xapp_ues=10, xapp_slots=30)
+QUICK = DemoBudget(sim_ues=20, sim_slots=40, gnb_ues=21, gnb_slots=60, kpi_window_slots=20)
 
 
 def _cli(*args: str) -> None:
@@ -52,70 +66,171 @@ def _cli(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "ran_distill", *args], check=True)
 
 
-def _drive_xapp(model_dir: Path, budget: DemoBudget, grpc_port: int, http_port: int) -> int:
-    """Drive the xApp over gRPC from the simulator; return the number of mismatches."""
-    from linkadapt.sim import Simulator
-    from service.client import RemotePolicy
-    from training.policies import OnnxQPolicy
+def run_demo(
+    model_dir: Path,
+    budget: DemoBudget,
+    out_dir: Path,
+    *,
+    use_prometheus: bool = True,
+    hold: bool = False,
+) -> None:
+    """The stages of the module doc; raises ``SystemExit`` on training/serving skew."""
+    from rich.console import Console
 
-    remote = RemotePolicy(f"127.0.0.1:{grpc_port}")
-    local = OnnxQPolicy(model_dir / "model.onnx", "student")
-    sim = Simulator("mimo", budget.xapp_ues, seed=0)
-    mismatches = decisions = 0
-    for _ in range(budget.xapp_slots):
-        batch = sim.observe()
-        mcs = remote.act(batch)
-        expected = local.act(batch)
-        decided = batch.new_tx
-        mismatches += int((mcs[decided] != expected[decided]).sum())
-        decisions += int(decided.sum())
-        sim.step(mcs)
-    remote.close()
-    kpis = sim.summary()
-    print(
-        f"\nxApp over gRPC: {decisions} decisions, {mismatches} differ from the in-process "
-        f"student; simulator throughput {kpis['throughput_mbps']:.2f} Mbit/s, "
-        f"1st-tx BLER {kpis['bler']:.3f}"
-    )
-    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    prefixes = ("ran_distill_decisions_total", "ran_distill_tracked_ues", "ran_distill_model_info")
-    shown = [line for line in text.splitlines() if line.startswith(prefixes)]
-    print("xApp metrics:\n  " + "\n  ".join(shown))
-    return mismatches
+    from ran_distill.gnb import GnbConfig, GnbRunner
+    from ran_distill.gnb_cli import compare_in_process, live_progress, print_result
+    from ran_distill.kpi_plot import plot_kpis
+    from ran_distill.prometheus import prometheus_binary
 
-
-def run_demo(model_dir: Path, budget: DemoBudget, out_dir: Path) -> None:
-    """The three stages; raises ``SystemExit`` on training/serving skew."""
-    budget_args = ("--ues", str(budget.ues), "--slots", str(budget.slots), "--seed", "0")
-    for preset in PRESETS:
-        policies = ("--policy", "olla", "--policy", "olla-tuned", "--policy", "fixed")
-        _cli("sim", "--scenario", preset, *policies, "--policy", "genie", *budget_args)
+    console = Console()
+    if use_prometheus and prometheus_binary() is None:
+        raise SystemExit(
+            "prometheus is not installed: run `make system-deps` (apt-get install prometheus) "
+            "or pass --no-prometheus"
+        )
+    if threading.current_thread() is threading.main_thread():
+        # `timeout`, a CI runner or `kill` end the demo through its context managers, so
+        # the xApp and Prometheus children are stopped, not orphaned
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     _cli(
-        "evaluate",
-        "--policy",
-        str(model_dir),
-        "--policy",
-        "olla",
-        "--policy",
-        "olla-tuned",
-        "--policy",
-        "genie",
+        "sim",
         "--scenario",
-        "mimo",
-        "--scenario",
-        "high-mobility",
-        "--seeds",
-        str(budget.eval_seeds),
-        "--plot",
-        str(out_dir / "evaluation.png"),
+        SCENARIO,
+        *("--policy", "olla", "--policy", "olla-tuned", "--policy", "fixed"),
+        *("--policy", "genie", "--ues", str(budget.sim_ues), "--slots", str(budget.sim_slots)),
+        *("--seed", str(SEED)),
     )
+    env = {
+        "RAN_DISTILL_KPI_WINDOW_SLOTS": str(budget.kpi_window_slots),
+        "RAN_DISTILL_REFERENCE_SCENARIO": SCENARIO,
+    }
     print(f"\n$ ran-distill serve --model {model_dir}", flush=True)
-    with xapp_process(model_dir) as (_, grpc_port, http_port):
-        mismatches = _drive_xapp(model_dir, budget, grpc_port, http_port)
-    print("\nxApp stopped cleanly (SIGTERM).")
-    if mismatches:
+    with ExitStack() as stack:
+        _, grpc_port, http_port = stack.enter_context(xapp_process(model_dir, env=env))
+        print(
+            f"xApp ready: gRPC 127.0.0.1:{grpc_port}, metrics http://127.0.0.1:{http_port}/metrics"
+        )
+        collector = _start_collector(stack, http_port, use_prometheus)
+        config = GnbConfig(
+            target=f"127.0.0.1:{grpc_port}",
+            scenario=SCENARIO,
+            ues=budget.gnb_ues,
+            slots=budget.gnb_slots,
+            seed=SEED,
+            model=model_dir,
+        )
+        print(
+            f"\n$ ran-distill gnb --target {config.target} --scenario {SCENARIO} "
+            f"--ues {config.ues} --slots {config.slots} --seed {SEED}",
+            flush=True,
+        )
+        t_start = time.time()
+        with live_progress(config.slots) as progress:
+            result = asyncio.run(GnbRunner(config, progress).run())
+        series = collector.finish(result.reported["first_tx"], t_start)
+        title = f"ran-distill demo: {SCENARIO}, {config.ues} UEs, {result.slots} slots via the xApp"
+        png = plot_kpis(
+            series, out_dir / "kpis.png", title=title, source=collector.source, reference=SCENARIO
+        )
+        result.comparison = compare_in_process(config, result.slots)
+        print_result(result, console)
+        s = result.stats
+        print(
+            f"\nxApp over gRPC: {s.skew_checked} decisions, {s.skew_mismatches} differ from the "
+            "in-process student"
+        )
+        print(f"live KPIs over time ({collector.source}): {png}")
+        if hold:
+            collector.hold(grpc_port, http_port)
+    print("\nxApp stopped cleanly (SIGTERM)" + (", Prometheus stopped." if use_prometheus else "."))
+    if not result.skew_checked:
+        raise SystemExit(
+            f"the xApp does not serve {model_dir} (it reports "
+            f"{result.xapp_model_version or 'no model'}): nothing to check the decisions against"
+        )
+    if result.stats.skew_mismatches:
         raise SystemExit("training/serving skew: the xApp disagrees with the student")
+
+
+class _Collector:
+    """Where the plotted series come from: Prometheus, or the demo's own ``/metrics`` sampler."""
+
+    source = ""
+
+    def finish(self, first_tx: float, t_start: float) -> Any:
+        raise NotImplementedError
+
+    def hold(self, grpc_port: int, http_port: int) -> None:
+        print(
+            f"\nHolding: xApp gRPC 127.0.0.1:{grpc_port}, http://127.0.0.1:{http_port}/metrics"
+            + self._hold_extra()
+            + ". Ctrl-C to stop."
+        )
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+    def _hold_extra(self) -> str:
+        return ""
+
+
+class _PrometheusCollector(_Collector):
+    source = "Prometheus /api/v1/query_range"
+
+    def __init__(self, base: str) -> None:
+        from ran_distill.prometheus import wait_for
+
+        self.base = base
+        wait_for(base, 'up{job="ran-distill"}', lambda v: v == 1.0, timeout=30)
+        print(f"Prometheus ready: {base} (scraping the xApp every second)")
+
+    def finish(self, first_tx: float, t_start: float) -> Any:
+        from ran_distill.kpi_series import from_prometheus
+        from ran_distill.prometheus import PrometheusError, wait_for
+
+        # the last scrape must include the last outcome report (all of them arrive unless
+        # some failed; then plot what Prometheus has after a while)
+        try:
+            wait_for(
+                self.base,
+                "sum(ran_distill_cell_first_transmissions_total)",
+                lambda v: v >= first_tx,
+                timeout=15,
+            )
+        except PrometheusError as exc:
+            print(f"note: Prometheus has not seen every outcome report ({exc})")
+        return from_prometheus(self.base, t_start - 1.0, time.time())
+
+    def _hold_extra(self) -> str:
+        return f", Prometheus {self.base}/graph"
+
+
+class _SamplerCollector(_Collector):
+    source = "the xApp's /metrics, sampled by the demo"
+
+    def __init__(self, stack: ExitStack, http_port: int) -> None:
+        from ran_distill.kpi_series import MetricsSampler
+
+        self.sampler = MetricsSampler(f"http://127.0.0.1:{http_port}/metrics")
+        self.stack = ExitStack()
+        self.stack.enter_context(self.sampler)
+        stack.push(self.stack.__exit__)
+
+    def finish(self, first_tx: float, t_start: float) -> Any:
+        self.stack.close()  # stops the sampler after a final scrape
+        return self.sampler.series(t_start)
+
+
+def _start_collector(stack: ExitStack, http_port: int, use_prometheus: bool) -> _Collector:
+    if not use_prometheus:
+        return _SamplerCollector(stack, http_port)
+    from ran_distill.prometheus import prometheus_server
+
+    print("\n$ prometheus --config.file=<temp>/prometheus.yml", flush=True)
+    base = stack.enter_context(prometheus_server([f"127.0.0.1:{http_port}"]))
+    return _PrometheusCollector(base)
 
 
 def register(app: typer.Typer) -> None:
@@ -123,11 +238,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo(
-        model: Annotated[Path, typer.Option(help="Model directory to evaluate and serve")] = (
-            DEFAULT_MODEL
-        ),
+        model: Annotated[Path, typer.Option(help="Model directory to serve")] = DEFAULT_MODEL,
         out: Annotated[Path, typer.Option(help="Folder for the figures")] = Path("artifacts/demo"),
         quick: Annotated[bool, typer.Option(help="Tiny budgets (a smoke run in seconds)")] = False,
+        prometheus: Annotated[
+            bool,
+            typer.Option(help="Plot from a real Prometheus (else from the xApp's /metrics)"),
+        ] = True,
+        hold: Annotated[
+            bool, typer.Option(help="Keep the xApp and Prometheus up after the run (Ctrl-C)")
+        ] = False,
     ) -> None:
-        """Simulator baselines, the shipped student vs OLLA, and the xApp over gRPC."""
-        run_demo(model, QUICK if quick else DemoBudget(), out)
+        """Simulator baselines, then a simulated gNB driving the xApp, watched by Prometheus."""
+        run_demo(model, QUICK if quick else DemoBudget(), out, use_prometheus=prometheus, hold=hold)

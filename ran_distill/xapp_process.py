@@ -62,15 +62,24 @@ def xapp_process(
     env: Mapping[str, str] | None = None,
     output: IO[bytes] | int | None = subprocess.DEVNULL,
     ready_timeout: float = 60.0,
+    inherit_settings: bool = True,
 ) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
     """Start ``ran-distill serve`` on loopback, yield (process, gRPC port, HTTP port).
 
-    Waits for readiness before yielding; on exit sends SIGTERM (the xApp drains) and
-    waits, killing it if it does not stop within 30 s.
+    The child's environment is this process's plus ``env``; with ``inherit_settings``
+    false, this process's ``RAN_DISTILL_*`` and ``CONFIG_FILE`` are left out, so the
+    child's settings are the defaults, the flags and ``env`` only. Waits for readiness
+    before yielding; on exit sends SIGTERM (the xApp drains) and waits, killing it if it
+    does not stop within 30 s.
     """
     grpc_port = grpc_port or free_port()
     http_port = http_port or free_port()
-    child_env = {**os.environ, "RAN_DISTILL_RELOAD_POLL_SECONDS": "0", **(env or {})}
+    parent = {
+        k: v
+        for k, v in os.environ.items()
+        if inherit_settings or not (k.startswith("RAN_DISTILL_") or k == "CONFIG_FILE")
+    }
+    child_env = {**parent, "RAN_DISTILL_RELOAD_POLL_SECONDS": "0", **(env or {})}
     proc = subprocess.Popen(
         [
             sys.executable,

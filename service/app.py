@@ -22,10 +22,12 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from service.authz import NO_CLIENT_CERTIFICATE, denied_counter, load_guard
 from service.config import Settings
 from service.dataplane import DataPlane
 from service.grpc_server import GrpcFrontend
 from service.rest import FastDecisions, create_rest_app
+from service.tls import AsgiApp, ClientCertGate, load_server_tls
 
 log = logging.getLogger("service.app")
 
@@ -44,6 +46,8 @@ class XApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.dataplane = DataPlane(settings)
+        # ran_distill_denied_requests_total, exported (at zero) with or without TLS
+        self.denied = denied_counter(self.dataplane.metrics.registry)
         self.grpc: GrpcFrontend | None = None
         self.http: _UvicornServer | None = None
         self.rest_app: FastDecisions | None = None
@@ -55,6 +59,11 @@ class XApp:
 
     async def start(self) -> None:
         s = self.settings
+        # certificate and authorization files first: a bad one stops the start (ConfigError)
+        tls = load_server_tls(
+            s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file, s.tls_require_client_cert
+        )
+        guard = load_guard(s.authz_cells_file, self.denied)
         await self.dataplane.start()
         self.grpc = GrpcFrontend(
             self.dataplane,
@@ -63,6 +72,8 @@ class XApp:
             max_message_bytes=s.grpc_max_message_bytes,
             admin_token=s.admin_token,
             reflection_enabled=s.grpc_reflection_enabled,
+            credentials=tls.grpc_credentials() if tls else None,
+            guard=guard,
         )
         self.grpc_port = self.grpc.port
         await self.grpc.start()
@@ -74,9 +85,12 @@ class XApp:
         sock.setblocking(False)
         self._sock = sock
         self.http_port = sock.getsockname()[1]
-        self.rest_app = create_rest_app(self.dataplane, s.admin_token)
+        self.rest_app = create_rest_app(self.dataplane, s.admin_token, guard)
+        asgi: AsgiApp = self.rest_app
+        if tls is not None and tls.require_client_cert:
+            asgi = ClientCertGate(asgi, self.denied.labels("rest", NO_CLIENT_CERTIFICATE).inc)
         config = uvicorn.Config(
-            self.rest_app,
+            asgi,
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -86,6 +100,8 @@ class XApp:
             # itself, before any of our code runs
             limit_concurrency=s.http_limit_concurrency,
             timeout_keep_alive=s.http_keep_alive_seconds,
+            # HTTPS (and the client certificate's identities in the ASGI scope) with TLS
+            **(tls.uvicorn_options() if tls is not None else {}),
         )
         self.http = _UvicornServer(config)
         self._http_task = asyncio.create_task(self.http.serve(sockets=[sock]), name="http")

@@ -16,6 +16,12 @@ def register(app: typer.Typer) -> None:
         model: Annotated[
             Path | None, typer.Option("--model", help="Model directory (model_dir)")
         ] = None,
+        candidate: Annotated[
+            str | None,
+            typer.Option(
+                "--candidate", help="Shadow candidate model directory (candidate_model_dir)"
+            ),
+        ] = None,
         grpc_port: Annotated[int | None, typer.Option("--grpc-port", help="gRPC port")] = None,
         http_port: Annotated[int | None, typer.Option("--http-port", help="HTTP port")] = None,
         host: Annotated[str | None, typer.Option("--host", help="Bind address")] = None,
@@ -32,6 +38,7 @@ def register(app: typer.Typer) -> None:
         try:
             settings = load_settings(
                 model_dir=model,
+                candidate_model_dir=candidate,
                 grpc_port=grpc_port,
                 http_port=http_port,
                 host=host,
@@ -40,4 +47,8 @@ def register(app: typer.Typer) -> None:
         except ConfigError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(2) from None
-        run(settings)
+        try:
+            run(settings)
+        except ConfigError as exc:  # a TLS or authorization file, read at start
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None

@@ -8,11 +8,24 @@ more policy.
 Resilience: the channel retries UNAVAILABLE (the call never reached a serving xApp: a
 restart, a connection reset) up to 4 attempts with capped exponential backoff, under
 gRPC retry throttling so a down server does not get a retry storm; reconnects quickly
-(100 ms first backoff, at most 2 s); sends keepalive pings every 30 s during calls so a
+(100 ms first backoff, at most 0.8 s); sends keepalive pings every 30 s during calls so a
 dead connection is noticed; and with ``wait_for_ready=True`` a call waits (up to its
 timeout) for the server to come up instead of failing at once. :class:`RemotePolicy`
 decides a batch with its own per-UE OLLA when the xApp cannot be reached, as the xApp
 itself falls back to OLLA without a model.
+
+Cell affinity: every per-cell call carries its cell id as the ``x-ran-cell-id`` metadata
+(:mod:`service.cell_affinity`), so an L7 proxy in front of several replicas can hash it
+and keep each cell, and its per-UE history, on one replica. The xApp refuses a call whose
+metadata names another cell than its body.
+
+TLS (an xApp started with ``tls_cert_file``): ``tls_ca_file`` verifies the server
+(``tls=True`` alone: the system roots), ``tls_cert_file`` + ``tls_key_file`` present a
+client certificate (mutual TLS, ``tls_require_client_cert``), ``tls_server_name``
+overrides the name checked against the server certificate (e.g. connecting by IP)::
+
+    XappClient("xapp.ricxapp.svc:50051", tls_ca_file="ca.crt",
+               tls_cert_file="gnb-a.crt", tls_key_file="gnb-a.key")
 """
 
 from __future__ import annotations
@@ -20,6 +33,8 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -28,15 +43,16 @@ import numpy as np
 from linkadapt.baselines import OllaPolicy
 from linkadapt.policy import DecisionBatch
 from linkadapt.reports import ReportBatch
+from service.cell_affinity import cell_metadata
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
-from service.wire import decide_response_arrays
+from service.tls import channel_credentials
+from service.wire import DECIDE_COLUMNS, SOURCE_FALLBACK, decide_response_arrays
 
 log = logging.getLogger("service.client")
 
 CELL_BITS = 24  # RemotePolicy: simulator cell ids below 2**24, namespace above
 SERVICE = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
-SOURCE_FALLBACK = 2  # == linkadapt.v1.DECISION_SOURCE_FALLBACK
 # gRPC retry policy (https://github.com/grpc/proposal/blob/master/A6-client-retries.md):
 # only UNAVAILABLE, which means the request was not processed by a serving xApp. Overload
 # (RESOURCE_EXHAUSTED) and deadlines are not retried: the answer would come too late.
@@ -49,17 +65,8 @@ RETRY_POLICY = {
 }
 # retries stop while more than half of the recent calls failed (token bucket)
 RETRY_THROTTLING = {"maxTokens": 10, "tokenRatio": 0.1}
-_COLUMNS = (
-    "ue_id",
-    "cqi",
-    "cqi_age_slots",
-    "harq_ack",
-    "harq_mcs",
-    "rank",
-    "n_prb",
-    "n_symbols",
-    "buffer_bytes",
-)
+# sent always; harq_tx_index only when some UE's index is known (empty = all unknown)
+_ALWAYS_SENT = tuple(c for c in DECIDE_COLUMNS if c != "harq_tx_index")
 
 
 def decide_request(reports: ReportBatch, *, cell_id: int, slot: int, mcs_table: int = 0) -> Any:
@@ -67,7 +74,7 @@ def decide_request(reports: ReportBatch, *, cell_id: int, slot: int, mcs_table: 
 
     ``harq_tx_index`` is sent only when some UE's index is known (empty = all -1)."""
     msg = pb.DecideRequest(cell_id=cell_id, slot=slot, mcs_table=mcs_table)
-    for name in _COLUMNS:
+    for name in _ALWAYS_SENT:
         getattr(msg, name).extend(getattr(reports, name).tolist())
     if (reports.harq_tx_index >= 0).any():
         msg.harq_tx_index.extend(reports.harq_tx_index.tolist())
@@ -99,9 +106,12 @@ def channel_options(
         ("grpc.keepalive_time_ms", int(keepalive_seconds * 1000)),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 0),
-        # an xApp restart takes seconds: reconnect soon (defaults: 1 s first, 120 s max)
+        # an xApp restart takes seconds: reconnect soon (defaults: 1 s first, 120 s max).
+        # At most 0.8 s (+20 % jitter) between attempts, so a restarted xApp gets its
+        # clients back within 1 s of coming up (benchmarks/service_faults.py measures it);
+        # one connection attempt per client per 0.8 s costs a down xApp nothing.
         ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.max_reconnect_backoff_ms", 2_000),
+        ("grpc.max_reconnect_backoff_ms", 800),
     ]
 
 
@@ -110,7 +120,8 @@ class XappClient:
 
     ``wait_for_ready``: calls wait for the channel to connect (up to ``timeout``) instead
     of failing with UNAVAILABLE while the xApp is down or not started yet. ``retry``:
-    the UNAVAILABLE retry policy (:data:`RETRY_POLICY`)."""
+    the UNAVAILABLE retry policy (:data:`RETRY_POLICY`). ``tls*``: see the module
+    docstring; TLS is on when ``tls`` is true or any ``tls_*_file`` is given."""
 
     def __init__(
         self,
@@ -121,10 +132,24 @@ class XappClient:
         wait_for_ready: bool = False,
         retry: bool = True,
         keepalive_seconds: float = 30.0,
+        tls: bool | None = None,
+        tls_ca_file: str | Path | None = None,
+        tls_cert_file: str | Path | None = None,
+        tls_key_file: str | Path | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
-        self.channel = grpc.insecure_channel(
-            target, options=channel_options(retry=retry, keepalive_seconds=keepalive_seconds)
-        )
+        options = channel_options(retry=retry, keepalive_seconds=keepalive_seconds)
+        if tls is None:
+            tls = any(f is not None for f in (tls_ca_file, tls_cert_file, tls_key_file))
+        if tls:
+            if tls_server_name:
+                options.append(("grpc.ssl_target_name_override", tls_server_name))
+            creds = channel_credentials(tls_ca_file, tls_cert_file, tls_key_file)
+            self.channel = grpc.secure_channel(target, creds, options=options)
+        else:
+            if tls_server_name or tls_cert_file or tls_key_file or tls_ca_file:
+                raise ValueError("tls=False with TLS options given")
+            self.channel = grpc.insecure_channel(target, options=options)
         self.stub = pb_grpc.LinkAdaptationStub(self.channel)
         self.timeout = timeout
         self.admin_token = admin_token
@@ -145,11 +170,27 @@ class XappClient:
         """(mcs int32 [n], source uint8 [n] (1 MODEL, 2 FALLBACK), model version)."""
         resp = self.stub.Decide(
             decide_request(reports, cell_id=cell_id, slot=slot, mcs_table=mcs_table),
+            metadata=cell_metadata(cell_id),
             timeout=self.timeout,
             wait_for_ready=self.wait_for_ready,
         )
         mcs, source = decide_response_arrays(resp)
         return mcs, source, resp.model_version
+
+    def decide_stream(
+        self, requests: Iterable[Any], *, cell_id: int, timeout: float | None = None
+    ) -> Iterator[Any]:
+        """``DecideStream`` for one cell: ``DecideRequest`` messages in, ``DecideResponse``
+        messages out (in order); ``timeout`` bounds the whole stream (None: none). The
+        cell id rides on the stream's metadata."""
+        return iter(
+            self.stub.DecideStream(
+                iter(requests),
+                metadata=cell_metadata(cell_id),
+                timeout=timeout,
+                wait_for_ready=self.wait_for_ready,
+            )
+        )
 
     def report_outcome(
         self,
@@ -172,6 +213,7 @@ class XappClient:
                 mcs=list(mcs),
                 slot_duration_us=slot_duration_us,
             ),
+            metadata=cell_metadata(cell_id),
             timeout=self.timeout,
             wait_for_ready=self.wait_for_ready,
         )
@@ -180,6 +222,7 @@ class XappClient:
     def release(self, *, cell_id: int, ue_ids: Any) -> int:
         resp = self.stub.ReleaseUe(
             pb.ReleaseUeRequest(cell_id=cell_id, ue_id=[int(u) for u in ue_ids]),
+            metadata=cell_metadata(cell_id),
             timeout=self.timeout,
             wait_for_ready=self.wait_for_ready,
         )
@@ -226,11 +269,26 @@ class RemotePolicy:
         mcs_table: int = 2,
         olla_bler_target: float = 0.1,
         olla_delta_up_db: float = 1.0,
+        tls: bool | None = None,
+        tls_ca_file: str | Path | None = None,
+        tls_cert_file: str | Path | None = None,
+        tls_key_file: str | Path | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
+        """``tls*``: as :class:`XappClient`'s, used with a ``target`` address."""
         self.client = (
             target
             if isinstance(target, XappClient)
-            else XappClient(target, timeout=timeout, wait_for_ready=wait_for_ready)
+            else XappClient(
+                target,
+                timeout=timeout,
+                wait_for_ready=wait_for_ready,
+                tls=tls,
+                tls_ca_file=tls_ca_file,
+                tls_cert_file=tls_cert_file,
+                tls_key_file=tls_key_file,
+                tls_server_name=tls_server_name,
+            )
         )
         # fresh_state: this instance's cells live in their own id range on the xApp, so a
         # new policy (e.g. one per evaluation seed) never inherits per-UE history that an

@@ -18,12 +18,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from service.metrics import MAX_KPI_CELLS
 
 ENV_PREFIX = "RAN_DISTILL_"
 CONFIG_FILE_ENV = "CONFIG_FILE"
@@ -121,7 +123,7 @@ class Settings(BaseSettings):
         "stream stops reading (gRPC flow control pushes back) while that many are pending",
     )
     max_kpi_cells: int = Field(
-        4096,
+        MAX_KPI_CELLS,
         ge=1,
         le=1_000_000,
         description="Cells with per-cell metric series (outcome KPIs, MCS histogram); "
@@ -159,11 +161,140 @@ class Settings(BaseSettings):
         description="Ready only while a validated model serves: with no model (or a failed "
         "load) readiness is 503 and gRPC health NOT_SERVING (on in the Helm chart)",
     )
+    # ---- shadow candidate and promotion (docs/service.md "Shadow models")
+    candidate_model_dir: str = Field(
+        "",
+        description="Candidate model directory loaded at start and run in shadow beside the "
+        "active model ('' = none; the admin call LoadCandidate loads one later)",
+    )
+    candidate_root: str = Field(
+        "",
+        description="Directory the admin call's candidate model directories must lie under "
+        "(symlinks resolved; '' = the directory holding model_dir)",
+    )
+    shadow_window_slots: int = Field(
+        1000,
+        ge=1,
+        le=10_000_000,
+        description="Cell-slots (shadowed decide requests) per shadow-comparison window; "
+        "the windowed metrics and the promotion bounds are evaluated per window",
+    )
+    shadow_auto_promote: bool = Field(
+        False,
+        description="Promote the candidate automatically once its windows stayed inside the "
+        "bounds below for shadow_promote_after_slots cell-slots",
+    )
+    shadow_promote_after_slots: int = Field(
+        20000,
+        ge=1,
+        le=1_000_000_000,
+        description="Cell-slots of consecutive shadow windows inside the bounds before an "
+        "automatic promotion",
+    )
+    shadow_promote_min_agreement: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="Bound: share of decisions where the candidate is within +-1 MCS of the "
+        "active model, at least",
+    )
+    shadow_promote_min_throughput_change: float = Field(
+        0.0,
+        ge=-1,
+        le=10,
+        description="Bound: predicted relative throughput change of the candidate (0.0 = "
+        "no loss), at least",
+    )
+    shadow_promote_max_bler_change: float = Field(
+        0.01,
+        ge=-1,
+        le=1,
+        description="Bound: predicted change of the first-transmission BLER (absolute), at most",
+    )
+
+    # ---- transport security and per-cell authorization (SECURITY.md, service/tls.py,
+    # service/authz.py); file paths, '' = unset
+    tls_cert_file: str = Field(
+        "",
+        description="PEM certificate (chain) of the xApp: TLS on the gRPC and the HTTP port "
+        "('' = plaintext); needs tls_key_file",
+    )
+    tls_key_file: str = Field("", description="PEM private key of tls_cert_file")
+    tls_client_ca_file: str = Field(
+        "",
+        description="PEM CA certificate(s) that sign the clients' certificates; used with "
+        "tls_require_client_cert",
+    )
+    tls_require_client_cert: bool = Field(
+        False,
+        description="Mutual TLS: gRPC refuses a handshake without a client certificate signed "
+        "by tls_client_ca_file; REST answers /v1/... without one with 401 (health and metrics "
+        "stay reachable for probes and scrapers)",
+    )
+    authz_cells_file: str = Field(
+        "",
+        description="YAML/JSON file mapping client identities (certificate CN or SAN) to "
+        "the cell ids / ranges they may speak for; needs tls_require_client_cert",
+    )
+
+    @model_validator(mode="after")
+    def _security_settings_fit_together(self) -> Settings:
+        """Refuse combinations that would look secure and not be (e.g. an authorization
+        mapping that no client certificate can be checked against)."""
+        problems = []
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            problems.append("tls_cert_file and tls_key_file must be set together")
+        if self.tls_client_ca_file and not self.tls_require_client_cert:
+            problems.append("tls_client_ca_file is only used with tls_require_client_cert=true")
+        if self.tls_require_client_cert and not (self.tls_cert_file and self.tls_client_ca_file):
+            problems.append(
+                "tls_require_client_cert needs TLS (tls_cert_file, tls_key_file) and "
+                "tls_client_ca_file"
+            )
+        if self.authz_cells_file and not self.tls_require_client_cert:
+            problems.append(
+                "authz_cells_file needs client-certificate TLS (tls_require_client_cert=true "
+                "with tls_cert_file, tls_key_file, tls_client_ca_file): without a verified "
+                "client identity the mapping cannot apply"
+            )
+        if problems:
+            raise ValueError("\n  ".join(problems))  # one line per problem
+        return self
+
+    # ---- per-cell state handover through Redis (docs/service.md "Scaling out")
+    state_handover_url: str = Field(
+        "",
+        description="Redis URL (redis://[:password@]host:6379/db) of the RIC's shared data "
+        "layer: on drain this replica writes the per-UE state of its cells there, and a cell "
+        "seen for the first time is restored from it ('' = off)",
+    )
+    state_handover_ttl_seconds: float = Field(
+        120.0, gt=0, le=86400, description="Lifetime of a cell's state snapshot in Redis"
+    )
+    state_handover_max_ues: int = Field(
+        100_000,
+        ge=1,
+        le=100_000_000,
+        description="Most UEs one drain writes to Redis (cells beyond it start fresh elsewhere)",
+    )
+    state_handover_timeout_seconds: float = Field(
+        0.05,
+        gt=0,
+        le=10,
+        description="Redis socket timeout; a restore that takes longer starts the cell fresh",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("state_handover_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL (or empty: off)")
+        return value
 
     @field_validator("admin_token", mode="before")
     @classmethod
@@ -244,7 +375,10 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]) or "?"
+            name = ".".join(str(p) for p in err["loc"])
+            if not name:  # a rule over several settings: its message names them
+                lines.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
             lines.append(
                 f"{name}: {err['msg']} (got {err.get('input')!r}, from {_origin(name, explicit)})"
             )

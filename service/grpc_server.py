@@ -6,67 +6,54 @@ Handlers receive raw bytes (no generated deserializer) so a malformed protobuf i
 ``INVALID_ARGUMENT`` naming ``request`` rather than grpc's generic ``INTERNAL``, and the
 hot-path response is written by :mod:`service.wire`.
 
-Status codes: INVALID_ARGUMENT (status message ``"<field>: <reason>"`` and trailing
-metadata ``invalid-field: <field>``), RESOURCE_EXHAUSTED (tracked-UE cap; admission bound
-reached, i.e. shed; messages above ``grpc_max_message_bytes`` are refused by grpc itself
-with the same code), UNAVAILABLE, DEADLINE_EXCEEDED (deadline already passed on arrival or
-while queued, or a slot more than ``max_slot_lag`` behind its cell's newest: nothing is
-changed), UNAUTHENTICATED / PERMISSION_DENIED (admin ``ReloadModel``).
+Status codes come from :mod:`service.errors`, mapped in one place
+(:func:`maps_request_errors`): INVALID_ARGUMENT (status message ``"<field>: <reason>"`` and
+trailing metadata ``invalid-field: <field>``), RESOURCE_EXHAUSTED (tracked-UE cap;
+admission bound reached, i.e. shed; messages above ``grpc_max_message_bytes`` are refused
+by grpc itself with the same code), DEADLINE_EXCEEDED (deadline already passed on arrival
+or while queued, or a slot more than ``max_slot_lag`` behind its cell's newest: nothing is
+changed), UNAUTHENTICATED / PERMISSION_DENIED (the admin calls: ``ReloadModel``,
+``LoadCandidate``, ``UnloadCandidate``, ``PromoteCandidate``, ``RollbackModel``),
+FAILED_PRECONDITION (promotion without a candidate, rollback without a previous model),
+PERMISSION_DENIED naming ``cell_id`` (with ``authz_cells_file``: the client certificate's
+identities may not speak for that cell; checked before anything is queued, see
+:mod:`service.authz`), INTERNAL (a bug, that request only). In a ``DecideStream`` the same
+errors are in-stream ``DecideError``s.
+
+With ``tls_cert_file`` the port is TLS only (``service.tls``); with
+``tls_require_client_cert`` the handshake needs a client certificate from
+``tls_client_ca_file``.
 
 ``DecideStream`` reads at most ``stream_max_in_flight`` messages ahead of its responses.
+``x-ran-cell-id`` metadata (:mod:`service.cell_affinity`) must name the body's ``cell_id``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
-from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from service.dataplane import (
-    DEADLINE_EXCEEDED,
-    INVALID_ARGUMENT,
-    OVERLOADED,
-    PERMISSION_DENIED,
-    RESOURCE_EXHAUSTED,
-    SHED_CODES,
-    STALE,
-    UNAUTHENTICATED,
-    UNAVAILABLE,
-    DataPlane,
-    RequestError,
-)
+from service.admin import check_admin
+from service.authz import CellGuard
+from service.cell_affinity import CellHeaderError, check_cell_hint, grpc_cell_header
+from service.dataplane import DataPlane
+from service.errors import DeadlineExceeded, InvalidArgument, RequestError, ShedError
 from service.proto_gen import link_adaptation_pb2 as pb
+from service.tls import grpc_peer_identities
+from service.wire import parse_message, parse_outcome_pb, parse_release_pb
 
 log = logging.getLogger("service.grpc")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
-STATUS = {
-    INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
-    RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
-    UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
-    PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
-    OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
-    STALE: grpc.StatusCode.DEADLINE_EXCEEDED,  # the decision would come too late to use
-}
-RPC_CODES = {  # google.rpc.Code values for DecideError.code
-    INVALID_ARGUMENT: 3,
-    DEADLINE_EXCEEDED: 4,
-    STALE: 4,
-    RESOURCE_EXHAUSTED: 8,
-    OVERLOADED: 8,
-    UNAVAILABLE: 14,
-}
 # Server keepalive: ping idle connections so a vanished gNB's streams are torn down, and
 # accept the client keepalive pings of service.client (every 30 s) without GOAWAY.
 KEEPALIVE_OPTIONS = [
@@ -77,6 +64,33 @@ KEEPALIVE_OPTIONS = [
 ]
 
 
+_T = TypeVar("_T")
+Handler = Callable[["LinkAdaptationService", bytes, grpc.aio.ServicerContext], Awaitable[_T]]
+
+
+def maps_request_errors(handler: Handler[_T]) -> Handler[_T]:
+    """The gRPC side of :mod:`service.errors`, for a unary handler: a
+    :class:`~service.errors.RequestError` aborts the call with its ``grpc_status`` and
+    ``"<field>: <message>"`` (trailer ``invalid-field`` unless shed), counted in
+    ``invalid_requests_total`` unless shed (shed requests are counted where dropped)."""
+
+    @functools.wraps(handler)
+    async def mapped(
+        service: LinkAdaptationService, raw: bytes, context: grpc.aio.ServicerContext
+    ) -> _T:
+        try:
+            return await handler(service, raw, context)
+        except RequestError as exc:
+            service.count_invalid(exc)
+            shed = isinstance(exc, ShedError)
+            trailer = () if shed else (("invalid-field", exc.field),)
+            code = grpc.StatusCode[exc.grpc_status]
+            await context.abort(code, f"{exc.field}: {exc.message}", trailer)
+            raise AssertionError("unreachable: abort raises") from None
+
+    return mapped
+
+
 def model_info_message(info: dict[str, Any]) -> Any:
     return pb.ModelInfo(**info)
 
@@ -84,9 +98,12 @@ def model_info_message(info: dict[str, Any]) -> Any:
 class LinkAdaptationService:
     """The servicer; every method is a thin translation to/from :class:`DataPlane`."""
 
-    def __init__(self, dataplane: DataPlane, admin_token: str | None) -> None:
+    def __init__(
+        self, dataplane: DataPlane, admin_token: str | None, guard: CellGuard | None = None
+    ) -> None:
         self.dp = dataplane
         self.admin_token = admin_token
+        self.guard = guard  # per-cell authorization (None: every client speaks for all)
         m = dataplane.metrics
         self._req = {
             name: m.requests.labels("grpc", name)
@@ -97,51 +114,62 @@ class LinkAdaptationService:
                 "ReleaseUe",
                 "GetModel",
                 "ReloadModel",
+                "LoadCandidate",
+                "UnloadCandidate",
+                "PromoteCandidate",
+                "RollbackModel",
             )
         }
 
     # ---------------------------------------------------------------- helpers
-    def _invalid(self, exc: RequestError) -> None:
-        if exc.code not in SHED_CODES:  # shed requests are counted in shed_requests_total
+    def count_invalid(self, exc: RequestError) -> None:
+        if not isinstance(exc, ShedError):  # shed: counted in shed_requests_total
             self.dp.metrics.invalid_requests.labels("grpc", exc.reason, exc.field).inc()
 
-    async def _abort(self, context: grpc.aio.ServicerContext, exc: RequestError) -> None:
-        self._invalid(exc)
-        code = STATUS.get(exc.code, grpc.StatusCode.INTERNAL)
-        trailer = () if exc.code in SHED_CODES else (("invalid-field", exc.field),)
-        await context.abort(code, f"{exc.field}: {exc.message}", trailer)
+    def _authorize(self, context: grpc.aio.ServicerContext, cell_id: int) -> int:
+        """The routing metadata, when sent, names ``cell_id``; per-cell authorization (no-op
+        without ``authz_cells_file``); returns ``cell_id``."""
+        check_cell_hint(grpc_cell_header(context.invocation_metadata()), cell_id)
+        if self.guard is not None:
+            self.guard.check("grpc", grpc_peer_identities(context), cell_id)
+        return cell_id
 
-    @staticmethod
-    def _parse(cls: Any, raw: bytes) -> Any:
+    def _submit_authorized(
+        self, identities: tuple[str, ...], raw: bytes, hint: int | None
+    ) -> asyncio.Future[Any]:
+        """``submit_raw`` behind the per-cell check, if any: a refused message gets a failed
+        future (answered in its turn like any other error) and is never queued."""
         try:
-            return cls.FromString(raw)
-        except (DecodeError, RuntimeError) as exc:
-            raise RequestError(
-                INVALID_ARGUMENT, "request", f"malformed {cls.__name__} ({exc})", "malformed"
-            ) from None
+            if self.guard is not None:
+                self.guard.check_decide_pb(identities, raw)
+        except RequestError as exc:
+            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            fut.set_exception(exc)
+            return fut
+        return self.dp.submit_raw("pb", raw, None, hint)
 
-    async def _check_deadline(self, context: grpc.aio.ServicerContext) -> float | None:
-        """Abort if the deadline already passed (counted as shed, reason "deadline");
-        else the deadline as a perf_counter() time (None: no deadline), so the worker can
-        drop the request if it expires while queued."""
+    def _check_deadline(self, context: grpc.aio.ServicerContext) -> float | None:
+        """The deadline as a perf_counter() time (None: no deadline), so the worker can
+        drop the request if it expires while queued; :class:`DeadlineExceeded` (counted
+        as shed, reason "deadline") if it already passed."""
         remaining = context.time_remaining()
         if remaining is None:
             return None
         if remaining <= 0:
             self.dp.count_shed("deadline")
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed on arrival")
+            raise DeadlineExceeded("request", "deadline passed on arrival", "deadline")
         return time.perf_counter() + remaining
 
     # ---------------------------------------------------------------- RPCs
+    @maps_request_errors
     async def decide(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         t0 = time.perf_counter()
         self._req["Decide"].inc()
-        deadline = await self._check_deadline(context)
-        try:
-            res = await self.dp.submit_raw("pb", raw, deadline)
-        except RequestError as exc:
-            await self._abort(context, exc)
-            raise AssertionError("unreachable") from None
+        deadline = self._check_deadline(context)
+        hint = grpc_cell_header(context.invocation_metadata())  # vs the body: in the worker
+        if self.guard is not None:
+            self.guard.check_decide_pb(grpc_peer_identities(context), raw)
+        res = await self.dp.submit_raw("pb", raw, deadline, hint)
         self.dp.observe_total(time.perf_counter() - t0)
         assert res.wire is not None
         return res.wire
@@ -164,6 +192,14 @@ class LinkAdaptationService:
         # bounded by the semaphore: never more than stream_max_in_flight entries
         pending: asyncio.Queue[tuple[float, bytes, asyncio.Future[Any]] | None] = asyncio.Queue()
         n_pending = 0  # read, not yet answered (this stream)
+        identities = grpc_peer_identities(context) if self.guard is not None else ()
+        try:
+            hint = grpc_cell_header(context.invocation_metadata())  # one cell per stream
+        except CellHeaderError as exc:
+            self.count_invalid(exc)
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, str(exc), (("invalid-field", exc.field),)
+            )
 
         async def reader() -> None:
             nonlocal n_pending
@@ -179,7 +215,8 @@ class LinkAdaptationService:
                     n_pending += 1
                     dp.stream_pending += 1
                     dp.stream_pending_peak = max(dp.stream_pending_peak, n_pending)
-                    pending.put_nowait((time.perf_counter(), raw, dp.submit_raw("pb", raw)))
+                    fut = self._submit_authorized(identities, raw, hint)
+                    pending.put_nowait((time.perf_counter(), raw, fut))
             finally:
                 pending.put_nowait(None)
 
@@ -211,79 +248,80 @@ class LinkAdaptationService:
         """The serialized DecideResponse of one stream message: decisions or an error."""
         try:
             res = await fut
-        except RequestError as exc:
-            self._invalid(exc)
+        except RequestError as exc:  # in-stream error: the stream stays open
+            self.count_invalid(exc)
             cell_id = slot = 0
             try:  # echo the slot back when the message parses at all
-                msg = pb.DecideRequest.FromString(raw)
+                msg = parse_message(pb.DecideRequest, raw)
                 cell_id, slot = msg.cell_id, msg.slot
-            except (DecodeError, RuntimeError):
+            except InvalidArgument:
                 pass
-            err = pb.DecideError(
-                code=RPC_CODES.get(exc.code, 13), field=exc.field, message=exc.message
-            )
+            err = pb.DecideError(code=exc.rpc_code, field=exc.field, message=exc.message)
             return pb.DecideResponse(cell_id=cell_id, slot=slot, error=err).SerializeToString()
         assert res.wire is not None
         return res.wire
 
+    @maps_request_errors
     async def report_outcome(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         self._req["ReportOutcome"].inc()
-        await self._check_deadline(context)
-        try:
-            msg = self._parse(pb.OutcomeReport, raw)
-            cols = {
-                "ue_id": msg.ue_id,
-                "delivered_bits": msg.delivered_bits,
-                "first_tx_ack": msg.first_tx_ack,
-                "mcs": msg.mcs,
-            }
-            n = self.dp.report_outcome(msg.cell_id, msg.slot, cols, msg.slot_duration_us)
-        except RequestError as exc:
-            await self._abort(context, exc)
-            raise AssertionError("unreachable") from None
+        self._check_deadline(context)
+        cell_id, slot, cols, slot_duration_us = parse_outcome_pb(raw)
+        self._authorize(context, cell_id)
+        n = self.dp.report_outcome(cell_id, slot, cols, slot_duration_us)
         return pb.OutcomeAck(accepted=n)
 
+    @maps_request_errors
     async def release_ue(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         self._req["ReleaseUe"].inc()
-        await self._check_deadline(context)
-        try:
-            msg = self._parse(pb.ReleaseUeRequest, raw)
-            n = await self.dp.release(msg.cell_id, list(msg.ue_id))
-        except RequestError as exc:
-            await self._abort(context, exc)
-            raise AssertionError("unreachable") from None
+        self._check_deadline(context)
+        cell_id, ue_ids = parse_release_pb(raw)
+        n = await self.dp.release(self._authorize(context, cell_id), ue_ids)
         return pb.ReleaseUeResponse(released=n)
 
     async def get_model(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         self._req["GetModel"].inc()
         return model_info_message(self.dp.model_info())
 
-    async def reload_model(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
-        self._req["ReloadModel"].inc()
-        if not self.admin_token:
-            await self._abort(
-                context,
-                RequestError(
-                    PERMISSION_DENIED, "authorization", "admin_token not configured", "unauthorized"
-                ),
-            )
+    def _admin_call(self, name: str, context: grpc.aio.ServicerContext) -> None:
+        """Count an admin RPC and check its bearer token (:func:`service.admin.check_admin`)."""
+        self._req[name].inc()
         md = dict(context.invocation_metadata() or ())
-        auth = md.get("authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else ""
-        if not token or not hmac.compare_digest(token.encode(), str(self.admin_token).encode()):
-            await self._abort(
-                context,
-                RequestError(
-                    UNAUTHENTICATED,
-                    "authorization",
-                    "missing or wrong bearer token",
-                    "unauthorized",
-                ),
-            )
+        check_admin(self.admin_token, md.get("authorization", ""))
+
+    @maps_request_errors
+    async def reload_model(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        self._admin_call("ReloadModel", context)
         ok, error = await self.dp.reload_model()
         return pb.ReloadModelResponse(
             ok=ok, error=error, model=model_info_message(self.dp.model_info())
         )
+
+    @maps_request_errors
+    async def load_candidate(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        self._admin_call("LoadCandidate", context)
+        msg = parse_message(pb.LoadCandidateRequest, raw)
+        await self.dp.admin(self.dp.shadow.load_candidate, msg.model_dir)
+        return model_info_message(self.dp.model_info())
+
+    async def _change_model(
+        self, name: str, operation: Callable[[], Any], context: grpc.aio.ServicerContext
+    ) -> Any:
+        """An admin RPC without arguments: the ModelInfo after ``operation``."""
+        self._admin_call(name, context)
+        await self.dp.admin(operation)
+        return model_info_message(self.dp.model_info())
+
+    @maps_request_errors
+    async def unload_candidate(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        return await self._change_model("UnloadCandidate", self.dp.shadow.unload_candidate, context)
+
+    @maps_request_errors
+    async def promote_candidate(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        return await self._change_model("PromoteCandidate", self.dp.shadow.promote, context)
+
+    @maps_request_errors
+    async def rollback_model(self, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        return await self._change_model("RollbackModel", self.dp.shadow.rollback, context)
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
         ser = {
@@ -308,6 +346,16 @@ class LinkAdaptationService:
                 self.reload_model, response_serializer=ser["ReloadModel"]
             ),
         }
+        admin_calls = {
+            "LoadCandidate": self.load_candidate,
+            "UnloadCandidate": self.unload_candidate,
+            "PromoteCandidate": self.promote_candidate,
+            "RollbackModel": self.rollback_model,
+        }
+        for name, call in admin_calls.items():  # each answers the ModelInfo after the change
+            handlers[name] = grpc.unary_unary_rpc_method_handler(
+                call, response_serializer=ser["GetModel"]
+            )
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
 
@@ -330,6 +378,8 @@ class GrpcFrontend:
         max_message_bytes: int,
         admin_token: str | None,
         reflection_enabled: bool = True,
+        credentials: grpc.ServerCredentials | None = None,
+        guard: CellGuard | None = None,
     ) -> None:
         self.dp = dataplane
         self.server = grpc.aio.server(
@@ -340,7 +390,7 @@ class GrpcFrontend:
                 *KEEPALIVE_OPTIONS,
             ]
         )
-        self.service = LinkAdaptationService(dataplane, admin_token)
+        self.service = LinkAdaptationService(dataplane, admin_token, guard)
         self.server.add_generic_rpc_handlers((self.service.generic_handler(),))
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -353,7 +403,12 @@ class GrpcFrontend:
                 ),
                 self.server,
             )
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        self.port = (
+            self.server.add_insecure_port(address)
+            if credentials is None
+            else self.server.add_secure_port(address, credentials)
+        )
         if self.port == 0:
             raise OSError(f"gRPC could not bind {host}:{port}")
         self._health_tasks: set[asyncio.Task[None]] = set()

@@ -44,7 +44,18 @@ LATENCY_BUCKETS = (
     100e-3,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
-STAGES = ("queue_wait", "state_features", "inference", "total")
+STAGES = ("queue_wait", "state_features", "inference", "shadow", "total")
+# ran_distill_shadow_window{quantity}: the windowed shadow-comparison values
+SHADOW_WINDOW_QUANTITIES = (
+    "agreement",
+    "agreement_within_one",
+    "mean_mcs_difference",
+    "predicted_throughput_change",
+    "predicted_first_tx_bler_change",
+)
+# Cells with per-cell series (the MCS histogram, outcome KPIs): bounds label cardinality.
+# The default of the ``max_kpi_cells`` setting.
+MAX_KPI_CELLS = 4096
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # `_created` series double the exposition and carry no information for this service.
@@ -54,7 +65,7 @@ disable_created_metrics()
 class _CellMcsCollector:
     """Per-cell histogram of decided MCS indices, accumulated with ``np.bincount``."""
 
-    def __init__(self, n_mcs: int, max_cells: int = 4096) -> None:
+    def __init__(self, n_mcs: int, max_cells: int) -> None:
         self.n_mcs = n_mcs
         self.max_cells = max_cells
         self._counts: dict[int, np.ndarray] = {}
@@ -98,7 +109,7 @@ class _CellMcsCollector:
 class ServiceMetrics:
     """The xApp's metrics; create one per service instance (own registry)."""
 
-    def __init__(self, n_mcs: int = 28, max_cells: int = 4096) -> None:
+    def __init__(self, n_mcs: int = 28, max_cells: int = MAX_KPI_CELLS) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         p = PREFIX
@@ -138,7 +149,8 @@ class ServiceMetrics:
             f"{p}_stage_latency_seconds",
             "Server-side latency per decide request, by stage "
             "(queue_wait: micro-batch wait; state_features: validation, history update, "
-            "encoding, OLLA; inference: onnxruntime; total: whole request)",
+            "encoding, OLLA; inference: onnxruntime; total: whole request; shadow, per "
+            "inference group with a candidate: its onnxruntime call and the comparison)",
             ["stage"],
             buckets=LATENCY_BUCKETS,
             registry=r,
@@ -260,10 +272,72 @@ class ServiceMetrics:
             "Outcome reports of cells beyond the per-cell series cap (max_kpi_cells)",
             registry=r,
         )
+        self._shadow_metrics(r)
         self.cell_mcs = _CellMcsCollector(n_mcs, max_cells)
-        r.register(self.cell_mcs)  # type: ignore[arg-type]
+        r.register(self.cell_mcs)
         self.started = Gauge(f"{p}_start_time_seconds", "Unix time the service started", registry=r)
         self.started.set(time.time())
+
+    def _shadow_metrics(self, r: CollectorRegistry) -> None:
+        """The candidate, its shadow comparison with the active model, promotions."""
+        p = PREFIX
+        self.candidate_info = Info(
+            f"{p}_candidate", "Shadow candidate model (version '' = none)", registry=r
+        )
+        self.candidate_loaded = Gauge(
+            f"{p}_candidate_loaded", "1 while a candidate model runs in shadow", registry=r
+        )
+        self.candidate_loads = Counter(
+            f"{p}_candidate_loads", "Candidate load attempts by result", ["result"], registry=r
+        )
+        self.promotions = Counter(
+            f"{p}_model_promotions",
+            "Candidates made active, by trigger (admin call or automatic)",
+            ["trigger"],
+            registry=r,
+        )
+        self.rollbacks = Counter(
+            f"{p}_model_rollbacks", "Rollbacks to the previous model", registry=r
+        )
+        self.shadow_decisions = Counter(
+            f"{p}_shadow_decisions",
+            "UE decisions the candidate made in shadow (compared with the active model's)",
+            registry=r,
+        )
+        self.shadow_agreements = Counter(
+            f"{p}_shadow_agreeing_decisions",
+            "Shadow decisions agreeing with the active model's, by tolerance "
+            "(exact: same MCS; one_mcs: within +-1 MCS)",
+            ["tolerance"],
+            registry=r,
+        )
+        self.shadow_inference_errors = Counter(
+            f"{p}_shadow_inference_errors",
+            "Candidate inference failures (non-finite rows or raised; decisions unaffected)",
+            registry=r,
+        )
+        self.shadow_outcomes = Counter(
+            f"{p}_shadow_outcomes",
+            "Outcome rows (first transmissions) checked against shadowed decisions, by result "
+            "(matched; unmatched: no shadowed decision of that cell, slot and UE; "
+            "not_followed: the gNB sent another MCS than the active model's)",
+            ["result"],
+            registry=r,
+        )
+        window = Gauge(
+            f"{p}_shadow_window",
+            "Shadow comparison over the last full window of shadow_window_slots cell-slots "
+            "(agreement, agreement_within_one: ratios; mean_mcs_difference: candidate - active; "
+            "predicted_throughput_change: relative; predicted_first_tx_bler_change: absolute)",
+            ["quantity"],
+            registry=r,
+        )
+        self.shadow_window = {q: window.labels(q) for q in SHADOW_WINDOW_QUANTITIES}
+        self.shadow_streak = Gauge(
+            f"{p}_shadow_promotion_streak_slots",
+            "Cell-slots of consecutive shadow windows inside the automatic-promotion bounds",
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         """Text exposition format (what ``/metrics`` returns)."""

@@ -3,16 +3,25 @@
 ``POST /v1/decisions`` is answered by :class:`FastDecisions`, a thin ASGI front: it hands
 the raw body to the data plane, whose worker parses it with orjson (no pydantic model per
 UE or per request), validates, decides and encodes the JSON response. Everything else is a
-FastAPI route; the pydantic classes below only document the OpenAPI schema (request bodies
-are attached with ``openapi_extra``), including the decisions route.
+FastAPI route; the pydantic classes of :mod:`service.rest_schema` only document the OpenAPI
+schema (request bodies are attached with ``openapi_extra``), including the decisions route.
 
 JSON conventions: field names are the proto field names (snake_case), int64 values are
 JSON numbers, decision sources are the proto enum names (``DECISION_SOURCE_MODEL`` /
-``DECISION_SOURCE_FALLBACK``). Errors use FastAPI's validation-error shape
+``DECISION_SOURCE_FALLBACK``). Errors (:mod:`service.errors`, answered by one exception
+handler, :func:`error_response`) use FastAPI's validation-error shape
 ``{"detail": [{"loc": ["body", field], "msg": ..., "type": reason}], "field": field}``:
 422 invalid input (naming the field), 429 tracked-UE cap reached, 401/403 admin auth,
 413 body above ``http_max_body_bytes``, 503 + ``Retry-After`` overloaded (shed), 409 a slot
-more than ``max_slot_lag`` behind its cell's newest.
+more than ``max_slot_lag`` behind its cell's newest, 409 a promotion or rollback with nothing to
+promote or roll back to, 403 on ``cell_id`` a cell the client certificate may not speak for
+(``authz_cells_file``, :mod:`service.authz`; checked before anything is queued), 401
+``/v1/...`` without a client certificate under ``tls_require_client_cert``
+(:class:`service.tls.ClientCertGate`, in front of this app). The admin routes
+(``/v1/model/reload``, ``/v1/model/candidate``, ``/v1/model/promote``, ``/v1/model/rollback``)
+need ``Authorization: Bearer <admin_token>`` (:func:`service.admin.check_admin`).
+An ``x-ran-cell-id`` header (the cell-affine routing key, :mod:`service.cell_affinity`)
+must name the body's ``cell_id`` (422 on ``cell_id``; malformed: 422 on the header).
 
 Body limit: every POST is refused with 413 on a Content-Length above
 ``http_max_body_bytes`` before the app reads anything, and bodies without one (chunked) are
@@ -23,150 +32,41 @@ buffered. ``/docs``, ``/redoc`` and ``/openapi.json`` exist only with
 
 from __future__ import annotations
 
-import hmac
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
-from service.dataplane import (
-    DEADLINE_EXCEEDED,
-    INVALID_ARGUMENT,
-    OVERLOADED,
-    PAYLOAD_TOO_LARGE,
-    PERMISSION_DENIED,
-    RESOURCE_EXHAUSTED,
-    RETRY_AFTER_SECONDS,
-    SHED_CODES,
-    STALE,
-    UNAUTHENTICATED,
-    UNAVAILABLE,
-    DataPlane,
-    RequestError,
-    json_int_field,
-    parse_json_object,
-)
+from service.admin import check_admin
+from service.authz import CellGuard
+from service.cell_affinity import asgi_cell_header, check_cell_hint
+from service.dataplane import DataPlane
+from service.errors import InvalidArgument, PayloadTooLarge, RequestError, ShedError
 from service.metrics import CONTENT_TYPE
-
-HTTP_STATUS = {
-    INVALID_ARGUMENT: 422,
-    RESOURCE_EXHAUSTED: 429,
-    UNAVAILABLE: 503,
-    UNAUTHENTICATED: 401,
-    PERMISSION_DENIED: 403,
-    PAYLOAD_TOO_LARGE: 413,
-    OVERLOADED: 503,
-    DEADLINE_EXCEEDED: 503,
-    STALE: 409,
-}
-JSON = "application/json"
-
-
-# ---------------------------------------------------------------- OpenAPI documentation models
-class DecideRequestJson(BaseModel):
-    """Reports of many UEs of one cell for one slot (parallel arrays, index i = one UE)."""
-
-    cell_id: int = Field(0, ge=0, description="Cell id")
-    slot: int = Field(0, ge=0, description="Slot number")
-    mcs_table: int = Field(0, ge=0, le=2, description="0 = server default, else 1 or 2")
-    ue_id: list[int] = Field(description="UE ids (unique within the request)")
-    cqi: list[int] = Field(description="Latest CQI 0..15 (ignored where cqi_age_slots = -1)")
-    cqi_age_slots: list[int] = Field(description="CQI age in slots, -1 = no CQI yet")
-    harq_ack: list[int] = Field(description="1 ACK, 0 NACK, -1 no feedback this slot")
-    harq_mcs: list[int] = Field(description="MCS of the acknowledged transmission")
-    rank: list[int] = Field(description="Layers 1..8")
-    n_prb: list[int] = Field(description="PRBs 1..275")
-    n_symbols: list[int] = Field(description="PDSCH symbols 1..14")
-    buffer_bytes: list[int] | None = Field(None, description="DL buffer bytes, -1 = unknown")
-    harq_tx_index: list[int] | None = Field(
-        None,
-        description="HARQ transmission index of the harq_ack feedback (0 = first transmission,"
-        " 1.. = retransmission, max 7; -1 = unknown; checked only where harq_ack >= 0)."
-        " Absent/null/empty = unknown for every UE; else ue_id's length. OLLA ignores the"
-        " feedback of retransmissions.",
-    )
-
-
-class DecideResponseJson(BaseModel):
-    cell_id: int
-    slot: int
-    mcs: list[int] = Field(description="MCS index per UE, request order")
-    source: list[str] = Field(description="DECISION_SOURCE_MODEL or DECISION_SOURCE_FALLBACK")
-    model_version: str
-
-
-class ErrorItem(BaseModel):
-    loc: list[str]
-    msg: str
-    type: str
-
-
-class ErrorJson(BaseModel):
-    """Refusal naming the offending field."""
-
-    detail: list[ErrorItem]
-    field: str
-
-
-class OutcomeJson(BaseModel):
-    cell_id: int = Field(0, ge=0)
-    slot: int = Field(0, ge=0)
-    ue_id: list[int]
-    delivered_bits: list[int]
-    first_tx_ack: list[int] = Field(description="1 ACK, 0 NACK, -1 not a first transmission")
-    mcs: list[int] | None = None
-    slot_duration_us: int = Field(0, ge=0, le=1000, description="0 = 500 µs")
-
-
-class OutcomeAckJson(BaseModel):
-    accepted: int
-
-
-class ReleaseJson(BaseModel):
-    cell_id: int = Field(0, ge=0)
-    ue_id: list[int]
-
-
-class ReleaseAckJson(BaseModel):
-    released: int
-
-
-class ModelInfoJson(BaseModel):
-    loaded: bool
-    version: str
-    path: str
-    obs_schema_version: str
-    obs_dim: int
-    n_actions: int
-    parameters: int
-    loaded_at_unix: float
-    last_reload_result: str
-    last_reload_error: str
-    last_reload_at_unix: float
-
-
-class ReloadJson(BaseModel):
-    ok: bool
-    error: str
-    model: ModelInfoJson
-
-
-class HealthJson(BaseModel):
-    status: str
-
-
-def _body(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    return {
-        "requestBody": {"required": True, "content": {JSON: {"schema": schema}}},
-    }
-
-
-def _err(desc: str) -> dict[str, Any]:
-    return {"model": ErrorJson, "description": desc}
+from service.rest_schema import (
+    AUTH_ERRORS,
+    JSON,
+    CandidateRequestJson,
+    DecideRequestJson,
+    DecideResponseJson,
+    HealthJson,
+    ModelInfoJson,
+    OutcomeAckJson,
+    OutcomeJson,
+    ReleaseAckJson,
+    ReleaseJson,
+    ReloadJson,
+    body_schema,
+    error_doc,
+)
+from service.tls import scope_identities
+from service.wire import parse_candidate_json, parse_outcome_json, parse_release_json
 
 
 # ---------------------------------------------------------------- helpers
@@ -174,41 +74,49 @@ def _json(doc: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type=JSON)
 
 
-def _error(exc: RequestError, dp: DataPlane | None = None) -> Response:
-    if dp is not None and exc.code not in SHED_CODES:  # shed: in shed_requests_total
+def error_response(dp: DataPlane, exc: RequestError) -> Response:
+    """The REST side of :mod:`service.errors` (the FastAPI exception handler and
+    :class:`FastDecisions` both answer with it): the error's ``http_status`` and headers
+    (``Retry-After`` when shed at the admission bound, ``WWW-Authenticate`` on 401), a
+    body naming the field; counted in ``invalid_requests_total`` unless shed."""
+    if not isinstance(exc, ShedError):  # shed: counted in shed_requests_total
         dp.metrics.invalid_requests.labels("rest", exc.reason, exc.field).inc()
     doc = {
         "detail": [{"loc": ["body", exc.field], "msg": exc.message, "type": exc.reason}],
         "field": exc.field,
     }
-    resp = _json(doc, HTTP_STATUS.get(exc.code, 500))
-    if exc.code == OVERLOADED:
-        resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    resp = _json(doc, exc.http_status)
+    resp.headers.update(exc.http_headers)
     return resp
 
 
-async def _read_body(request: Request, max_bytes: int) -> bytes:
-    """The body, read chunk by chunk and refused (413) as soon as it passes
-    ``max_bytes``: a chunked body is never buffered beyond the limit. (A declared
-    Content-Length above it never gets here: :class:`FastDecisions` refuses it first.)"""
-    chunks: list[bytes] = []
+async def read_limited(chunks: AsyncIterator[bytes], max_bytes: int) -> bytes:
+    """A body, read chunk by chunk and refused (413) as soon as it passes ``max_bytes``:
+    a chunked body is never buffered beyond the limit. (A declared Content-Length above
+    it never gets here: :class:`FastDecisions` refuses it first.)"""
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > max_bytes:
             raise _too_large(max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
-async def _read_object(request: Request, max_bytes: int) -> dict[str, Any]:
-    return parse_json_object(await _read_body(request, max_bytes))
+async def _asgi_chunks(receive: Any) -> AsyncIterator[bytes]:
+    """The body chunks of a raw ASGI request."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidArgument("body", "client disconnected", "malformed")
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 def _too_large(max_bytes: int) -> RequestError:
-    return RequestError(
-        PAYLOAD_TOO_LARGE, "body", f"request body above {max_bytes} bytes", "too_large"
-    )
+    return PayloadTooLarge("body", f"request body above {max_bytes} bytes", "too_large")
 
 
 def _declared_too_large(scope: Any, max_bytes: int) -> bool:
@@ -218,9 +126,6 @@ def _declared_too_large(scope: Any, max_bytes: int) -> bool:
     return False
 
 
-_int_field = json_int_field
-
-
 class FastDecisions:
     """ASGI front: ``POST /v1/decisions`` is answered here, straight from the raw body
     (the data plane parses it in its worker and returns the encoded JSON), skipping
@@ -228,8 +133,11 @@ class FastDecisions:
     OpenAPI description of that same route, is the FastAPI app's. Every POST whose
     Content-Length is above the body limit is refused (413) here, unread."""
 
-    def __init__(self, app: FastAPI, dp: DataPlane, max_body: int) -> None:
+    def __init__(
+        self, app: FastAPI, dp: DataPlane, max_body: int, guard: CellGuard | None = None
+    ) -> None:
         self.app = app
+        self.guard = guard
         self.dp = dp
         self.max_body = max_body
         self._req = dp.metrics.requests.labels("rest", "decisions")
@@ -240,21 +148,26 @@ class FastDecisions:
             return
         if scope["path"] != "/v1/decisions":
             if _declared_too_large(scope, self.max_body):
-                await self._send(send, _error(_too_large(self.max_body), self.dp))
+                await self._send(send, error_response(self.dp, _too_large(self.max_body)))
             else:
                 await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
         self._req.inc()
-        try:
-            raw = await self._body(scope, receive)
-            res = await self.dp.submit_raw("json", raw)
-            assert res.wire is not None
-            body = res.wire
-            self.dp.observe_total(time.perf_counter() - t0)
+        try:  # this front is not FastAPI: the app's exception handler does not reach here
+            hint = asgi_cell_header(scope)  # checked against the body in the worker
+            if _declared_too_large(scope, self.max_body):
+                raise _too_large(self.max_body)
+            raw = await read_limited(_asgi_chunks(receive), self.max_body)
+            if self.guard is not None:
+                self.guard.check_decide_json(scope_identities(scope), raw)
+            res = await self.dp.submit_raw("json", raw, None, hint)
         except RequestError as exc:
-            await self._send(send, _error(exc, self.dp))
+            await self._send(send, error_response(self.dp, exc))
             return
+        body = res.wire
+        assert body is not None
+        self.dp.observe_total(time.perf_counter() - t0)
         await send(
             {
                 "type": "http.response.start",
@@ -274,27 +187,12 @@ class FastDecisions:
         )
         await send({"type": "http.response.body", "body": bytes(resp.body)})
 
-    async def _body(self, scope: Any, receive: Any) -> bytes:
-        if _declared_too_large(scope, self.max_body):
-            raise _too_large(self.max_body)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise RequestError(INVALID_ARGUMENT, "body", "client disconnected", "malformed")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                raise _too_large(self.max_body)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
-
-def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
+def create_rest_app(
+    dp: DataPlane, admin_token: str | None, guard: CellGuard | None = None
+) -> FastDecisions:
     """The ASGI application bound to ``dp``: :class:`FastDecisions` in front of FastAPI
-    (``.app``)."""
+    (``.app``); ``guard``: per-cell authorization of decisions, outcomes and releases."""
     docs = dp.settings.http_docs_enabled
     app = FastAPI(
         title="ran-distill link-adaptation xApp",
@@ -312,17 +210,53 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     req_outcome = m.requests.labels("rest", "outcomes")
     req_release = m.requests.labels("rest", "release")
 
+    async def request_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestError)
+        return error_response(dp, exc)
+
+    # every route's refusals are mapped here: no route catches RequestError itself
+    app.add_exception_handler(RequestError, request_error)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals; a 405's ``Allow`` lists the methods of every route on
+        the path (Starlette names only the first route's, and ``/v1/model/candidate`` has
+        two: POST and DELETE)."""
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            allowed = sorted(
+                {
+                    method
+                    for route in app.router.routes
+                    if route.matches(request.scope)[0] is not Match.NONE
+                    for method in getattr(route, "methods", None) or ()
+                }
+            )
+            exc = HTTPException(
+                405, exc.detail, {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+            )
+        return await http_exception_handler(request, exc)
+
+    app.add_exception_handler(HTTPException, http_error)
+
+    def authorize(request: Request, cell_id: int) -> int:
+        """The routing header, when sent, names ``cell_id``; the client may speak for it."""
+        check_cell_hint(asgi_cell_header(request.scope), cell_id)
+        if guard is not None:
+            guard.check("rest", scope_identities(request.scope), cell_id)
+        return cell_id
+
     @app.post(
         "/v1/decisions",
         summary="MCS decisions for the UEs of one cell for one slot",
-        openapi_extra=_body(DecideRequestJson),
+        openapi_extra=body_schema(DecideRequestJson),
         response_model=DecideResponseJson,
         responses={
-            409: _err("Stale: slot more than max_slot_lag behind the cell's newest (`slot`)"),
-            413: _err("Body above http_max_body_bytes (`body`)"),
-            422: _err("Invalid input (field named in `field`)"),
-            429: _err("Tracked-UE cap (max_tracked_ues) reached"),
-            503: _err("Overloaded: admission bound reached, request shed; see Retry-After"),
+            409: error_doc("Stale: slot more than max_slot_lag behind the cell's newest (`slot`)"),
+            413: error_doc("Body above http_max_body_bytes (`body`)"),
+            422: error_doc("Invalid input (field named in `field`)"),
+            429: error_doc("Tracked-UE cap (max_tracked_ues) reached"),
+            503: error_doc("Overloaded: admission bound reached, request shed; see Retry-After"),
+            **AUTH_ERRORS,
         },
     )
     async def decisions(request: Request) -> Response:
@@ -330,10 +264,11 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         # and for direct use of the FastAPI app (same semantics).
         t0 = time.perf_counter()
         req_decide.inc()
-        try:
-            res = await dp.submit_raw("json", await _read_body(request, max_body))
-        except RequestError as exc:
-            return _error(exc, dp)
+        hint = asgi_cell_header(request.scope)
+        raw = await read_limited(request.stream(), max_body)
+        if guard is not None:
+            guard.check_decide_json(scope_identities(request.scope), raw)
+        res = await dp.submit_raw("json", raw, None, hint)
         dp.observe_total(time.perf_counter() - t0)
         assert res.wire is not None
         return Response(res.wire, media_type=JSON)
@@ -341,50 +276,38 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     @app.post(
         "/v1/outcomes",
         summary="Delivered bits / first-transmission ACKs for live KPIs",
-        openapi_extra=_body(OutcomeJson),
+        openapi_extra=body_schema(OutcomeJson),
         response_model=OutcomeAckJson,
         responses={
-            413: _err("Body above http_max_body_bytes (`body`)"),
-            422: _err("Invalid input (field named in `field`)"),
+            413: error_doc("Body above http_max_body_bytes (`body`)"),
+            422: error_doc("Invalid input (field named in `field`)"),
+            **AUTH_ERRORS,
         },
     )
     async def outcomes(request: Request) -> Response:
         req_outcome.inc()
-        try:
-            doc = await _read_object(request, max_body)
-            cols = {k: doc.get(k) for k in ("ue_id", "delivered_bits", "first_tx_ack", "mcs")}
-            n = dp.report_outcome(
-                _int_field(doc, "cell_id"),
-                _int_field(doc, "slot"),
-                cols,
-                _int_field(doc, "slot_duration_us"),
-            )
-        except RequestError as exc:
-            return _error(exc, dp)
-        return _json({"accepted": n})
+        cell_id, slot, cols, slot_duration_us = parse_outcome_json(
+            await read_limited(request.stream(), max_body)
+        )
+        authorize(request, cell_id)
+        return _json({"accepted": dp.report_outcome(cell_id, slot, cols, slot_duration_us)})
 
     @app.post(
         "/v1/ues/release",
         summary="Forget UEs that left the cell",
-        openapi_extra=_body(ReleaseJson),
+        openapi_extra=body_schema(ReleaseJson),
         response_model=ReleaseAckJson,
         responses={
-            413: _err("Body above http_max_body_bytes (`body`)"),
-            422: _err("Invalid input, unknown cell or UE (field named in `field`)"),
-            503: _err("Overloaded: admission bound reached, request shed; see Retry-After"),
+            413: error_doc("Body above http_max_body_bytes (`body`)"),
+            422: error_doc("Invalid input, unknown cell or UE (field named in `field`)"),
+            503: error_doc("Overloaded: admission bound reached, request shed; see Retry-After"),
+            **AUTH_ERRORS,
         },
     )
     async def release(request: Request) -> Response:
         req_release.inc()
-        try:
-            doc = await _read_object(request, max_body)
-            ues = doc.get("ue_id")
-            if ues is None:
-                raise RequestError(INVALID_ARGUMENT, "ue_id", "missing field")
-            n = await dp.release(_int_field(doc, "cell_id"), ues)
-        except RequestError as exc:
-            return _error(exc, dp)
-        return _json({"released": n})
+        cell_id, ue_ids = parse_release_json(await read_limited(request.stream(), max_body))
+        return _json({"released": await dp.release(authorize(request, cell_id), ue_ids)})
 
     @app.get(
         "/v1/model",
@@ -394,39 +317,81 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
     async def get_model() -> Response:
         return _json(dp.model_info())
 
+    admin_errors: dict[int | str, dict[str, Any]] = {
+        401: error_doc("Missing or wrong bearer token"),
+        403: error_doc("No admin_token configured: the admin calls are disabled"),
+    }
+
     @app.post(
         "/v1/model/reload",
-        summary="Admin: reload the configured model directory now",
+        summary="Admin: reload the active model's directory now",
         response_model=ReloadJson,
-        responses={
-            401: _err("Missing or wrong bearer token"),
-            403: _err("No admin_token configured: reload over the API is disabled"),
-        },
+        responses=admin_errors,
     )
     async def reload(request: Request) -> Response:
-        if not admin_token:
-            return _error(
-                RequestError(
-                    PERMISSION_DENIED, "authorization", "admin_token not configured", "unauthorized"
-                ),
-                dp,
-            )
-        auth = request.headers.get("authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else ""
-        if not token or not hmac.compare_digest(token.encode(), admin_token.encode()):
-            resp = _error(
-                RequestError(
-                    UNAUTHENTICATED,
-                    "authorization",
-                    "missing or wrong bearer token",
-                    "unauthorized",
-                ),
-                dp,
-            )
-            resp.headers["WWW-Authenticate"] = "Bearer"
-            return resp
+        check_admin(admin_token, request.headers.get("authorization", ""))
         ok, error = await dp.reload_model()
         return _json({"ok": ok, "error": error, "model": dp.model_info()})
+
+    @app.post(
+        "/v1/model/candidate",
+        summary="Admin: load a candidate model and run it in shadow beside the active one",
+        openapi_extra=body_schema(CandidateRequestJson),
+        response_model=ModelInfoJson,
+        responses={
+            **admin_errors,
+            413: error_doc("Body above http_max_body_bytes (`body`)"),
+            422: error_doc("Path not under candidate_root, or the model was refused (`model_dir`)"),
+        },
+    )
+    async def load_candidate(request: Request) -> Response:
+        check_admin(admin_token, request.headers.get("authorization", ""))
+        model_dir = parse_candidate_json(await read_limited(request.stream(), max_body))
+        await dp.admin(dp.shadow.load_candidate, model_dir)
+        return _json(dp.model_info())
+
+    def model_change(operation: Callable[[], Any]) -> Callable[[Request], Awaitable[Response]]:
+        async def change(request: Request) -> Response:
+            check_admin(admin_token, request.headers.get("authorization", ""))
+            await dp.admin(operation)
+            return _json(dp.model_info())
+
+        return change
+
+    # (method, path, what it does, summary, its refusals besides the admin ones)
+    model_changes: list[tuple[str, str, Callable[[], Any], str, dict[int | str, Any]]] = [
+        (
+            "DELETE",
+            "/v1/model/candidate",
+            dp.shadow.unload_candidate,
+            "Admin: stop shadowing and drop the candidate",
+            {},
+        ),
+        (
+            "POST",
+            "/v1/model/promote",
+            dp.shadow.promote,
+            "Admin: make the candidate the active model (atomic; rollback keeps the old)",
+            {409: error_doc("No candidate loaded (`candidate`)")},
+        ),
+        (
+            "POST",
+            "/v1/model/rollback",
+            dp.shadow.rollback,
+            "Admin: make the model replaced by the last swap active again",
+            {409: error_doc("No previous model (`previous`)")},
+        ),
+    ]
+    for method, path, operation, summary, refusals in model_changes:
+        app.add_api_route(
+            path,
+            model_change(operation),
+            methods=[method],
+            name=operation.__name__,
+            summary=summary,
+            response_model=ModelInfoJson,
+            responses={**admin_errors, **refusals},
+        )
 
     @app.get("/ric/v1/health/alive", summary="O-RAN liveness", response_model=HealthJson)
     async def alive() -> Response:
@@ -445,7 +410,7 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
         status = dp.readiness()
         return _json({"status": status}, 200 if status == "ready" else 503)
 
-    metrics_doc = {
+    metrics_doc: dict[int | str, dict[str, Any]] = {
         200: {
             "content": {CONTENT_TYPE: {"schema": {"type": "string"}}},
             "description": "Prometheus text exposition",
@@ -464,4 +429,4 @@ def create_rest_app(dp: DataPlane, admin_token: str | None) -> FastDecisions:
             response_class=Response,
             responses=metrics_doc,
         )
-    return FastDecisions(app, dp, max_body)
+    return FastDecisions(app, dp, max_body, guard)

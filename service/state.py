@@ -20,6 +20,7 @@ once :meth:`UeStateTable.flushed` reports that sequence processed.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -27,6 +28,8 @@ import numpy as np
 
 from linkadapt.baselines import OllaPolicy
 from linkadapt.features import FeatureHistory
+from linkadapt.policy import DecisionBatch
+from linkadapt.reports import ReportBatch
 
 
 class CapacityError(RuntimeError):
@@ -225,3 +228,27 @@ class UeStateTable:
         all_rows = np.concatenate([idx.rows, rows])
         order = np.argsort(all_ues, kind="stable")
         self.cells[cell_id] = _CellIndex(all_ues[order], all_rows[order])
+
+
+def warm_up(mcs_table: int, n_mcs: int) -> None:
+    """Exercise the state/encoder/OLLA path once on a scratch table (first-call costs
+    off the hot path)."""
+    scratch = UeStateTable(
+        max_tracked=64, ttl_seconds=1.0, mcs_table=mcs_table, initial_capacity=64
+    )
+    n = 64
+    batch = ReportBatch.from_arrays(
+        n_mcs=n_mcs,
+        ue_id=np.arange(n),
+        cqi=np.full(n, 9),
+        cqi_age_slots=np.full(n, 2),
+        harq_ack=np.ones(n, np.int8),
+        harq_mcs=np.full(n, 10),
+        rank=np.ones(n),
+        n_prb=np.full(n, 50),
+        n_symbols=np.full(n, 12),
+    )
+    rows, new_rows, _ = scratch.admit(0, batch.ue_id, time.monotonic())
+    scratch.prepare_rows(new_rows)
+    scratch.history.update(rows, batch)
+    scratch.olla.act(DecisionBatch(obs=scratch.history.encode(rows), reports=batch, rows=rows))

@@ -61,14 +61,15 @@ def fit_table(reference_dir: Path, table: int) -> dict:
         snr = np.asarray(entry["SNR_db"])
         per_k = {int(k): np.asarray(v["BLER"]) for k, v in entry["CBS"].items()}
         snr10 = {k: _snr_at_bler(snr, b) for k, b in per_k.items()}
-        if snr10.get(REFERENCE_K) is None:
+        at_reference = snr10.get(REFERENCE_K)
+        if at_reference is None:
             continue
         gap_se.append(se[mcs])
-        gap_db.append(snr10[REFERENCE_K] - float(shannon_snr_db(se[mcs])))
+        gap_db.append(at_reference - float(shannon_snr_db(se[mcs])))
         for k, s in snr10.items():
             if s is not None and k < REFERENCE_K:
                 penalty_x.append(np.log10(REFERENCE_K / k))
-                penalty_y.append(s - snr10[REFERENCE_K])
+                penalty_y.append(s - at_reference)
         for k, b in per_k.items():
             z = ndtri(1.0 - np.clip(b, 1e-6, 1 - 1e-6))  # probit of success probability
             ok = (b > 0.01) & (b < 0.99)

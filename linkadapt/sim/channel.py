@@ -83,6 +83,11 @@ class RayleighFading:
         self._noise = np.empty_like(self.h)
         self._power = np.empty(self.h.shape[1:], np.float32)
 
+    def retune(self, rho: np.ndarray) -> None:
+        """Set each UE's AR(1) coefficient to ``rho [n]`` (its speed changed); h keeps its state."""
+        self.rho[:, 0] = rho
+        self.innov[:, 0] = np.sqrt(1.0 - rho**2)
+
     def step(self) -> np.ndarray:
         """Advance one slot; return the power gains |h|² ``[n, subbands]`` (a reused buffer)."""
         self.rng.standard_normal(self.h.shape, dtype=np.float32, out=self._noise)

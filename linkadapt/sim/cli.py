@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from linkadapt.baselines import BASELINE_NAMES
+from linkadapt.baselines import BASELINE_NAMES, OllaPolicy
 
 app = typer.Typer(
     help="The link simulator's commands", no_args_is_help=True, pretty_exceptions_enable=False
@@ -32,13 +33,16 @@ KPI_COLUMNS = (
 )
 BASELINE_HELP = ", ".join(BASELINE_NAMES)
 
+T = TypeVar("T")
+OnDone = Callable[[str, int], None]  # (policy or candidate label, seed) finished
+
 
 @app.command("sim")
 def sim(
     scenario: Annotated[str, typer.Option(help="Preset name or scenario YAML/JSON file")] = "mimo",
     policy: Annotated[
         list[str], typer.Option(help=f"Baseline to run ({BASELINE_HELP}); repeat to compare")
-    ] = ["olla"],  # noqa: B006
+    ] = [OllaPolicy.name],  # noqa: B006
     ues: Annotated[int, typer.Option(min=1, help="Number of UEs")] = 1000,
     slots: Annotated[int, typer.Option(min=1, help="Slots to simulate")] = 2000,
     seed: Annotated[
@@ -69,7 +73,7 @@ def sim(
         total=len(policy),
         quiet=as_json,
     )
-    per_policy = {name: result.per_seed[name][seed] for name in policy}
+    per_policy: dict[str, dict[str, Any]] = {name: result.per_seed[name][seed] for name in policy}
     if as_json:
         for name in policy:
             per_policy[name]["mcs_histogram"] = result.mcs_histograms[name][seed]
@@ -137,8 +141,8 @@ def tune_olla(
         str(out),
     ]
 
-    def report(name: str, entry: dict) -> None:
-        o = entry["olla"]
+    def report(name: str, entry: dict[str, Any]) -> None:
+        o = entry[olla_tuning.PLAIN]
         typer.echo(
             f"{name}: BLER target {entry['bler_target']:g}, delta_up "
             f"{entry['delta_up_db']:g} dB: {entry['throughput_mbps']:.3f} Mbit/s, p5 "
@@ -147,8 +151,11 @@ def tune_olla(
             err=True,
         )
 
-    def run(cb):
-        progress = None if cb is None else (lambda sc, name, seed: cb(f"{sc} {name}", seed))
+    def run(on_done: OnDone | None) -> dict[str, Any]:
+        def progress(sc: str, name: str, seed: int) -> None:
+            if on_done is not None:
+                on_done(f"{sc} {name}", seed)
+
         return olla_tuning.tune(
             scenario,
             seed_list,
@@ -187,7 +194,8 @@ def calibrate_bler(
     typer.echo(f"wrote {out} and {plot}")
 
 
-def _with_progress(run, total: int, quiet: bool):
+def _with_progress(run: Callable[[OnDone | None], T], total: int, quiet: bool) -> T:
+    """``run(on_done)`` under a progress bar of ``total`` steps (no bar when ``quiet``)."""
     if quiet:
         return run(None)
     from rich.progress import Progress

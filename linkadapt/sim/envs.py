@@ -68,7 +68,6 @@ class LinkAdaptVectorEnv(gym.vector.VectorEnv):
             self.single_observation_space, self.num_envs
         )
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
-        self._seed = seed
         self.reward = RewardConfig(reward) if isinstance(reward, str) else reward
         self.sim = self._simulator(seed)
         self._obs: np.ndarray | None = None

@@ -23,13 +23,13 @@ evaluation seeds, tuning from tuning seeds.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
-from linkadapt.baselines import make_baseline
+from linkadapt.baselines import GeniePolicy, OllaPolicy, TunedOllaPolicy, make_baseline
 from linkadapt.policy import Policy, PolicyFactory
 from linkadapt.sim import ScenarioConfig, Simulator, load_scenario
 
@@ -42,7 +42,7 @@ KPIS = (
     "residual_bler",
     "spectral_efficiency",
 )
-REFERENCES = ("olla", "olla-tuned", "genie")
+REFERENCES = (OllaPolicy.name, TunedOllaPolicy.name, GeniePolicy.name)
 
 
 def mean_ci95(values: Iterable[float]) -> tuple[float, float]:
@@ -152,7 +152,7 @@ def baseline_factory(
 
 
 def evaluate(
-    policies: dict[str, PolicyFactory],
+    policies: Mapping[str, PolicyFactory],
     scenario: str | ScenarioConfig,
     seeds: Iterable[int],
     n_ues: int = 200,

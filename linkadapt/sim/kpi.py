@@ -69,28 +69,6 @@ class KpiAccumulator:
             "zero": self.delivered_bits == 0,
         }
 
-    def per_cell(self, slot_seconds: float, cell: np.ndarray) -> dict[str, np.ndarray]:
-        """Per-cell KPI arrays ``[n_cells]``: summed throughput, pooled BLERs, and the
-        cell-edge KPIs over the cell's UEs (5th-percentile UE throughput, zero-UE share;
-        0 for a cell without UEs)."""
-        seconds = max(self.slots, 1) * slot_seconds
-        n_cells = int(cell.max()) + 1 if len(cell) else 0
-
-        def pooled(values: np.ndarray) -> np.ndarray:
-            return np.bincount(cell, weights=values, minlength=n_cells)
-
-        ue_tput = self.delivered_bits / seconds / 1e6
-        members = [cell == c for c in range(n_cells)]
-        return {
-            "throughput_mbps": pooled(self.delivered_bits) / seconds / 1e6,
-            "bler": _ratios(pooled(self.first_tx_nack), pooled(self.first_tx)),
-            "residual_bler": _ratios(pooled(self.tb_lost), pooled(self.tb_done)),
-            "throughput_p5_mbps": np.array([_p5(ue_tput[m]) for m in members]),
-            "zero_ue_share": np.array(
-                [float(np.mean(self.delivered_bits[m] == 0)) if m.any() else 0.0 for m in members]
-            ),
-        }
-
 
 def _p5(values: np.ndarray) -> float:
     """5th percentile (0 for no values)."""

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from linkadapt.baselines import OllaPolicy
+from linkadapt.policy import PolicyFactory
 from linkadapt.seeds import check_range
 from linkadapt.sim import load_scenario
 from linkadapt.sim.evaluation import evaluate
@@ -49,6 +50,7 @@ RULE = (
 )
 
 Progress = Callable[[str, str, int], None]  # (scenario, candidate label, seed)
+PLAIN = OllaPolicy.name  # plain OLLA's runs, and its entry in the document
 
 
 def _plain_olla() -> tuple[float, float]:
@@ -59,6 +61,17 @@ def _plain_olla() -> tuple[float, float]:
 
 def _label(target: float, delta: float) -> str:
     return f"t={target:g},d={delta:g}"
+
+
+def _olla_factory(bler_target: float, delta_up_db: float, mcs_table: int) -> PolicyFactory:
+    """Factory of an :class:`OllaPolicy` with these settings (one fresh policy per run)."""
+
+    def build(capacity: int) -> OllaPolicy:
+        return OllaPolicy(
+            capacity, bler_target=bler_target, delta_up_db=delta_up_db, mcs_table=mcs_table
+        )
+
+    return build
 
 
 def pick(candidates: Sequence[dict[str, float]], olla_p5: float) -> tuple[dict[str, float], bool]:
@@ -75,21 +88,19 @@ def tune_scenario(
     n_ues: int,
     n_slots: int,
     *,
-    grid: dict[str, Sequence[float]] | None = None,
+    grid: Mapping[str, Sequence[float]] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the grid (default :data:`GRID`) and plain OLLA on ``scenario``; its JSON entry."""
-    grid = GRID if grid is None else grid
+    axes = GRID if grid is None else grid
     cfg = load_scenario(scenario)
     n_ues = PRESET_UES.get(cfg.name, n_ues)
-    points = [(float(t), float(d)) for t in grid["bler_target"] for d in grid["delta_up_db"]]
+    points = [(float(t), float(d)) for t in axes["bler_target"] for d in axes["delta_up_db"]]
     plain = _plain_olla()
-    factories = {"olla": lambda n: OllaPolicy(n, mcs_table=cfg.mcs_table)}
+    factories: dict[str, PolicyFactory] = {PLAIN: _olla_factory(*plain, cfg.mcs_table)}
     for t, d in points:
-        if (t, d) != plain:  # plain OLLA's own grid point reuses the "olla" runs
-            factories[_label(t, d)] = lambda n, t=t, d=d: OllaPolicy(
-                n, bler_target=t, delta_up_db=d, mcs_table=cfg.mcs_table
-            )
+        if (t, d) != plain:  # plain OLLA's own grid point reuses the plain runs
+            factories[_label(t, d)] = _olla_factory(t, d, cfg.mcs_table)
     cb = None if progress is None else (lambda name, seed: progress(cfg.name, name, seed))
     result = evaluate(factories, cfg, seeds, n_ues, n_slots, progress=cb)
 
@@ -99,9 +110,9 @@ def tune_scenario(
             for k in ("throughput_mbps", "throughput_p5_mbps", "bler")
         }
 
-    olla = kpis("olla")
+    olla = kpis(PLAIN)
     candidates = [
-        {"bler_target": t, "delta_up_db": d, **kpis("olla" if (t, d) == plain else _label(t, d))}
+        {"bler_target": t, "delta_up_db": d, **kpis(PLAIN if (t, d) == plain else _label(t, d))}
         for t, d in points
     ]
     best, met = pick(candidates, olla["throughput_p5_mbps"])
@@ -111,7 +122,7 @@ def tune_scenario(
         "throughput_mbps": best["throughput_mbps"],
         "throughput_p5_mbps": best["throughput_p5_mbps"],
         "bler": best["bler"],
-        "olla": {"bler_target": plain[0], "delta_up_db": plain[1], **olla},
+        PLAIN: {"bler_target": plain[0], "delta_up_db": plain[1], **olla},
         "n_ues": n_ues,
         "p5_constraint_met": met,
         "candidates": candidates,
@@ -124,7 +135,7 @@ def tune(
     n_ues: int = 200,
     n_slots: int = 1000,
     *,
-    grid: dict[str, Sequence[float]] | None = None,
+    grid: Mapping[str, Sequence[float]] | None = None,
     command: str | None = None,
     progress: Progress | None = None,
     on_preset: Callable[[str, dict[str, Any]], None] | None = None,
@@ -134,15 +145,15 @@ def tune(
     Raises ValueError if a seed is outside the tuning range (:mod:`linkadapt.seeds`).
     """
     seeds = check_range(seeds, "tuning")
-    grid = GRID if grid is None else grid
+    axes = GRID if grid is None else grid
     presets: dict[str, Any] = {}
     for sc in scenarios:
-        entry = tune_scenario(sc, seeds, n_ues, n_slots, grid=grid, progress=progress)
+        entry = tune_scenario(sc, seeds, n_ues, n_slots, grid=axes, progress=progress)
         presets[load_scenario(sc).name] = entry
         if on_preset is not None:
             on_preset(load_scenario(sc).name, entry)
     return {
-        "grid": {k: [float(v) for v in vals] for k, vals in grid.items()},
+        "grid": {k: [float(v) for v in vals] for k, vals in axes.items()},
         "seeds": seeds,
         "n_ues": n_ues,
         "n_slots": n_slots,
@@ -164,7 +175,7 @@ def dumps(doc: dict[str, Any]) -> str:
     """``json.dumps(doc, indent=2)`` with every innermost ``{...}`` / ``[...]`` on one line
     (one line per grid point instead of seven); loads back to the same document."""
 
-    def one_line(m: re.Match) -> str:
+    def one_line(m: re.Match[str]) -> str:
         try:
             return json.dumps(json.loads(m.group()))
         except json.JSONDecodeError:  # brackets inside a string: leave as is

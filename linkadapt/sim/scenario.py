@@ -48,7 +48,15 @@ class Randomization:
 
 @dataclass(frozen=True)
 class ScenarioConfig:
-    """One link-adaptation scenario. Ranges ``(lo, hi)`` are drawn uniformly per UE."""
+    """One link-adaptation scenario: deployment, radio, procedures, traffic (frozen).
+
+    Each field is documented where it is declared, with its unit. Scalars fix the
+    deployment; ranges ``(lo, hi)`` are drawn uniformly per UE at every drop (integer
+    ranges inclusive). Path loss, LOS and shadowing follow TR 38.901 §7.4 for the
+    ``environment``; numerology, MCS table, DM-RS and symbols define the TBS
+    (TS 38.214 §5.1.3); ``randomization`` (the ``randomized`` preset) re-draws the
+    deployment per drop (:meth:`sample`). Invalid values raise ValueError naming the field.
+    """
 
     name: str = "mimo"
     environment: str = "UMa"  # TR 38.901 scenario: "UMa" or "UMi" (street canyon)
@@ -111,14 +119,17 @@ class ScenarioConfig:
 
     @property
     def slot_seconds(self) -> float:
+        """Slot duration (s): 1 ms · 15 kHz / SCS (TS 38.211 §4.3.2, normal CP)."""
         return 1e-3 * 15.0 / self.scs_khz
 
     @property
     def n_tx(self) -> int:
+        """gNB transmit ports of ``antenna`` (4, 8, 32 or 64)."""
         return ANTENNAS[self.antenna]
 
     @property
     def max_rank(self) -> int:
+        """Largest rank a UE may report: min(gNB ports, UE receive antennas, 8)."""
         return int(min(self.n_tx, self.ue_rx_antennas, 8))
 
     def sample(self, rng: np.random.Generator) -> ScenarioConfig:
@@ -153,6 +164,7 @@ class ScenarioConfig:
         return drop
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as plain Python values (nested ``randomization`` as a dict)."""
         return dataclasses.asdict(self)
 
     @classmethod
@@ -167,7 +179,7 @@ class ScenarioConfig:
             if f.name in values and isinstance(values[f.name], list):
                 values[f.name] = tuple(values[f.name])
         if isinstance(values.get("randomization"), dict):
-            rnd = {
+            rnd: dict[str, Any] = {
                 k: tuple(v) if isinstance(v, list) else v
                 for k, v in values["randomization"].items()
             }
@@ -212,18 +224,23 @@ PRESETS: dict[str, ScenarioConfig] = {
         bler_offset_db=(-1.0, 4.0),
     ),
 }
-PRESET_DOCS = {
-    "mimo": "full-buffer UMa, 7 cells, 4T4R, pedestrian to urban speeds",
-    "mmimo": "full-buffer UMa, 7 cells, 64T64R massive MIMO (large array gain, rank 4)",
-    "scsu": "single cell, single UE at a time, static pedestrian, no interference",
-    "high-mobility": "full-buffer UMa at 120-150 km/h (fast fading decorrelates per slot)",
-    "bursty": "UMi small cells, mixed full-buffer and bursty packet traffic",
-    "randomized": "domain randomization over deployment, mobility, CQI, traffic, BLER offset",
-}
 
 
 def load_scenario(name_or_path: str | ScenarioConfig) -> ScenarioConfig:
-    """A preset by name, or a scenario file (.json, .yaml/.yml) overriding ``mimo``."""
+    """The scenario a name, a file or a config stands for.
+
+    Input
+    -----
+    name_or_path : str | ScenarioConfig
+        A preset name (:data:`PRESETS`: ``mimo``, ``mmimo``, ``scsu``, ``high-mobility``,
+        ``bursty``, ``randomized``); or a .json/.yaml/.yml file whose keys override a base
+        preset (key ``base``, default ``mimo``); or a config, returned as is.
+
+    Output
+    ------
+    cfg : ScenarioConfig
+        ValueError for an unknown name that is not a file, or an unknown or invalid field.
+    """
     if isinstance(name_or_path, ScenarioConfig):
         return name_or_path
     if name_or_path in PRESETS:

@@ -1,27 +1,25 @@
 """The vectorized link-level simulator: N UEs in M cells, one slot per call, no loop over UEs.
 
-Per slot ``t`` (see docs/simulator.md):
+Per slot, :meth:`Simulator.observe` advances the channel and returns the
+:class:`~linkadapt.policy.DecisionBatch` (reports and observation), and
+:meth:`Simulator.step` transmits with the policy's MCS and draws the decoding outcomes.
+The parts, each in its module (docs/simulator.md has the model and its 3GPP clauses):
+geometry, mobility and handover (:mod:`~linkadapt.sim.geometry`), fading, interference and
+MIMO layers (:mod:`~linkadapt.sim.channel`), CQI/RI reporting (:mod:`~linkadapt.sim.cqi`),
+HARQ processes (:mod:`~linkadapt.sim.harq`), scheduling (:mod:`~linkadapt.sim.scheduler`),
+traffic (:mod:`~linkadapt.sim.traffic`), TBS and TBLER (:mod:`~linkadapt.sim.phy`), reward
+(:mod:`~linkadapt.sim.reward`) and KPIs (:mod:`~linkadapt.sim.kpi`).
 
-1. :meth:`Simulator.observe` advances fading and interference, delivers HARQ feedback
-   that is due (ACK → bits delivered; NACK → retransmission or, after the last
-   transmission, a residual loss), lands CQI/RI reports that are due, moves UEs and hands
-   them over every ``LARGE_SCALE_UPDATE_SLOTS`` (:mod:`linkadapt.sim.geometry`), schedules
-   UEs (round-robin or proportional-fair per serving cell, PRBs split equally), and
-   returns the :class:`~linkadapt.policy.DecisionBatch` with the raw reports and their
-   observation.
-2. :meth:`Simulator.step` applies the policy's MCS to the UEs starting a new transport
-   block (``new_tx``), sends due retransmissions with their original MCS and layers,
-   draws decoding outcomes from the BLER abstraction, and returns the :class:`StepResult`.
+Per-layer SINR of subband i, what a transmission of rank ν sees (linear):
 
-Per-layer SINR per subband: channel SINR × fading × layer gain, then the EVM cap (after
-precoding, so a large array cannot lift a layer above the impairment floor). HARQ chase
-combining keeps each process's accumulated per-subband linear SINR and applies EESM at
-each decoding attempt (combining before EESM, as a receiver does; adding effective SINRs
-after EESM is 0.8-1 dB optimistic on a frequency-selective channel).
+    SINR_i = 1 / (1 / (Γ·g_i·G(ν)) + 1 / SINR_EVM),   G(ν) = (n_tx / ν²)·10^(−(ν − 1)/10)
 
-Reward (for RL): :mod:`linkadapt.sim.reward`. ``harq`` credits a decision with its
-block's whole HARQ life when the block finishes (:meth:`Simulator.pop_credits`);
-``first_tx`` is the immediate first-attempt reward in :attr:`StepResult.reward`.
+with Γ the large-scale S / (N + I) (or a drive-test trace's SINR), g_i the fading power
+gain (diversity order of the rank), G the per-layer precoding, power-split and
+inter-layer gain, and the EVM cap applied after precoding, so a large array cannot lift a
+layer above the impairment floor. HARQ chase combining sums these per subband before EESM,
+as a receiver does (adding effective SINRs after EESM is 0.8-1 dB optimistic on a
+frequency-selective channel).
 
 Handover resets the UE's context as a gNB's MAC reset does: its HARQ processes are
 flushed (payload back to the buffer, no loss counted, decisions credited 0), its pending
@@ -38,34 +36,63 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linkadapt import bler, nr
+from linkadapt import bler
 from linkadapt.features import FeatureHistory, privileged_features
-from linkadapt.policy import DecisionBatch
+from linkadapt.policy import DecisionBatch, Policy
 from linkadapt.reports import ReportBatch
 from linkadapt.sim import channel
 from linkadapt.sim.cqi import CQI_EESM_MCS, CqiReporting
 from linkadapt.sim.geometry import Geometry
+from linkadapt.sim.harq import Feedback, HarqProcesses
 from linkadapt.sim.kpi import KpiAccumulator
+from linkadapt.sim.phy import PhyAbstraction
 from linkadapt.sim.reward import Credit, RewardConfig, harq_credit
 from linkadapt.sim.scenario import ScenarioConfig, load_scenario
+from linkadapt.sim.scheduler import Scheduler
 from linkadapt.sim.trace import load_trace
+from linkadapt.sim.traffic import Traffic
 
-PF_AVERAGING = 0.02  # proportional-fair throughput EWMA factor per slot
-IDLE, WAITING, NEEDS_RETX = 0, 1, 2
 LARGE_SCALE_UPDATE_SLOTS = 20  # mobility/shadowing/handover cadence (≤ 0.5 m at 150 km/h)
 
 
 @dataclass(frozen=True)
 class StepResult:
-    """Outcome of one slot; arrays are ``[n_ues]``."""
+    """Outcome of one slot (:meth:`Simulator.step`); arrays are ``[n_ues]``.
 
-    reward: np.ndarray  # float32, ``first_tx`` reward (zeros with the ``harq`` reward)
-    new_tx: np.ndarray  # bool, a new transport block was sent with the policy's MCS
-    sent_bits: np.ndarray  # int64, payload bits of new transmissions
+    Attributes:
+        reward: float32, the ``first_tx`` reward of each new transmission (all zeros
+            with the ``harq`` reward, whose credits come from :meth:`Simulator.pop_credits`).
+        new_tx: bool, a new transport block was sent with the policy's MCS.
+        sent_bits: int64, payload bits of those new transmissions (0 elsewhere).
+    """
+
+    reward: np.ndarray
+    new_tx: np.ndarray
+    sent_bits: np.ndarray
 
 
 class Simulator:
-    """Link-adaptation simulator for ``n_ues`` UEs; reproducible from (scenario, seed)."""
+    """Downlink link-adaptation simulator of ``n_ues`` UEs; reproducible from (scenario, seed).
+
+    One instance is one run of one policy: :meth:`observe` then :meth:`step` per slot (or
+    :meth:`run`), then :meth:`summary`. Two instances with the same scenario and seed see
+    the same channel whatever their policies do (paired runs, see the module doc).
+
+    Parameters
+    ----------
+    scenario : str | ScenarioConfig
+        A preset name, a scenario file (.json/.yaml) or a config (:func:`load_scenario`).
+    n_ues : int
+        Number of UEs; UE ``i`` is row ``i`` of every array.
+    seed : int
+        Seeds every random stream (:mod:`linkadapt.seeds` says which seeds are for what).
+    privileged : bool
+        Append the privileged features (true effective SINR, Doppler) to the
+        observation, for privileged teachers (:func:`linkadapt.features.privileged_features`).
+    reward : RewardConfig | str
+        ``"harq"`` (default) or ``"first_tx"``, or a full :class:`RewardConfig`
+        (:mod:`linkadapt.sim.reward`).
+    """
 
     def __init__(
         self,
@@ -87,9 +114,14 @@ class Simulator:
         )
         self.drop()
 
-    # ------------------------------------------------------------------ drop / reset
+    # ------------------------------------------------------------------ drop
     def drop(self) -> None:
-        """Start a new drop: new deployment (if randomized), positions, UE parameters."""
+        """Start a new drop: new deployment (if randomized), positions, UE parameters.
+
+        Each drop spawns fresh child streams of the seed (the k-th drop of a seed is the
+        same in every run, successive drops differ); KPIs, HARQ processes, CQI reports
+        and the report history start empty.
+        """
         drop_seq, chan_seq, dec_seq, mob_seq = self._seed_seq.spawn(4)
         rng = np.random.default_rng(drop_seq)
         self.chan_rng = np.random.default_rng(chan_seq)
@@ -100,7 +132,7 @@ class Simulator:
         self.speed_kmh = rng.uniform(*cfg.speed_kmh, n)
         self.geometry = Geometry(cfg, self.speed_kmh, rng, np.random.default_rng(mob_seq))
         self.large = self.geometry.large_scale()
-        self.trace_offset_s = None
+        self.trace_offset_s: np.ndarray | None = None
         if self.trace is not None:
             self.trace_offset_s = rng.uniform(0.0, max(self.trace.duration_s, 1.0), n)
             _, self.speed_kmh = self.trace.at(self.trace_offset_s)
@@ -112,55 +144,52 @@ class Simulator:
         phase = rng.integers(0, period)
         delay = rng.integers(cfg.cqi_delay_slots[0], cfg.cqi_delay_slots[1] + 1, n)
         self.csi = CqiReporting(cfg, period, phase, delay, self.chan_rng)
-        self.harq_delay = rng.integers(cfg.harq_delay_slots[0], cfg.harq_delay_slots[1] + 1, n)
+        harq_delay = rng.integers(cfg.harq_delay_slots[0], cfg.harq_delay_slots[1] + 1, n)
         self.bler_offset = rng.uniform(*cfg.bler_offset_db, n)
-        self.bursty = np.zeros(n, bool)
+        bursty = np.zeros(n, bool)
         if cfg.traffic == "bursty":
-            self.bursty[:] = True
+            bursty[:] = True
         elif cfg.traffic == "mixed":
-            self.bursty = rng.random(n) < 0.5
-        self.buffer_bits = np.where(self.bursty, 0.0, np.inf)
-        self._reset_state(cfg)
-
-    def _reset_state(self, cfg: ScenarioConfig) -> None:
-        n, h = self.n, cfg.harq_processes
-        self.p_state = np.zeros((n, h), np.int8)
-        self.p_mcs = np.zeros((n, h), np.int16)
-        self.p_payload = np.zeros((n, h), np.float64)
-        self.p_ntx = np.zeros((n, h), np.int16)
-        self.p_acc = np.zeros((n, h, cfg.subbands), np.float32)  # combined per-subband SINR
-        self.p_max_bits = np.ones((n, h), np.float64)  # B_max of the first transmission
-        self.p_decision = np.zeros((n, h), np.int64)  # which decision opened the block
-        self.decisions = np.zeros(n, np.int64)  # decisions made per UE since the drop
+            bursty = rng.random(n) < 0.5
+        self.traffic = Traffic(cfg, bursty, self.chan_rng)
+        self.harq = HarqProcesses(
+            cfg.harq_processes, cfg.subbands, harq_delay, cfg.harq_delay_slots[1]
+        )
         self._credits: list[Credit] = []
         self.attached = np.zeros(n, bool)  # context restarted this slot (handover)
-        self.p_ok = np.zeros((n, h), bool)
-        # feedback_due[ue, slot % R]: the HARQ process whose ACK/NACK lands in that slot
-        # (−1: none). One transmission per UE per slot and a fixed per-UE delay make this a
-        # ring, so delivering feedback is O(n) instead of a scan of every process.
-        self.feedback_ring = int(cfg.harq_delay_slots[1]) + 1
-        self.feedback_due = np.full((n, self.feedback_ring), -1, np.int16)
-        self.p_prb = np.ones((n, h), np.int32)
-        self.p_rank = np.ones((n, h), np.int16)
-        self.avg_rate = np.full(n, 1.0)
-        self.tbs, self.n_cb, self.k_cb = nr.tbs_lookup(cfg.mcs_table, cfg.n_symbols, cfg.n_dmrs_re)
-        self.betas = bler.eesm_beta(np.arange(nr.n_mcs(cfg.mcs_table)), table=cfg.mcs_table)
-        self.kpi = KpiAccumulator.zeros(self.n, nr.n_mcs(cfg.mcs_table))
+        self.phy = PhyAbstraction(cfg, self.bler_offset)
+        self.kpi = KpiAccumulator.zeros(n, self.phy.n_mcs)
         ranks = np.arange(1, 9)
-        self.layer_gain_db = np.concatenate([[0.0], channel.layer_sinr_gain_db(ranks, cfg.n_tx)])
         self.diversity_by_rank = np.concatenate(
             [[1.0], channel.diversity_order(ranks, cfg.n_tx, cfg.ue_rx_antennas)]
         )
-        self.last_served = np.full(n, -1, np.int64)  # round-robin: slot last scheduled
         self.handovers = np.zeros(n, np.int64)
-        self._index_cells()
-        self.report_symbols = np.full(self.n, cfg.n_symbols, np.int16)
-        self.history = FeatureHistory(self.n, mcs_table=cfg.mcs_table)
+        self.scheduler = Scheduler(cfg, self.large.cell)
+        self.report_symbols = np.full(n, cfg.n_symbols, np.int16)
+        self.history = FeatureHistory(n, mcs_table=cfg.mcs_table)
         self._batch: DecisionBatch | None = None
 
     # ------------------------------------------------------------------ one slot
     def observe(self) -> DecisionBatch:
-        """Advance the channel to slot ``t`` and return the decision batch (all UEs)."""
+        """Advance the channel to slot ``t`` and return the decision batch of every UE.
+
+        In order: every ``LARGE_SCALE_UPDATE_SLOTS`` slots UEs move and hand over; fading
+        and interference advance; HARQ feedback due this slot lands; CQI/RI reports are
+        measured and land; the scheduler picks this slot's transmissions; the reports are
+        folded into the feature history (:class:`~linkadapt.features.FeatureHistory`).
+
+        Output
+        ------
+        batch : DecisionBatch
+            ``n = n_ues`` rows: ``obs`` float32 ``[n, OBS_DIM]`` (+ ``PRIVILEGED_DIM``
+            with ``privileged``); ``reports`` (:class:`~linkadapt.reports.ReportBatch`);
+            ``rows`` int64 ``[n]``; ``true_sinr_db`` float32 ``[n, subbands]``, the
+            per-layer SINR (dB) of the module doc at the UE's reported rank; ``new_tx``
+            bool ``[n]``, where the policy's MCS will be used (a new transport block; a due
+            retransmission reuses its MCS, an unscheduled UE sends nothing);
+            ``bler_offset_db`` float64 ``[n]``, each UE's BLER-threshold offset (dB);
+            ``attached`` bool ``[n]``, the UEs that handed over (reset their policy state).
+        """
         cfg = self.cfg
         self.attached[:] = False
         if self.trace is None and self.t > 0 and self.t % LARGE_SCALE_UPDATE_SLOTS == 0:
@@ -172,7 +201,7 @@ class Simulator:
                 self._hand_over(handed)
         gain = channel.diversity_gain(self.fading.step(), self.diversity_by_rank[self.ri])
         self._sinr_sb_lin = self._wideband_sinr_lin().astype(np.float32)[:, None] * gain
-        harq_ack, harq_mcs, harq_tx = self._deliver_feedback()
+        feedback = self._deliver_feedback()
         self.csi.step(self.t, self._sinr_sb_lin)
         self._schedule()
         rank = self.ri
@@ -181,20 +210,20 @@ class Simulator:
             ue_id=self.rows,
             cqi=self.cqi,
             cqi_age_slots=self.csi.age(self.t),
-            harq_ack=harq_ack,
-            harq_mcs=harq_mcs,
+            harq_ack=feedback.harq_ack,
+            harq_mcs=feedback.harq_mcs,
             rank=rank,
             n_prb=self.alloc_prb,
             n_symbols=self.report_symbols,
-            buffer_bytes=self._buffer_bytes(),
-            harq_tx_index=harq_tx,
+            buffer_bytes=self.traffic.buffer_bytes(),
+            harq_tx_index=feedback.harq_tx_index,
         )
         self.history.update(None, reports)  # None: all rows in order, the fast path
         obs = self.history.encode(None)
         self._layer_lin = channel.layer_sinr_lin(self._sinr_sb_lin, rank, cfg.n_tx, cfg.evm_sinr_db)
         layer_db = np.float32(10.0) * np.log10(np.maximum(self._layer_lin, np.float32(1e-12)))
         if self.privileged:
-            eff = bler.effective_sinr_db(layer_db, self.betas[CQI_EESM_MCS])
+            eff = bler.effective_sinr_db(layer_db, self.phy.betas[CQI_EESM_MCS])
             doppler = channel.doppler_hz(self.speed_kmh, cfg)
             obs = np.concatenate([obs, privileged_features(eff, doppler)], axis=1)
         self._batch = DecisionBatch(
@@ -210,29 +239,51 @@ class Simulator:
         return self._batch
 
     def step(self, mcs: np.ndarray) -> StepResult:
-        """Transmit with the policy's ``mcs`` (int ``[n]``; used where ``new_tx``)."""
+        """Transmit in slot ``t`` with the policy's MCS, draw the decoding outcomes, advance.
+
+        New transport blocks (``new_tx``) carry P = min(TBS(mcs, ν, n_PRB), buffer) bits
+        (TS 38.214 §5.1.3.2); due retransmissions reuse the MCS, PRBs and layers of their
+        first transmission and chase-combine. An attempt decodes when a uniform draw is
+        ≥ its TBLER (:meth:`~linkadapt.sim.phy.PhyAbstraction.tbler`); one uniform is
+        drawn per UE per slot whatever the decisions, so paired runs stay paired.
+
+        Input
+        -----
+        mcs : int ``[n_ues]``
+            MCS index per UE (0 … n_mcs − 1 of the scenario's table, TS 38.214 Table
+            5.1.3.1-1/-2); read only where the batch's ``new_tx`` is True.
+
+        Output
+        ------
+        result : StepResult
+            ``reward`` float32 ``[n]`` (``first_tx`` only: P·𝟙[decoded] / B_max),
+            ``new_tx`` bool ``[n]``, ``sent_bits`` int64 ``[n]``.
+
+        Raises RuntimeError without a preceding :meth:`observe`, ValueError for an ``mcs``
+        of the wrong shape or out of range.
+        """
         if self._batch is None:
             raise RuntimeError("call observe() before step()")
-        n_mcs = self.tbs.shape[0]
+        n_mcs, tbs = self.phy.n_mcs, self.phy.tbs
         mcs = np.asarray(mcs)
         if mcs.shape != (self.n,) or mcs.min() < 0 or mcs.max() >= n_mcs:
             raise ValueError(f"mcs must be int [{self.n}] within 0..{n_mcs - 1}")
         decode_u = self.dec_rng.random(self.n)
         reward = np.zeros(self.n, np.float32)
         sent = np.zeros(self.n, np.int64)
+        harq = self.harq
 
         new = np.flatnonzero(self.new_tx)
         if new.size:
             proc = self.idle_proc[new]
             m = mcs[new].astype(np.int16)
             rank, prb = self.ri[new], self.alloc_prb[new]
-            tb = self.tbs[m, rank, prb]
-            payload = np.minimum(tb, self.buffer_bits[new])
-            self.buffer_bits[new] -= payload
-            self.p_acc[new, proc] = self._layer_lin[new]
-            ok = decode_u[new] >= self._tbler(self.p_acc[new, proc], m, rank, prb, new)
-            max_bits = self.tbs[n_mcs - 1, rank, prb]
-            self._start_process(new, proc, m, payload, ok, prb, rank, max_bits)
+            tb = tbs[m, rank, prb]
+            payload = self.traffic.send(new, tb)
+            harq.acc[new, proc] = self._layer_lin[new]
+            ok = decode_u[new] >= self.phy.tbler(harq.acc[new, proc], m, rank, prb, new)
+            max_bits = tbs[n_mcs - 1, rank, prb]
+            harq.start(self.t, new, proc, m, payload, ok, prb, rank, max_bits)
             if self.reward.kind == "first_tx":
                 reward[new] = payload * ok / np.maximum(max_bits, 1)
             sent[new] = payload
@@ -244,33 +295,31 @@ class Simulator:
         re = np.flatnonzero(self.retx)
         if re.size:
             proc = self.retx_proc[re]
-            m = self.p_mcs[re, proc]
-            rank, prb = self.p_rank[re, proc], self.p_prb[re, proc]
+            m = harq.mcs[re, proc]
+            rank, prb = harq.rank[re, proc], harq.prb[re, proc]
             # a retransmission keeps the layers it was first sent with
-            self.p_acc[re, proc] += channel.layer_sinr_lin(
+            harq.acc[re, proc] += channel.layer_sinr_lin(
                 self._sinr_sb_lin[re], rank, self.cfg.n_tx, self.cfg.evm_sinr_db
             )
-            ok = decode_u[re] >= self._tbler(self.p_acc[re, proc], m, rank, prb, re)
-            self.p_ok[re, proc] = ok
-            self.p_ntx[re, proc] += 1
-            self.p_state[re, proc] = WAITING
-            self._expect_feedback(re, proc)
+            ok = decode_u[re] >= self.phy.tbler(harq.acc[re, proc], m, rank, prb, re)
+            harq.retransmitted(self.t, re, proc, ok)
             self.kpi.prb_slots[re] += prb
 
         self.kpi.transmissions[new] += 1
         self.kpi.transmissions[re] += 1
-        self._arrivals()
-        self.avg_rate *= 1.0 - PF_AVERAGING
-        self.avg_rate += PF_AVERAGING * sent
+        self.traffic.arrivals()
+        self.scheduler.served(sent)
         self.kpi.slots += 1
         self.t += 1
         self._batch = None
         return StepResult(reward=reward, new_tx=self.new_tx.copy(), sent_bits=sent)
 
-    def run(self, policy, n_slots: int) -> dict[str, float]:
-        """Drive ``policy`` for ``n_slots`` slots; returns :meth:`summary`.
+    def run(self, policy: Policy, n_slots: int) -> dict[str, float]:
+        """Drive ``policy`` for ``n_slots`` slots: :meth:`observe`, ``policy.reset`` of the
+        rows that handed over (a new cell is a new context), ``policy.act``, :meth:`step`.
 
-        Rows that handed over are reset in the policy first (a new cell is a new context).
+        Input: ``policy`` (:class:`~linkadapt.policy.Policy` built for ``n_ues`` rows) and
+        ``n_slots`` (int). Output: :meth:`summary` after the last slot.
         """
         for _ in range(n_slots):
             batch = self.observe()
@@ -286,7 +335,18 @@ class Simulator:
         return out
 
     def summary(self) -> dict[str, float]:
-        """Scalar KPIs so far (see :mod:`linkadapt.sim.kpi`)."""
+        """Scalar KPIs of the run so far (:meth:`linkadapt.sim.kpi.KpiAccumulator.summary`).
+
+        Output
+        ------
+        kpis : dict[str, float]
+            ``throughput_mbps`` (mean UE throughput, Mbit/s), ``cell_throughput_mbps``
+            (summed per serving cell, averaged over cells), ``throughput_p5_mbps``
+            (5th-percentile UE throughput), ``zero_ue_share``, ``bler`` (first-transmission
+            BLER), ``residual_bler`` (blocks lost after the last transmission / finished
+            blocks), ``spectral_efficiency`` (bit/s/Hz over the PRBs used) and
+            ``mean_mcs`` (of new transmissions).
+        """
         return self.kpi.summary(self.cfg.slot_seconds, self.cfg.scs_khz * 1e3, self.large.cell)
 
     @property
@@ -310,13 +370,11 @@ class Simulator:
     # ------------------------------------------------------------------ internals
     def _wideband_sinr_lin(self) -> np.ndarray:
         """Large-scale SINR (linear) of this slot: trace, or signal / (noise + interference)."""
-        if self.trace is not None:
-            t_s = self.trace_offset_s + self.t * self.cfg.slot_seconds
-            sinr_db, speed = self.trace.at(t_s)
-            if self.t % int(round(1.0 / self.cfg.slot_seconds)) == 0:
-                rho = channel.fading_correlation(speed, self.cfg)
-                self.fading.rho[:, 0] = rho
-                self.fading.innov[:, 0] = np.sqrt(1.0 - rho**2)
+        trace, offset_s = self.trace, self.trace_offset_s
+        if trace is not None and offset_s is not None:  # both set together by drop()
+            sinr_db, speed = trace.at(offset_s + self.t * self.cfg.slot_seconds)
+            if self.t % int(round(1.0 / self.cfg.slot_seconds)) == 0:  # once a second
+                self.fading.retune(channel.fading_correlation(speed, self.cfg))
                 self.speed_kmh = speed
             return np.power(10.0, sinr_db / 10.0)
         ls = self.large
@@ -326,157 +384,45 @@ class Simulator:
         ) + self.cfg.interference_load * ls.background_interf_mw
         return ls.signal_mw / (ls.noise_mw + interference)
 
-    def _deliver_feedback(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """HARQ feedback due this slot: (harq_ack, harq_mcs, harq_tx_index) per UE."""
-        column = self.t % self.feedback_ring
-        due = self.feedback_due[:, column]
-        harq_ack = np.full(self.n, -1, np.int8)
-        harq_mcs = np.zeros(self.n, np.int16)
-        harq_tx = np.full(self.n, -1, np.int16)
-        ue = np.flatnonzero(due >= 0)
-        if ue.size:
-            proc = due[ue].astype(np.int64)
-            due[ue] = -1
-            ok = self.p_ok[ue, proc]
-            ntx = self.p_ntx[ue, proc]
-            harq_ack[ue] = ok
-            harq_mcs[ue] = self.p_mcs[ue, proc]
-            harq_tx[ue] = ntx - 1
-            payload = self.p_payload[ue, proc]
-            self.kpi.delivered_bits[ue] += (payload * ok).astype(np.int64)
-            last = ntx >= self.cfg.max_transmissions
-            finished = ok | last
-            self.kpi.tb_done[ue] += finished
-            self.kpi.tb_lost[ue] += ~ok & last
-            self.p_state[ue, proc] = np.where(finished, IDLE, NEEDS_RETX)
-            if self.reward.kind == "harq" and finished.any():
-                f_ue, f_proc = ue[finished], proc[finished]
-                self._credits.append(
-                    Credit(
-                        f_ue,
-                        self.p_decision[f_ue, f_proc],
-                        harq_credit(
-                            self.reward,
-                            payload[finished],
-                            ok[finished],
-                            ntx[finished],
-                            self.p_max_bits[f_ue, f_proc],
-                        ),
-                    )
-                )
-        return harq_ack, harq_mcs, harq_tx
+    def _deliver_feedback(self) -> Feedback:
+        """Land the HARQ feedback due this slot; count delivered and lost blocks, credit
+        the decisions of finished blocks (``harq`` reward)."""
+        fb = self.harq.collect(self.t, self.cfg.max_transmissions)
+        ue, decoded, finished = fb.ue, fb.decoded, fb.finished
+        self.kpi.delivered_bits[ue] += (fb.payload * decoded).astype(np.int64)
+        self.kpi.tb_done[ue] += finished
+        self.kpi.tb_lost[ue] += ~decoded & finished  # NACK of the last transmission
+        if self.reward.kind == "harq" and finished.any():
+            f_ue, f_proc = ue[finished], fb.proc[finished]
+            credit = harq_credit(
+                self.reward,
+                fb.payload[finished],
+                decoded[finished],
+                fb.n_tx[finished],
+                self.harq.max_bits[f_ue, f_proc],
+            )
+            self._credits.append(Credit(f_ue, self.harq.decision[f_ue, f_proc], credit))
+        return fb
 
     def _schedule(self) -> None:
-        """Pick up to ``ues_per_slot`` UEs per serving cell; split the cell's PRBs among them.
-
-        Per cell, the eligible UEs (a retransmission due, or a free process and data) are
-        ranked by the scheduler's metric: proportional fair (CQI rate / average rate) or
-        round robin (longest since last scheduled).
-        """
-        cfg = self.cfg
-        needs = self.p_state == NEEDS_RETX
-        has_retx = needs.any(axis=1)
-        self.retx_proc = needs.argmax(axis=1)  # lowest-numbered process awaiting retransmission
-        idle = self.p_state == IDLE
-        self.idle_proc = idle.argmax(axis=1)
-        eligible = has_retx | (idle.any(axis=1) & (self.buffer_bits > 0))
-        cell = self.large.cell
-        if cfg.scheduler == "pf":
-            se = nr.cqi_spectral_efficiency(cfg.mcs_table)[self.cqi] * self.ri
-            metric = (se + 1e-3) / (self.avg_rate + 1.0)
-        else:
-            metric = (self.t - self.last_served).astype(np.float64) + self.rows / (10.0 * self.n)
-        metric = np.where(eligible, metric, -np.inf)
-        # top-k per cell on a [cells, width] grid of the cells' UEs (O(n), no sort per slot)
-        grid = np.where(self._cell_grid >= 0, metric[self._cell_grid], -np.inf)
-        k = min(cfg.ues_per_slot, grid.shape[1])
-        top = (
-            np.argpartition(-grid, k - 1, axis=1)[:, :k]
-            if k < grid.shape[1]
-            else np.broadcast_to(np.arange(grid.shape[1]), grid.shape)
+        """Pick this slot's transmissions: ``retx`` / ``new_tx`` (bool ``[n]``), the
+        process each uses (``retx_proc`` / ``idle_proc``) and ``alloc_prb``."""
+        has_retx, self.retx_proc, has_idle, self.idle_proc = self.harq.pending()
+        eligible = has_retx | (has_idle & (self.traffic.buffer_bits > 0))
+        scheduled, self.alloc_prb = self.scheduler.schedule(
+            self.t, eligible, self.cqi, self.ri, self.large.cell
         )
-        picked = np.take_along_axis(grid, top, axis=1)
-        chosen = np.take_along_axis(self._cell_grid, top, axis=1)[np.isfinite(picked)]
-        scheduled = np.zeros(self.n, bool)
-        scheduled[chosen] = True
-        self.last_served[chosen] = self.t
-        n_sched = np.maximum(np.bincount(cell[chosen], minlength=cfg.n_cells), 1)
-        share = np.maximum(cfg.n_prb // n_sched, 1)
-        self.alloc_prb = share[cell].astype(np.int32)
         self.retx = scheduled & has_retx
         self.new_tx = scheduled & ~has_retx
 
-    def _index_cells(self) -> None:
-        """``_cell_grid [cells, width]``: the UEs of each serving cell (−1 padding)."""
-        cell = self.large.cell
-        order = np.argsort(cell, kind="stable")
-        counts = np.bincount(cell, minlength=self.cfg.n_cells)
-        start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        width = max(int(counts.max(initial=0)), 1)
-        grid = np.full((self.cfg.n_cells, width), -1, np.int64)
-        grid[cell[order], np.arange(order.size) - start[cell[order]]] = order
-        self._cell_grid = grid
-
-    def _tbler(
-        self,
-        acc_lin: np.ndarray,
-        mcs: np.ndarray,
-        rank: np.ndarray,
-        prb: np.ndarray,
-        ue: np.ndarray,
-    ) -> np.ndarray:
-        """TBLER of blocks with combined per-subband SINR ``acc_lin [k, S]`` (EESM at decode)."""
-        eff_db = bler.effective_sinr_db(10.0 * np.log10(acc_lin), self.betas[mcs])
-        cb = bler.code_block_bler(
-            eff_db,
-            mcs,
-            table=self.cfg.mcs_table,
-            cb_bits=self.k_cb[mcs, rank, prb],
-            offset_db=self.bler_offset[ue],
-        )
-        return bler.transport_block_bler(cb, self.n_cb[mcs, rank, prb])
-
-    def _start_process(self, ue, proc, mcs, payload, ok, prb, rank, max_bits) -> None:
-        self.p_state[ue, proc] = WAITING
-        self.p_mcs[ue, proc] = mcs
-        self.p_payload[ue, proc] = payload
-        self.p_ntx[ue, proc] = 1
-        self.p_ok[ue, proc] = ok
-        self._expect_feedback(ue, proc)
-        self.p_prb[ue, proc] = prb
-        self.p_rank[ue, proc] = rank
-        self.p_max_bits[ue, proc] = max_bits
-        self.p_decision[ue, proc] = self.decisions[ue]
-        self.decisions[ue] += 1
-
-    def _expect_feedback(self, ue: np.ndarray, proc: np.ndarray) -> None:
-        self.feedback_due[ue, (self.t + self.harq_delay[ue]) % self.feedback_ring] = proc
-
     def _hand_over(self, ue: np.ndarray) -> None:
         """Restart the context of UEs ``ue`` in their new cell (see module doc)."""
-        busy = self.p_state[ue] != IDLE  # [k, h]
-        if self.reward.kind == "harq" and busy.any():
-            k, proc = np.nonzero(busy)
-            self._credits.append(
-                Credit(ue[k], self.p_decision[ue[k], proc], np.zeros(k.size, np.float32))
-            )
-        self.buffer_bits[ue] += np.where(busy, self.p_payload[ue], 0.0).sum(axis=1)
-        self.p_state[ue] = IDLE
-        self.feedback_due[ue] = -1
+        rows, decisions, payload_bits = self.harq.flush(ue)
+        if self.reward.kind == "harq" and rows.size:
+            self._credits.append(Credit(rows, decisions, np.zeros(rows.size, np.float32)))
+        self.traffic.requeue(ue, payload_bits)
         self.csi.forget(ue)
         self.history.reset(ue)
         self.attached[ue] = True
         self.handovers[ue] += 1
-        self._index_cells()
-
-    def _buffer_bytes(self) -> np.ndarray:
-        """Reported buffer: bytes queued for bursty UEs, −1 (unknown) for full buffer."""
-        finite = np.where(self.bursty, self.buffer_bits, 0.0)
-        return np.where(self.bursty, np.floor(finite / 8.0), -1).astype(np.int64)
-
-    def _arrivals(self) -> None:
-        """Bursty traffic: Poisson packet arrivals with exponential sizes (drawn for all UEs)."""
-        cfg = self.cfg
-        packets = self.chan_rng.poisson(cfg.packets_per_slot, self.n)
-        sizes = self.chan_rng.exponential(cfg.packet_bytes * 8.0, self.n)
-        self.buffer_bits += np.where(self.bursty, packets * sizes, 0.0)
+        self.scheduler.index_cells(self.large.cell)

@@ -64,14 +64,19 @@ def load_trace(path: str | Path, columns: dict[str, str] | None = None) -> Trace
         raise ValueError(f"trace {path}: no SINR/SNR column (have {', '.join(header)})")
     sinr = _column(rows, chosen["sinr"])
     keep = np.isfinite(sinr)
+    time_col, speed_col = chosen["time"], chosen["speed"]
     time = (
-        _column(rows, chosen["time"])
-        if chosen["time"] in header
+        _column(rows, time_col)
+        if time_col is not None and time_col in header
         else np.arange(len(rows), dtype=float)
     )
     if not np.all(np.isfinite(time[keep])):
         time = np.arange(len(rows), dtype=float)  # timestamps that are not seconds
-    speed = _column(rows, chosen["speed"]) if chosen["speed"] in header else np.full(len(rows), 3.0)
+    speed = (
+        _column(rows, speed_col)
+        if speed_col is not None and speed_col in header
+        else np.full(len(rows), 3.0)
+    )
     speed = np.where(np.isfinite(speed), speed, 3.0)
     if keep.sum() < 2:
         raise ValueError(

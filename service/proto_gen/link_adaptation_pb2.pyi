@@ -115,7 +115,7 @@ class GetModelRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("loaded", "version", "path", "obs_schema_version", "obs_dim", "n_actions", "parameters", "loaded_at_unix", "last_reload_result", "last_reload_error", "last_reload_at_unix")
+    __slots__ = ("loaded", "version", "path", "obs_schema_version", "obs_dim", "n_actions", "parameters", "loaded_at_unix", "last_reload_result", "last_reload_error", "last_reload_at_unix", "candidate", "previous_version")
     LOADED_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +127,8 @@ class ModelInfo(_message.Message):
     LAST_RELOAD_RESULT_FIELD_NUMBER: _ClassVar[int]
     LAST_RELOAD_ERROR_FIELD_NUMBER: _ClassVar[int]
     LAST_RELOAD_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
     loaded: bool
     version: str
     path: str
@@ -138,7 +140,79 @@ class ModelInfo(_message.Message):
     last_reload_result: str
     last_reload_error: str
     last_reload_at_unix: float
-    def __init__(self, loaded: _Optional[bool] = ..., version: _Optional[str] = ..., path: _Optional[str] = ..., obs_schema_version: _Optional[str] = ..., obs_dim: _Optional[int] = ..., n_actions: _Optional[int] = ..., parameters: _Optional[int] = ..., loaded_at_unix: _Optional[float] = ..., last_reload_result: _Optional[str] = ..., last_reload_error: _Optional[str] = ..., last_reload_at_unix: _Optional[float] = ...) -> None: ...
+    candidate: CandidateInfo
+    previous_version: str
+    def __init__(self, loaded: _Optional[bool] = ..., version: _Optional[str] = ..., path: _Optional[str] = ..., obs_schema_version: _Optional[str] = ..., obs_dim: _Optional[int] = ..., n_actions: _Optional[int] = ..., parameters: _Optional[int] = ..., loaded_at_unix: _Optional[float] = ..., last_reload_result: _Optional[str] = ..., last_reload_error: _Optional[str] = ..., last_reload_at_unix: _Optional[float] = ..., candidate: _Optional[_Union[CandidateInfo, _Mapping]] = ..., previous_version: _Optional[str] = ...) -> None: ...
+
+class ShadowStats(_message.Message):
+    __slots__ = ("cell_slots", "compared_decisions", "agreement", "agreement_within_one", "mean_mcs_difference", "matched_outcomes", "predicted_throughput_change", "predicted_first_tx_bler_change")
+    CELL_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    COMPARED_DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    AGREEMENT_FIELD_NUMBER: _ClassVar[int]
+    AGREEMENT_WITHIN_ONE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_MCS_DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_THROUGHPUT_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIRST_TX_BLER_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    cell_slots: int
+    compared_decisions: int
+    agreement: float
+    agreement_within_one: float
+    mean_mcs_difference: float
+    matched_outcomes: int
+    predicted_throughput_change: float
+    predicted_first_tx_bler_change: float
+    def __init__(self, cell_slots: _Optional[int] = ..., compared_decisions: _Optional[int] = ..., agreement: _Optional[float] = ..., agreement_within_one: _Optional[float] = ..., mean_mcs_difference: _Optional[float] = ..., matched_outcomes: _Optional[int] = ..., predicted_throughput_change: _Optional[float] = ..., predicted_first_tx_bler_change: _Optional[float] = ...) -> None: ...
+
+class CandidateInfo(_message.Message):
+    __slots__ = ("loaded", "version", "path", "parameters", "loaded_at_unix", "last_load_result", "last_load_error", "last_load_at_unix", "total", "last_window", "last_window_inside_bounds", "promotion_streak_slots", "auto_promote", "last_event")
+    LOADED_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    LOADED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    LAST_LOAD_RESULT_FIELD_NUMBER: _ClassVar[int]
+    LAST_LOAD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_LOAD_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LAST_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    LAST_WINDOW_INSIDE_BOUNDS_FIELD_NUMBER: _ClassVar[int]
+    PROMOTION_STREAK_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    AUTO_PROMOTE_FIELD_NUMBER: _ClassVar[int]
+    LAST_EVENT_FIELD_NUMBER: _ClassVar[int]
+    loaded: bool
+    version: str
+    path: str
+    parameters: int
+    loaded_at_unix: float
+    last_load_result: str
+    last_load_error: str
+    last_load_at_unix: float
+    total: ShadowStats
+    last_window: ShadowStats
+    last_window_inside_bounds: bool
+    promotion_streak_slots: int
+    auto_promote: bool
+    last_event: str
+    def __init__(self, loaded: _Optional[bool] = ..., version: _Optional[str] = ..., path: _Optional[str] = ..., parameters: _Optional[int] = ..., loaded_at_unix: _Optional[float] = ..., last_load_result: _Optional[str] = ..., last_load_error: _Optional[str] = ..., last_load_at_unix: _Optional[float] = ..., total: _Optional[_Union[ShadowStats, _Mapping]] = ..., last_window: _Optional[_Union[ShadowStats, _Mapping]] = ..., last_window_inside_bounds: _Optional[bool] = ..., promotion_streak_slots: _Optional[int] = ..., auto_promote: _Optional[bool] = ..., last_event: _Optional[str] = ...) -> None: ...
+
+class LoadCandidateRequest(_message.Message):
+    __slots__ = ("model_dir",)
+    MODEL_DIR_FIELD_NUMBER: _ClassVar[int]
+    model_dir: str
+    def __init__(self, model_dir: _Optional[str] = ...) -> None: ...
+
+class UnloadCandidateRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PromoteCandidateRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RollbackModelRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class ReloadModelRequest(_message.Message):
     __slots__ = ()

@@ -64,6 +64,26 @@ class LinkAdaptationStub:
                 request_serializer=linkadapt_dot_v1_dot_link__adaptation__pb2.ReloadModelRequest.SerializeToString,
                 response_deserializer=linkadapt_dot_v1_dot_link__adaptation__pb2.ReloadModelResponse.FromString,
                 _registered_method=True)
+        self.LoadCandidate = channel.unary_unary(
+                '/linkadapt.v1.LinkAdaptation/LoadCandidate',
+                request_serializer=linkadapt_dot_v1_dot_link__adaptation__pb2.LoadCandidateRequest.SerializeToString,
+                response_deserializer=linkadapt_dot_v1_dot_link__adaptation__pb2.ModelInfo.FromString,
+                _registered_method=True)
+        self.UnloadCandidate = channel.unary_unary(
+                '/linkadapt.v1.LinkAdaptation/UnloadCandidate',
+                request_serializer=linkadapt_dot_v1_dot_link__adaptation__pb2.UnloadCandidateRequest.SerializeToString,
+                response_deserializer=linkadapt_dot_v1_dot_link__adaptation__pb2.ModelInfo.FromString,
+                _registered_method=True)
+        self.PromoteCandidate = channel.unary_unary(
+                '/linkadapt.v1.LinkAdaptation/PromoteCandidate',
+                request_serializer=linkadapt_dot_v1_dot_link__adaptation__pb2.PromoteCandidateRequest.SerializeToString,
+                response_deserializer=linkadapt_dot_v1_dot_link__adaptation__pb2.ModelInfo.FromString,
+                _registered_method=True)
+        self.RollbackModel = channel.unary_unary(
+                '/linkadapt.v1.LinkAdaptation/RollbackModel',
+                request_serializer=linkadapt_dot_v1_dot_link__adaptation__pb2.RollbackModelRequest.SerializeToString,
+                response_deserializer=linkadapt_dot_v1_dot_link__adaptation__pb2.ModelInfo.FromString,
+                _registered_method=True)
 
 
 class LinkAdaptationServicer:
@@ -111,6 +131,38 @@ class LinkAdaptationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LoadCandidate(self, request, context):
+        """Admin: load and validate a candidate model and run it in shadow beside the active
+        one (replacing any candidate). A bad candidate: INVALID_ARGUMENT naming model_dir,
+        the active model and any previous candidate untouched.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnloadCandidate(self, request, context):
+        """Admin: stop shadowing and drop the candidate (no candidate: nothing to do).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PromoteCandidate(self, request, context):
+        """Admin: make the candidate the active model atomically (no request fails); the
+        replaced model is kept for RollbackModel. No candidate: FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackModel(self, request, context):
+        """Admin: make the model replaced by the last swap (reload, promotion, rollback)
+        active again. None kept: FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LinkAdaptationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +195,26 @@ def add_LinkAdaptationServicer_to_server(servicer, server):
                     servicer.ReloadModel,
                     request_deserializer=linkadapt_dot_v1_dot_link__adaptation__pb2.ReloadModelRequest.FromString,
                     response_serializer=linkadapt_dot_v1_dot_link__adaptation__pb2.ReloadModelResponse.SerializeToString,
+            ),
+            'LoadCandidate': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadCandidate,
+                    request_deserializer=linkadapt_dot_v1_dot_link__adaptation__pb2.LoadCandidateRequest.FromString,
+                    response_serializer=linkadapt_dot_v1_dot_link__adaptation__pb2.ModelInfo.SerializeToString,
+            ),
+            'UnloadCandidate': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnloadCandidate,
+                    request_deserializer=linkadapt_dot_v1_dot_link__adaptation__pb2.UnloadCandidateRequest.FromString,
+                    response_serializer=linkadapt_dot_v1_dot_link__adaptation__pb2.ModelInfo.SerializeToString,
+            ),
+            'PromoteCandidate': grpc.unary_unary_rpc_method_handler(
+                    servicer.PromoteCandidate,
+                    request_deserializer=linkadapt_dot_v1_dot_link__adaptation__pb2.PromoteCandidateRequest.FromString,
+                    response_serializer=linkadapt_dot_v1_dot_link__adaptation__pb2.ModelInfo.SerializeToString,
+            ),
+            'RollbackModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackModel,
+                    request_deserializer=linkadapt_dot_v1_dot_link__adaptation__pb2.RollbackModelRequest.FromString,
+                    response_serializer=linkadapt_dot_v1_dot_link__adaptation__pb2.ModelInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +379,114 @@ class LinkAdaptation:
             '/linkadapt.v1.LinkAdaptation/ReloadModel',
             linkadapt_dot_v1_dot_link__adaptation__pb2.ReloadModelRequest.SerializeToString,
             linkadapt_dot_v1_dot_link__adaptation__pb2.ReloadModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadCandidate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linkadapt.v1.LinkAdaptation/LoadCandidate',
+            linkadapt_dot_v1_dot_link__adaptation__pb2.LoadCandidateRequest.SerializeToString,
+            linkadapt_dot_v1_dot_link__adaptation__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnloadCandidate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linkadapt.v1.LinkAdaptation/UnloadCandidate',
+            linkadapt_dot_v1_dot_link__adaptation__pb2.UnloadCandidateRequest.SerializeToString,
+            linkadapt_dot_v1_dot_link__adaptation__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PromoteCandidate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linkadapt.v1.LinkAdaptation/PromoteCandidate',
+            linkadapt_dot_v1_dot_link__adaptation__pb2.PromoteCandidateRequest.SerializeToString,
+            linkadapt_dot_v1_dot_link__adaptation__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linkadapt.v1.LinkAdaptation/RollbackModel',
+            linkadapt_dot_v1_dot_link__adaptation__pb2.RollbackModelRequest.SerializeToString,
+            linkadapt_dot_v1_dot_link__adaptation__pb2.ModelInfo.FromString,
             options,
             channel_credentials,
             insecure,

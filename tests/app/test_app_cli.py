@@ -17,6 +17,7 @@ COMMANDS = [
     "distill",
     "report",
     "serve",
+    "gnb",
     "demo",
 ]
 

@@ -43,7 +43,6 @@ FULL = {
     "probes": {"type": "http"},
     "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
     "dashboard": {"enabled": True},
-    "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 4},
     "podDisruptionBudget": {"enabled": True},
     "networkPolicy": {
         "enabled": True,
@@ -78,6 +77,37 @@ CASES: dict[str, dict[str, Any]] = {
     "cpu-2.5-cores": {"resources": {"limits": {"cpu": 2.5, "memory": "1Gi"}}},
     "no-limits": {"resources": {"requests": {"cpu": "250m"}}, "tests": {"enabled": False}},
     "threads-explicit": {"onnxruntime": {"intraOpThreads": 4, "interOpThreads": 2}},
+    # the cell-affine router (tests/deploy/test_deploy_router.py): the xApp as a StatefulSet
+    "router": {"router": {"enabled": True}, "replicaCount": 3},
+    "router-hpa": {
+        "router": {"enabled": True},
+        "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 4},
+        "podDisruptionBudget": {"enabled": True},
+        "networkPolicy": {
+            "enabled": True,
+            "allowSameNamespace": False,
+            "grpcFrom": [{"namespaceSelector": {"matchLabels": {NS_LABEL: "ricplt"}}}],
+        },
+    },
+    "mtls-authz": {
+        "tls": {"enabled": True, "existingSecret": "xapp-tls"},
+        "authorization": {
+            "enabled": True,
+            "identities": {"gnb-a.ran.example": [1, "2-5"], "spiffe://ran.example/gnb-b": [9]},
+        },
+        "metrics": {
+            "serviceMonitor": {
+                "enabled": True,
+                "tlsConfig": {"ca": {"secret": {"name": "xapp-tls", "key": "ca.crt"}}},
+            }
+        },
+    },
+    "tls-only": {
+        "tls": {"enabled": True, "existingSecret": "xapp-tls", "requireClientCert": False}
+    },
+    "network-closed": {
+        "networkPolicy": {"allowSameNamespace": False, "metricsFrom": [], "restrictEgress": False}
+    },
     "renamed": {
         "fullnameOverride": "la-xapp",
         "namespaceOverride": "ricxapp-test",
@@ -93,7 +123,14 @@ def renders() -> dict[str, dict[str, Any]]:
 
 
 def deployment(r: dict[str, Any]) -> dict[str, Any]:
-    return one(r["docs"], "Deployment")
+    """The xApp's workload: a Deployment, or a StatefulSet behind the router."""
+    (workload,) = [
+        d
+        for d in r["docs"]
+        if d["kind"] in ("Deployment", "StatefulSet")
+        and d["metadata"]["labels"]["app.kubernetes.io/component"] == "xapp"
+    ]
+    return workload
 
 
 def container(r: dict[str, Any]) -> dict[str, Any]:
@@ -165,6 +202,17 @@ def test_kubernetes_validate_cli_strict(renders: dict, tmp_path: Path) -> None:
         ({"controls": {"grpc_port": 1}}, "/controls"),  # chart-managed: containerPorts.grpc
         ({"controls": {"admin_token": "x"}}, "/controls"),  # only ever from a Secret
         ({"controls": {"max_batch_uess": 1}}, "/controls"),
+        ({"controls": {"tls_cert_file": "/x"}}, "/controls"),  # chart-managed: tls.*
+        ({"tls": {"enabled": True}}, "/tls"),  # no Secret named
+        ({"authorization": {"enabled": True, "identities": {"a": [1]}}}, "tls"),  # no mTLS
+        (
+            {
+                "tls": {"enabled": True, "existingSecret": "s", "requireClientCert": False},
+                "authorization": {"enabled": True, "identities": {"a": [1]}},
+            },
+            "requireClientCert",
+        ),
+        ({"authorization": {"identities": {"a": ["one"]}}}, "/authorization"),
         ({"probes": {"type": "exec"}}, "/probes"),
         ({"resources": {"limits": {"cpu": "lots"}}}, "/resources"),
         ({"unknownTopLevel": True}, "unknownTopLevel"),
@@ -393,9 +441,7 @@ def test_model_init_container(renders: dict) -> None:
 
 OPTIONAL_KINDS = {
     "ServiceMonitor",
-    "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
-    "NetworkPolicy",
 }
 
 
@@ -404,6 +450,7 @@ def test_optional_objects_only_when_enabled(renders: dict) -> None:
     assert default_kinds == {
         "ConfigMap",
         "Deployment",
+        "NetworkPolicy",  # on by default
         "Pod",
         "Secret",
         "Service",
@@ -416,17 +463,11 @@ def test_optional_objects_only_when_enabled(renders: dict) -> None:
     assert "Pod" not in {d["kind"] for d in renders["no-limits"]["docs"]}  # tests disabled
 
 
-def test_hpa_pdb_servicemonitor(renders: dict) -> None:
+def test_pdb_servicemonitor(renders: dict) -> None:
+    """(The HPA, which needs the router: tests/deploy/test_deploy_router.py.)"""
     docs = renders["full"]["docs"]
     dep = one(docs, "Deployment")
-    assert "replicas" not in dep["spec"]  # the HPA owns the replica count
-    hpa = one(docs, "HorizontalPodAutoscaler")
-    assert hpa["spec"]["scaleTargetRef"] == {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "name": dep["metadata"]["name"],
-    }
-    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 4)
+    assert dep["spec"]["replicas"] == 2
     pdb = one(docs, "PodDisruptionBudget")
     assert pdb["spec"]["minAvailable"] == 1
     assert pdb["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
@@ -450,6 +491,130 @@ def test_network_policy(renders: dict) -> None:
     assert {"namespaceSelector": {"matchLabels": {NS_LABEL: "ricplt"}}} in grpc_rule["from"]
     assert http_rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert {p["port"] for p in spec["egress"][0]["ports"]} == {53}
+
+
+MONITORING = {"namespaceSelector": {"matchLabels": {NS_LABEL: "monitoring"}}}
+
+
+def test_network_policy_is_on_by_default_and_admits_only_listed_peers(renders: dict) -> None:
+    spec = one(renders["defaults"]["docs"], "NetworkPolicy")["spec"]
+    assert spec["podSelector"] == deployment(renders["defaults"])["spec"]["selector"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    grpc_rule, http_rule = spec["ingress"]
+    # every rule names its sources: a rule without `from` would admit anyone
+    assert grpc_rule == {
+        "ports": [{"port": "grpc", "protocol": "TCP"}],
+        "from": [{"podSelector": {}}],
+    }
+    assert http_rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert http_rule["from"] == [{"podSelector": {}}, MONITORING]  # metrics: Prometheus
+    assert spec["egress"] == [
+        {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+    ]
+    # nobody listed, no same-namespace: nothing is admitted (not everything)
+    closed = one(renders["network-closed"]["docs"], "NetworkPolicy")["spec"]
+    assert closed["ingress"] == [] and closed["policyTypes"] == ["Ingress"]
+    only_gnbs = render(
+        {
+            "networkPolicy": {
+                "allowSameNamespace": False,
+                "metricsFrom": [],
+                "grpcFrom": [MONITORING],
+            }
+        }
+    )
+    (rule,) = one(only_gnbs["docs"], "NetworkPolicy")["spec"]["ingress"]
+    assert rule == {"ports": [{"port": "grpc", "protocol": "TCP"}], "from": [MONITORING]}
+    assert "NetworkPolicy" not in {
+        d["kind"] for d in render({"networkPolicy": {"enabled": False}})["docs"]
+    }
+
+
+# ----------------------------------------------------------------------------- TLS, authz
+
+
+def test_tls_secret_is_mounted_and_named_in_the_controls(renders: dict) -> None:
+    r = renders["mtls-authz"]
+    spec = deployment(r)["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == "tls"]
+    assert mount == {"name": "tls", "mountPath": "/opt/ran-distill/tls", "readOnly": True}
+    (vol,) = [v for v in spec["volumes"] if v["name"] == "tls"]
+    assert vol["secret"] == {"secretName": "xapp-tls", "defaultMode": 0o440}
+    controls = descriptor_of(r)["controls"]
+    assert controls["tls_cert_file"] == "/opt/ran-distill/tls/tls.crt"
+    assert controls["tls_key_file"] == "/opt/ran-distill/tls/tls.key"
+    assert controls["tls_client_ca_file"] == "/opt/ran-distill/tls/ca.crt"
+    assert controls["tls_require_client_cert"] is True
+    # the kubelet's gRPC probe has no TLS: HTTPS GETs on the health paths instead
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert "grpc" not in c[probe], probe
+        assert c[probe]["httpGet"]["scheme"] == "HTTPS", probe
+    annotations = deployment(r)["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scheme"] == "https"
+    ports = {p["name"]: p for p in one(r["docs"], "Service")["spec"]["ports"]}
+    assert ports["http"]["appProtocol"] == "https"
+    endpoint = one(r["docs"], "ServiceMonitor")["spec"]["endpoints"][0]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == {"ca": {"secret": {"name": "xapp-tls", "key": "ca.crt"}}}
+    tls_only = descriptor_of(renders["tls-only"])["controls"]
+    assert tls_only["tls_cert_file"] and tls_only["tls_require_client_cert"] is False
+    assert tls_only["tls_client_ca_file"] == "" and tls_only["authz_cells_file"] == ""
+    plain = descriptor_of(renders["defaults"])["controls"]
+    assert [plain[k] for k in ("tls_cert_file", "tls_key_file", "tls_client_ca_file")] == [""] * 3
+    assert annotations_of(renders["defaults"])["prometheus.io/scheme"] == "http"
+    notes = r["notes"]
+    assert "curl -s --cacert ca.crt --cert gnb.crt --key gnb.key https://127.0.0.1:8080" in notes
+    assert "grpcurl -cacert ca.crt -cert gnb.crt -key gnb.key" in notes
+    assert "-plaintext" not in notes and "Metrics: https://" in notes
+
+
+def annotations_of(r: dict[str, Any]) -> dict[str, str]:
+    return deployment(r)["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_authorization_configmap_is_what_the_service_reads(renders: dict) -> None:
+    from service.authz import CellPolicy
+
+    r = renders["mtls-authz"]
+    (cm,) = [d for d in by_kind(r["docs"], "ConfigMap") if d["metadata"]["name"].endswith("-authz")]
+    spec = deployment(r)["spec"]["template"]["spec"]
+    (vol,) = [v for v in spec["volumes"] if v["name"] == "authz"]
+    assert vol["configMap"] == {"name": cm["metadata"]["name"]}
+    (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "authz"]
+    assert mount["readOnly"] is True
+    path = descriptor_of(r)["controls"]["authz_cells_file"]
+    assert path == f"{mount['mountPath']}/cells.json"
+    policy = CellPolicy.from_mapping(json.loads(cm["data"]["cells.json"]))
+    assert policy.allows(("gnb-a.ran.example",), 4) is True
+    assert policy.allows(("gnb-a.ran.example",), 9) is False
+    assert policy.allows(("spiffe://ran.example/gnb-b",), 9) is True
+    assert len(annotations_of(r)["checksum/authz"]) == 64  # pods roll on a new mapping
+    existing = render(
+        {
+            "tls": {"enabled": True, "existingSecret": "xapp-tls"},
+            "authorization": {
+                "enabled": True,
+                "existingConfigMap": "cells",
+                "configMapKey": "c.yaml",
+            },
+        }
+    )
+    assert not [
+        d for d in by_kind(existing["docs"], "ConfigMap") if "authz" in d["metadata"]["name"]
+    ]
+    assert descriptor_of(existing)["controls"]["authz_cells_file"].endswith("/c.yaml")
+    import helm_python
+
+    with helm_python.Chart.load(CHART) as chart, pytest.raises(Exception, match="identities"):
+        chart.render(
+            values={
+                "tls": {"enabled": True, "existingSecret": "xapp-tls"},
+                "authorization": {"enabled": True},
+            },
+            name="ran-distill",
+            namespace="ricxapp",
+        )
 
 
 def test_admin_token_secret(renders: dict) -> None:
@@ -518,6 +683,15 @@ def test_helm_test_pod_checks_grpc_health(renders: dict) -> None:
     script = c["command"][2]
     assert "grpc_health.v1" in script and "ran-distill.ricxapp.svc:50051" in script
     compile(script, "helm-test", "exec")  # the one-liner is valid Python
+    for case in ("tls-only", "mtls-authz"):  # HTTPS (and gRPC over TLS) with the Secret's CA
+        (tc,) = one(renders[case]["docs"], "Pod")["spec"]["containers"]
+        tls_script = tc["command"][2]
+        compile(tls_script, f"helm-test-{case}", "exec")
+        assert "https://ran-distill.ricxapp.svc:8080/ric/v1/health/ready" in tls_script
+        assert "/opt/ran-distill/tls/ca.crt" in tls_script
+        assert ("grpc.secure_channel" in tls_script) == (case == "tls-only")
+        (mount,) = [m for m in tc["volumeMounts"] if m["name"] == "tls"]
+        assert mount["readOnly"] is True
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     # the Service must never select the test pod
     selector = one(r["docs"], "Service")["spec"]["selector"]
@@ -563,6 +737,12 @@ def test_chart_controls_schema_is_the_descriptor_schema() -> None:
         "http_port",
         "ort_intra_op_threads",
         "ort_inter_op_threads",
+        # from tls.* and authorization.*
+        "tls_cert_file",
+        "tls_key_file",
+        "tls_client_ca_file",
+        "tls_require_client_cert",
+        "authz_cells_file",
     }
     descriptor_schema = json.loads(DESCRIPTOR_SCHEMA.read_text())["properties"]
     chart_schema = json.loads((CHART / "values.schema.json").read_text())

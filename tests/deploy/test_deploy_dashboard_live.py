@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -21,6 +20,8 @@ import pytest
 import yaml
 from deploy_support import DASHBOARD
 
+from ran_distill.xapp_process import free_port
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 JOB, NAMESPACE = "ran-distill", "ricxapp"
@@ -31,12 +32,6 @@ SUBSTITUTIONS = {
     "$namespace": NAMESPACE,
     "$cell": ".*",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def substitute(expr: str) -> str:
@@ -72,6 +67,15 @@ def feed(metrics: Any, stop: threading.Event) -> None:
         metrics.ues_released.inc()
         metrics.reloads.labels("success").inc()
         metrics.inference_errors.inc()
+        metrics.candidate_loaded.set(1)
+        metrics.shadow_decisions.inc(128)
+        metrics.shadow_agreements.labels("exact").inc(100)
+        metrics.shadow_agreements.labels("one_mcs").inc(120)
+        for quantity, gauge in metrics.shadow_window.items():
+            gauge.set(0.01 if quantity.startswith("predicted") else 0.9)
+        metrics.shadow_streak.set(4000)
+        metrics.promotions.labels("admin").inc()
+        metrics.rollbacks.inc()
         for cell in (1, 2):
             labels = str(cell)
             metrics.cell_delivered_bytes.labels(labels).inc(125_000)
@@ -212,7 +216,7 @@ def test_latency_percentiles_per_stage(prometheus: str) -> None:
     exprs = dict(dashboard_targets())
     p99 = exprs["Latency percentiles per stage / B"]
     stages = {r["metric"]["stage"] for r in query(prometheus, substitute(p99))}
-    assert stages == {"queue_wait", "state_features", "inference", "total"}
+    assert stages == {"queue_wait", "state_features", "inference", "shadow", "total"}
 
 
 def test_fallback_share(prometheus: str) -> None:

@@ -46,12 +46,33 @@ def test_controls_validate_against_schema(descriptor: dict, schema: dict) -> Non
         {"olla_bler_target": 1.5},
         {"grpc_prot": 50051},  # typo: unknown keys are rejected
         {"admin_token": "secret"},  # never in the descriptor
+        # security settings that do not fit together (service/config.py refuses them too)
+        {"authz_cells_file": "/etc/cells.yaml"},
+        {"authz_cells_file": "/etc/cells.yaml", "tls_require_client_cert": False},
+        {"tls_cert_file": "/tls/tls.crt"},
+        {"tls_key_file": "/tls/tls.key"},
+        {"tls_client_ca_file": "/tls/ca.crt"},
+        {"tls_require_client_cert": True, "tls_cert_file": "/a", "tls_key_file": "/b"},
     ],
 )
 def test_schema_rejects_bad_controls(descriptor: dict, schema: dict, bad: dict) -> None:
     controls = {**descriptor["controls"], **bad}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(controls, schema)
+
+
+def test_schema_accepts_mutual_tls_with_authorization(descriptor: dict, schema: dict) -> None:
+    controls = {
+        **descriptor["controls"],
+        "tls_cert_file": "/tls/tls.crt",
+        "tls_key_file": "/tls/tls.key",
+        "tls_client_ca_file": "/tls/ca.crt",
+        "tls_require_client_cert": True,
+        "authz_cells_file": "/authz/cells.yaml",
+    }
+    jsonschema.Draft7Validator(schema).validate(controls)
+    tls_only = {**descriptor["controls"], "tls_cert_file": "/a", "tls_key_file": "/b"}
+    jsonschema.Draft7Validator(schema).validate(tls_only)
 
 
 def test_oran_descriptor_shape(descriptor: dict) -> None:

@@ -15,10 +15,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -26,16 +24,12 @@ from pathlib import Path
 import pytest
 from deploy_support import DESCRIPTOR, DOCKERFILE, REPO, copy_build_context
 
+from ran_distill.xapp_process import free_port, wait_ready
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 BASE_IMAGE_MB = 130  # python:3.11-slim-bookworm, uncompressed (docs/deployment.md)
 IMAGE_BUDGET_MB = 400
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess[str]:
@@ -241,18 +235,10 @@ def test_serve_answers_health_on_both_ports_and_stops_on_sigterm(
         )
     base = f"http://127.0.0.1:{http_port}"
     try:
-        deadline = time.monotonic() + 120
-        ready = None
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"serve exited {proc.returncode}:\n{log.read_text()}"
-            try:
-                ready = http_get(f"{base}/ric/v1/health/ready")
-            except OSError:
-                ready = None
-            if ready and ready[0] == 200:
-                break
-            time.sleep(0.5)
-        assert ready and ready[0] == 200, f"never ready: {ready}\n{log.read_text()[-4000:]}"
+        try:
+            wait_ready(http_port, proc=proc, timeout=120)
+        except RuntimeError as exc:  # exited, or never ready
+            pytest.fail(f"{exc}\n{log.read_text()[-4000:]}")
         assert http_get(f"{base}/ric/v1/health/alive")[0] == 200
         status, metrics = http_get(f"{base}/ric/v1/metrics")
         assert status == 200 and b"ran_distill_" in metrics

@@ -208,7 +208,7 @@ def test_genie_requires_true_sinr():
 @pytest.mark.parametrize("n_dmrs_re", [12, 24])
 def test_genie_uses_the_slot_format_of_the_simulator(n_dmrs_re):
     """In the simulator the genie maximizes the expected bits under the simulator's own
-    TBS tables (sim.tbs/n_cb/k_cb), whatever the DM-RS overhead of the scenario."""
+    TBS tables (sim.phy.tbs/n_cb/k_cb), whatever the DM-RS overhead of the scenario."""
     import dataclasses
 
     from linkadapt.sim import PRESETS, Simulator
@@ -221,13 +221,13 @@ def test_genie_uses_the_slot_format_of_the_simulator(n_dmrs_re):
         b = sim.observe()
         chosen = genie.act(b)
         r = b.reports
-        eff = bler.effective_sinr_db(b.true_sinr_db[:, None, :], sim.betas[None, :])
-        tb = sim.tbs[:, r.rank, r.n_prb].T
-        n_cb = sim.n_cb[:, r.rank, r.n_prb].T
+        eff = bler.effective_sinr_db(b.true_sinr_db[:, None, :], sim.phy.betas[None, :])
+        tb = sim.phy.tbs[:, r.rank, r.n_prb].T
+        n_cb = sim.phy.n_cb[:, r.rank, r.n_prb].T
         cb = bler.code_block_bler(
             eff,
             np.arange(28),
-            cb_bits=sim.k_cb[:, r.rank, r.n_prb].T,
+            cb_bits=sim.phy.k_cb[:, r.rank, r.n_prb].T,
             offset_db=b.bler_offset_db[:, None],
         )
         best = np.argmax(tb * (1 - cb) ** n_cb, axis=1)

@@ -201,25 +201,6 @@ def test_eesm_betas_shipped_equal_reference():
         assert np.all(b > 0)
 
 
-# --------------------------------------------------------------------------- HARQ
-
-
-def test_chase_combining_two_equal_is_plus_3db():
-    for s in (-3.0, 7.0, 20.0):
-        assert float(bler.chase_combine_db(s, s)) == pytest.approx(s + 10 * np.log10(2))
-    np.testing.assert_allclose(
-        bler.chase_combine_db(np.array([0.0, 10.0]), np.array([0.0, 10.0])),
-        [3.0103, 13.0103],
-        atol=1e-4,
-    )
-
-
-def test_chase_combining_adds_linear_sinr():
-    assert float(bler.chase_combine_db(0.0, 0.0, 0.0)) == pytest.approx(10 * np.log10(3))
-    assert float(bler.chase_combine_db(10.0, 0.0)) == pytest.approx(10 * np.log10(11))
-    assert float(bler.chase_combine_db(5.0)) == pytest.approx(5.0)
-
-
 # --------------------------------------------------------------------------- calibration
 
 

@@ -46,17 +46,11 @@ def test_summary_has_cell_edge_and_loss_kpis():
     assert s["mean_mcs"] == pytest.approx((5 + 30) / 4)
 
 
-def test_per_ue_and_per_cell_arrays():
-    k, cell = _acc()
+def test_per_ue_arrays():
+    k, _ = _acc()
     ue = k.per_ue(1e-3)
     np.testing.assert_allclose(ue["throughput_mbps"], [0, 1, 2, 3, 10])
     np.testing.assert_array_equal(ue["zero"], [True, False, False, False, False])
-    c = k.per_cell(1e-3, cell)
-    np.testing.assert_allclose(c["throughput_mbps"], [1.0, 15.0])
-    np.testing.assert_allclose(
-        c["throughput_p5_mbps"], [np.percentile([0, 1], 5), np.percentile([2, 3, 10], 5)]
-    )
-    np.testing.assert_allclose(c["zero_ue_share"], [0.5, 0.0])
 
 
 def test_nothing_delivered():

@@ -88,8 +88,8 @@ def test_every_decision_is_credited_exactly_once_and_in_reward_units() -> None:
     c = Credit.concat(credits)
     keys = c.row * 1_000_000 + c.index
     assert np.unique(keys).size == keys.size  # no decision credited twice
-    outstanding = (sim.p_state != 0).sum()
-    assert c.row.size + outstanding == sim.decisions.sum()
+    outstanding = (sim.harq.state != 0).sum()
+    assert c.row.size + outstanding == sim.harq.decisions.sum()
     assert np.all(c.reward <= 1.0) and np.all(c.reward >= -(1.0 * 3 + 1.0))
 
 

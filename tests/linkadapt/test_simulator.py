@@ -9,7 +9,7 @@ import pytest
 
 from linkadapt.baselines import FixedCqiPolicy, GeniePolicy, OllaPolicy
 from linkadapt.sim import PRESETS, ScenarioConfig, Simulator, load_scenario
-from linkadapt.sim.simulator import IDLE, NEEDS_RETX, WAITING
+from linkadapt.sim.harq import IDLE, NEEDS_RETX, WAITING
 
 
 def _run(sim: Simulator, policy, slots: int) -> None:
@@ -94,7 +94,7 @@ def test_cqi_is_used_at_least_the_configured_delay_late() -> None:
 def test_harq_state_machine_only_uses_known_states() -> None:
     sim = Simulator("bursty", 30, seed=4)
     _run(sim, OllaPolicy(30), 120)
-    assert set(np.unique(sim.p_state)) <= {IDLE, WAITING, NEEDS_RETX}
+    assert set(np.unique(sim.harq.state)) <= {IDLE, WAITING, NEEDS_RETX}
 
 
 def test_scheduler_never_exceeds_ues_per_slot_per_cell() -> None:
@@ -128,7 +128,7 @@ def test_bursty_ues_only_send_what_is_queued() -> None:
         sent += result.sent_bits.sum()
     assert sent > 0
     # never more than what arrived: the queue is never negative
-    assert (sim.buffer_bits >= 0).all()
+    assert (sim.traffic.buffer_bits >= 0).all()
     assert (sim.observe().reports.buffer_bytes >= 0).all()
 
 
@@ -185,25 +185,27 @@ def test_chase_combining_adds_per_subband_sinrs_before_eesm() -> None:
         retx_layer = {
             int(u): channel.layer_sinr_lin(
                 sim._sinr_sb_lin[[u]],
-                sim.p_rank[[u], sim.retx_proc[u]],
+                sim.harq.rank[[u], sim.retx_proc[u]],
                 sim.cfg.n_tx,
                 sim.cfg.evm_sinr_db,
             )[0]
             for u in re
         }
         procs = {int(u): int(sim.retx_proc[u]) for u in re}
-        acc_before = {u: sim.p_acc[u, p].copy() for u, p in procs.items()}
+        acc_before = {u: sim.harq.acc[u, p].copy() for u, p in procs.items()}
         sim.step(np.full(40, 27) * batch.new_tx)  # MCS 27 fails often: retransmissions
         for u, layer in snapshot.items():
             layers[u] = layer
         for u, p in procs.items():
-            np.testing.assert_allclose(sim.p_acc[u, p], acc_before[u] + retx_layer[u], rtol=1e-6)
-            if sim.p_ntx[u, p] == 2:
+            np.testing.assert_allclose(sim.harq.acc[u, p], acc_before[u] + retx_layer[u], rtol=1e-6)
+            if sim.harq.n_tx[u, p] == 2:
                 # hand computation of the decoding SINR: EESM of the summed subbands
-                m = int(sim.p_mcs[u, p])
-                eff = bler.effective_sinr_db(10 * np.log10(sim.p_acc[u, p][None]), sim.betas[[m]])
+                m = int(sim.harq.mcs[u, p])
+                eff = bler.effective_sinr_db(
+                    10 * np.log10(sim.harq.acc[u, p][None]), sim.phy.betas[[m]]
+                )
                 summed = (acc_before[u] + retx_layer[u]).astype(np.float64)  # per subband
-                b = float(sim.betas[m])
+                b = float(sim.phy.betas[m])
                 by_hand = 10 * np.log10(-b * np.log(np.mean(np.exp(-summed / b))))
                 assert eff[0] == pytest.approx(by_hand, rel=1e-4)
     assert layers, "no new transmissions"

@@ -10,9 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from service_testing import ServerThread, write_model_dir  # noqa: E402
-
-ADMIN_TOKEN = "test-admin-token"
+from service_testing import ADMIN_TOKEN, ServerThread, write_model_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from linkadapt import features
 
+ADMIN_TOKEN = "test-admin-token"  # the admin token of the test servers
+
 
 def mlp_weights(
     obs_dim: int, n_actions: int, hidden: tuple[int, ...] = (64, 32), seed: int = 0
@@ -152,7 +154,10 @@ class ServerThread:
     """The full xApp (gRPC + REST) on 127.0.0.1 ephemeral ports, in a background thread
     with its own event loop; tests reach into ``app.dataplane`` through :meth:`call`."""
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, *, use_uvloop: bool = False, **settings: Any) -> None:
+        """``use_uvloop``: the event loop ``ran-distill serve`` runs on (uvloop); the
+        default asyncio loop answers a keep-alive HTTP request only after ~40 ms while the
+        grpc.aio server shares it, which matters to tests sending thousands."""
         import asyncio
         import threading
 
@@ -169,7 +174,12 @@ class ServerThread:
         }
         defaults.update(settings)
         self.settings = load_settings(**defaults)
-        self.loop = asyncio.new_event_loop()
+        if use_uvloop:
+            import uvloop
+
+            self.loop = uvloop.new_event_loop()
+        else:
+            self.loop = asyncio.new_event_loop()
         self.app = XApp(self.settings)
         self._started = threading.Event()
         self._error: BaseException | None = None
@@ -180,7 +190,8 @@ class ServerThread:
         if self._error is not None:
             raise self._error
         self.grpc_target = f"127.0.0.1:{self.app.grpc_port}"
-        self.http_base = f"http://127.0.0.1:{self.app.http_port}"
+        scheme = "https" if self.settings.tls_cert_file else "http"
+        self.http_base = f"{scheme}://127.0.0.1:{self.app.http_port}"
 
     def _run(self) -> None:
         import asyncio

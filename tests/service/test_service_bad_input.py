@@ -14,7 +14,7 @@ import orjson
 import pytest
 from service_testing import ServerThread, grpc_request, json_request, random_reports
 
-from service.dataplane import RequestError
+from service.errors import RequestError
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 
@@ -259,6 +259,10 @@ def test_release_unknown_cell_or_ue(server: ServerThread, seeded: dict) -> None:
     ]:
         r = httpx.post(f"{server.http_base}/v1/ues/release", json=body)
         assert r.status_code == 422 and r.json()["field"] == field, r.text
+    # a float id beyond int64 is refused as such, not cast (it wrapped to INT64_MIN)
+    r = httpx.post(f"{server.http_base}/v1/ues/release", json={"cell_id": CELL, "ue_id": [1e30]})
+    assert r.status_code == 422 and r.json()["field"] == "ue_id"
+    assert "out of range" in r.json()["detail"][0]["msg"]
     after = seeded["snapshot"]()  # UES[0] was named in a failed release: still tracked
     np.testing.assert_array_equal(after[0], before[0])
     assert after[1] == before[1]
@@ -315,10 +319,10 @@ def _micro_batch(server: ServerThread, raws: list[bytes]) -> tuple[list, int]:
     took the merged (one-pass) path."""
     dp = server.app.dataplane
     merged_counts: list[int] = []
-    original = dp._premerge
+    original = dp.validator.premerge
 
-    def spy(requests):  # noqa: ANN001, ANN202
-        batch, spans = original(requests)
+    def spy(raws):  # noqa: ANN001, ANN202
+        batch, spans = original(raws)
         merged_counts.append(len(spans))
         return batch, spans
 
@@ -332,11 +336,11 @@ def _micro_batch(server: ServerThread, raws: list[bytes]) -> tuple[list, int]:
                 out.append(exc)
         return out
 
-    server.call(setattr, dp, "_premerge", spy)
+    server.call(setattr, dp.validator, "premerge", spy)
     try:
         return server.run(together()), sum(merged_counts)
     finally:
-        server.call(delattr, dp, "_premerge")
+        server.call(delattr, dp.validator, "premerge")
 
 
 def test_one_micro_batch_mixing_good_and_bad_requests(server: ServerThread, model_dir) -> None:  # noqa: ANN001

@@ -5,7 +5,6 @@ cannot be reached."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -19,13 +18,8 @@ from service_testing import ServerThread, random_reports
 from linkadapt.baselines import OllaPolicy
 from linkadapt.policy import DecisionBatch
 from linkadapt.reports import ReportBatch
+from ran_distill.xapp_process import free_port
 from service.client import RETRY_POLICY, RemotePolicy, XappClient, channel_options
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _batch(rng: np.random.Generator, n: int = 12) -> DecisionBatch:
@@ -95,7 +89,7 @@ class _BadStub:
 
 
 def test_wait_for_ready_client_started_before_the_server(model_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     target = f"127.0.0.1:{port}"
     reports = _batch(np.random.default_rng(7)).reports
     with XappClient(target, timeout=2.0) as fail_fast, pytest.raises(grpc.RpcError) as err:

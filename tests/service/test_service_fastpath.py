@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkadapt.reports import REPORT_DTYPES, ReportBatch, ReportError
-from service.dataplane import fast_report_batch
+from service.validation import fast_report_batch
 
 NAMES = [k for k in REPORT_DTYPES if k != "cell_id"]
 VALUES = st.sampled_from(

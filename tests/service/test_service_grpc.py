@@ -10,12 +10,11 @@ import grpc
 import httpx
 import numpy as np
 import pytest
-from conftest import ADMIN_TOKEN
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from service_testing import ServerThread, grpc_request, random_reports, write_model_dir
+from service_testing import ADMIN_TOKEN, ServerThread, grpc_request, random_reports, write_model_dir
 
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
@@ -316,14 +315,14 @@ def test_drain_reports_not_serving_then_stops(model_dir: Path) -> None:
 
 def test_internal_error_fails_one_request_not_the_worker(server: ServerThread) -> None:
     dp = server.app.dataplane
-    original = dp.validate_decide
+    original = dp.validator.decide
 
     def boom(cell_id, slot, mcs_table, columns):  # noqa: ANN001, ANN202
         if cell_id == 666:
             raise ValueError("synthetic bug")
         return original(cell_id, slot, mcs_table, columns)
 
-    server.call(setattr, dp, "validate_decide", boom)
+    server.call(setattr, dp.validator, "decide", boom)
     try:
         cols = random_reports(np.random.default_rng(0), np.arange(4))
         ch, stub = _stub(server.grpc_target)
@@ -338,7 +337,7 @@ def test_internal_error_fails_one_request_not_the_worker(server: ServerThread) -
         )
         assert r.status_code == 500
     finally:
-        server.call(delattr, dp, "validate_decide")
+        server.call(delattr, dp.validator, "decide")
 
 
 def test_release_is_ordered_with_decisions(server: ServerThread) -> None:

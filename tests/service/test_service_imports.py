@@ -14,6 +14,8 @@ def test_serving_path_loads_no_simulator_or_training_stack() -> None:
         "import json, sys\n"
         "import linkadapt, service.app, service.cli, service.client, service.dataplane\n"
         "import service.grpc_server, service.rest\n"
+        "from service.config import load_settings\n"
+        "service.dataplane.DataPlane(load_settings(model_dir='absent'))  # first-use imports\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

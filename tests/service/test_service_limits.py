@@ -19,10 +19,10 @@ import grpc
 import httpx
 import numpy as np
 import pytest
-from conftest import ADMIN_TOKEN
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from service_testing import (
+    ADMIN_TOKEN,
     ServerThread,
     grpc_request,
     json_request,
@@ -30,7 +30,7 @@ from service_testing import (
     write_model_dir,
 )
 
-from service.dataplane import KPI_MAX_UES
+from service.kpis import KPI_MAX_UES
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 
@@ -65,18 +65,18 @@ class _Gate:
         self.dp = srv.app.dataplane
         self.open = threading.Event()
         self.entered = threading.Event()
-        self._orig = self.dp._process
+        self._orig = self.dp.batcher.process
 
-        def gated(requests: list[Any]) -> None:
+        def gated(requests: list[Any]) -> Any:
             self.entered.set()
             self.open.wait(30)
-            self._orig(requests)
+            return self._orig(requests)
 
-        self.dp._process = gated  # type: ignore[method-assign]
+        self.dp.batcher.process = gated
 
     def release(self) -> None:
         self.open.set()
-        self.dp._process = self._orig  # type: ignore[method-assign]
+        self.dp.batcher.process = self._orig
 
 
 def _in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
@@ -367,10 +367,10 @@ def test_outcome_cells_beyond_the_cap_create_no_series(model_dir: Path) -> None:
         assert len(cells_in_metrics()) == cap
         assert _sample(srv, "ran_distill_kpi_cells_dropped_total") == n_cells - cap
         assert _sample(srv, "ran_distill_kpi_cells") == cap
-        kpi = srv.call(lambda: dp._kpi[10_000])
+        kpi = srv.call(lambda: dp.kpis.cells[10_000])
         assert kpi.ues.shape[0] <= KPI_MAX_UES  # fixed-size state whatever the reports
         # silent cells free their places (and their series) after ue_ttl_seconds
-        srv.call(lambda: dp._expire_kpi_cells(time.monotonic() + 2 * srv.settings.ue_ttl_seconds))
+        srv.call(lambda: dp.kpis.expire(time.monotonic() + 2 * srv.settings.ue_ttl_seconds))
         assert cells_in_metrics() == set()
         with grpc.insecure_channel(srv.grpc_target) as ch:
             pb_grpc.LinkAdaptationStub(ch).ReportOutcome(

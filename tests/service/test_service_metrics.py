@@ -4,7 +4,6 @@ xApp on loopback (the Debian ``prometheus`` package must be installed: missing =
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 from service_testing import ServerThread, grpc_request, random_reports
 
+from ran_distill.xapp_process import free_port
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 
@@ -87,12 +87,6 @@ def test_promtool_check_metrics(server: ServerThread) -> None:
     assert proc.stdout.strip() == "" and proc.stderr.strip() == "", proc.stdout + proc.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_prometheus_scrapes_the_xapp(server: ServerThread, tmp_path: Path) -> None:
     prometheus = _binary("prometheus")
     _traffic(server)
@@ -104,7 +98,7 @@ def test_real_prometheus_scrapes_the_xapp(server: ServerThread, tmp_path: Path) 
         "  - job_name: ran-distill\n    metrics_path: /ric/v1/metrics\n"
         f"    static_configs:\n      - targets: ['{target}']\n"
     )
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api/v1"
     proc = subprocess.Popen(
         [
@@ -145,6 +139,7 @@ def test_real_prometheus_scrapes_the_xapp(server: ServerThread, tmp_path: Path) 
             "queue_wait",
             "state_features",
             "inference",
+            "shadow",  # exists at 0 without a candidate
             "total",
         }
     finally:

@@ -5,94 +5,45 @@ window → exit 0); and the Python client / RemotePolicy."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
-import httpx
 import numpy as np
-import pytest
 import typer
 from service_testing import ServerThread, grpc_request, random_reports
 
 from linkadapt.policy import DecisionBatch, Policy
 from linkadapt.reports import ReportBatch
+from ran_distill.xapp_process import wait_ready, xapp_process
 from service.client import RemotePolicy, XappClient
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_sigterm_drains_and_exits(model_dir: Path, tmp_path: Path) -> None:
-    gport, hport = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAN_DISTILL_")}
-    env.update(
-        RAN_DISTILL_DRAIN_SECONDS="1.5", RAN_DISTILL_RELOAD_POLL_SECONDS="0", PYTHONPATH=str(REPO)
-    )
-    env.pop("CONFIG_FILE", None)
+    env = {"RAN_DISTILL_DRAIN_SECONDS": "1.5", "PYTHONPATH": str(REPO)}
     log_path = tmp_path / "log.jsonl"
-    with log_path.open("w") as log_file:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "service",
-                "serve",
-                "--model",
-                str(model_dir),
-                "--grpc-port",
-                str(gport),
-                "--http-port",
-                str(hport),
-                "--host",
-                "127.0.0.1",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            base = f"http://127.0.0.1:{hport}"
-            for _ in range(300):  # bounded wait for readiness
-                try:
-                    if httpx.get(f"{base}/ric/v1/health/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, log_path.read_text()
-                time.sleep(0.05)
-            else:
-                pytest.fail("never became ready: " + log_path.read_text())
-            cols = random_reports(np.random.default_rng(0), np.arange(16))
-            with grpc.insecure_channel(f"127.0.0.1:{gport}") as ch:
-                stub = pb_grpc.LinkAdaptationStub(ch)
-                assert len(stub.Decide(grpc_request(1, 0, cols), timeout=5).mcs) == 16
-                proc.send_signal(signal.SIGTERM)
-                for _ in range(200):
-                    if httpx.get(f"{base}/ric/v1/health/ready", timeout=1).status_code == 503:
-                        break
-                    time.sleep(0.01)
-                else:
-                    pytest.fail("readiness never went 503 after SIGTERM")
-                # during the drain window requests are still served
-                assert len(stub.Decide(grpc_request(1, 1, cols), timeout=5).mcs) == 16
-            assert proc.wait(30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+    with (
+        log_path.open("wb") as log_file,
+        xapp_process(model_dir, env=env, output=log_file, inherit_settings=False) as (
+            proc,
+            gport,
+            hport,
+        ),
+    ):
+        cols = random_reports(np.random.default_rng(0), np.arange(16))
+        with grpc.insecure_channel(f"127.0.0.1:{gport}") as ch:
+            stub = pb_grpc.LinkAdaptationStub(ch)
+            assert len(stub.Decide(grpc_request(1, 0, cols), timeout=5).mcs) == 16
+            proc.send_signal(signal.SIGTERM)
+            wait_ready(hport, proc=proc, expect=503, timeout=10)  # readiness went 503
+            # during the drain window requests are still served
+            assert len(stub.Decide(grpc_request(1, 1, cols), timeout=5).mcs) == 16
+        assert proc.wait(30) == 0
     lines = [ln for ln in log_path.read_text().splitlines() if ln.strip()]
     records = [json.loads(ln) for ln in lines]  # every line is one JSON object
     msgs = [r["msg"] for r in records]

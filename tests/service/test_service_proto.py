@@ -38,6 +38,10 @@ def test_proto_mirrors_report_batch() -> None:
         "ReleaseUe",
         "GetModel",
         "ReloadModel",
+        "LoadCandidate",
+        "UnloadCandidate",
+        "PromoteCandidate",
+        "RollbackModel",
     }
 
 

@@ -80,11 +80,11 @@ def test_reload_swaps_and_failed_reload_keeps_old(tmp_path: Path) -> None:
     assert reg.reload() == (True, "")
     first = reg.current
     assert first is not None and first.version.startswith("v1+")
-    assert reg.poll() is None  # unchanged files: no reload
+    assert not reg.changed()  # unchanged files: the data plane's poll does not reload
     # a broken update: old model keeps serving, failure reported in info + metric
     write_model_dir(d, seed=1, version="v2", corrupt_golden=True)
     assert reg.changed()
-    assert reg.poll() is False
+    assert reg.reload()[0] is False
     assert reg.current is first
     info = reg.info()
     assert info["last_reload_result"] == "failed" and "golden" in info["last_reload_error"]
@@ -96,7 +96,8 @@ def test_reload_swaps_and_failed_reload_keeps_old(tmp_path: Path) -> None:
     # a good update is picked up by the poll and swapped in
     write_model_dir(d, seed=2, version="v3")
     os.utime(d / "model.onnx")
-    assert reg.poll() is True
+    assert reg.changed()
+    assert reg.reload()[0] is True
     assert reg.current is not first and reg.current.version.startswith("v3+")
     assert reg.info()["last_reload_result"] == "ok"
     assert (

@@ -101,7 +101,7 @@ def test_inline_mode_gives_the_same_decisions(server: ServerThread, model_dir: P
                 )
                 r = httpx.post(f"{inline.http_base}/v1/decisions", json=body)
                 assert r.status_code == 200 and r.json()["mcs"] == list(ra.mcs)
-        assert inline.app.dataplane._worker is None
+        assert inline.app.dataplane.batcher.worker is None
     finally:
         inline.stop()
 

@@ -106,6 +106,39 @@ Directory the service loads its model from, for the chosen model.source.
 {{- end }}
 {{- end }}
 
+{{/*
+Transport security and authorization: the path of the cells mapping ("" when off), the
+ConfigMap holding it, and the scheme of the HTTP port.
+*/}}
+{{- define "ran-distill.authzCellsFile" -}}
+{{- if .Values.authorization.enabled }}
+{{- printf "%s/%s" .Values.authorization.mountPath .Values.authorization.configMapKey }}
+{{- end }}
+{{- end }}
+
+{{- define "ran-distill.authzConfigMapName" -}}
+{{- default (printf "%s-authz" (include "ran-distill.fullname" .)) .Values.authorization.existingConfigMap }}
+{{- end }}
+
+{{- define "ran-distill.httpScheme" -}}
+{{- ternary "HTTPS" "HTTP" (not (not .Values.tls.enabled)) }}
+{{- end }}
+
+{{/*
+Refuse value combinations that would deploy something that looks secure and is not.
+*/}}
+{{- define "ran-distill.checkSecurity" -}}
+{{- if and .Values.tls.enabled (not .Values.tls.existingSecret) }}
+{{- fail "tls.enabled needs tls.existingSecret (a Secret with the certificate, key and CA)" }}
+{{- end }}
+{{- if and .Values.authorization.enabled (not (and .Values.tls.enabled .Values.tls.requireClientCert)) }}
+{{- fail "authorization.enabled needs tls.enabled and tls.requireClientCert: without verified client certificates the cell mapping cannot apply" }}
+{{- end }}
+{{- if and .Values.authorization.enabled (not .Values.authorization.existingConfigMap) (not .Values.authorization.identities) }}
+{{- fail "authorization.enabled needs authorization.identities or authorization.existingConfigMap" }}
+{{- end }}
+{{- end }}
+
 {{- define "ran-distill.adminTokenSecretName" -}}
 {{- default (printf "%s-admin" (include "ran-distill.fullname" .)) .Values.adminToken.existingSecret }}
 {{- end }}
@@ -123,12 +156,19 @@ The O-RAN SC xApp descriptor (xapp-descriptor/config-file.json) for this release
 container image, the ports, the probes and the controls the pod actually runs with.
 */}}
 {{- define "ran-distill.descriptor" -}}
+{{- $tls := .Values.tls }}
+{{- $mtls := and $tls.enabled $tls.requireClientCert }}
 {{- $controls := dict
   "model_dir" (include "ran-distill.modelDir" .)
   "grpc_port" (.Values.containerPorts.grpc | int)
   "http_port" (.Values.containerPorts.http | int)
   "ort_intra_op_threads" (include "ran-distill.intraOpThreads" . | int)
   "ort_inter_op_threads" (.Values.onnxruntime.interOpThreads | int)
+  "tls_cert_file" (ternary (printf "%s/%s" $tls.mountPath $tls.certKey) "" (not (not $tls.enabled)))
+  "tls_key_file" (ternary (printf "%s/%s" $tls.mountPath $tls.keyKey) "" (not (not $tls.enabled)))
+  "tls_client_ca_file" (ternary (printf "%s/%s" $tls.mountPath $tls.caKey) "" (not (not $mtls)))
+  "tls_require_client_cert" (not (not $mtls))
+  "authz_cells_file" (include "ran-distill.authzCellsFile" .)
 }}
 {{- $controls = merge $controls (deepCopy .Values.controls) }}
 {{- $image := dict

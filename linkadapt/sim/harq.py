@@ -1,0 +1,195 @@
+"""HARQ bookkeeping of the simulator: per-UE processes, soft combining, feedback timing.
+
+Each UE has ``harq_processes`` (8 or 16) stop-and-wait HARQ processes (TS 38.321 §5.3.2;
+at most 16 downlink processes per cell, TS 38.214 §5.1). A process is in one of three
+states:
+
+- ``IDLE``: free for a new transport block;
+- ``WAITING``: a transmission is in flight; its ACK/NACK reaches the gNB ``delay`` slots
+  later (the PDSCH-to-HARQ-ACK timing K1 of TS 38.213 §9.2.3 plus the gNB's processing,
+  drawn per UE from ``ScenarioConfig.harq_delay_slots``);
+- ``NEEDS_RETX``: NACKed before the last of ``max_transmissions``; the UE's next
+  scheduling opportunity retransmits it with the MCS, PRBs and layers of its first
+  transmission.
+
+Chase combining: ``acc[ue, proc]`` holds the per-subband sum of the linear per-layer SINRs
+of the block's transmissions, S_acc,i = Σ_k SINR_k,i; the simulator applies EESM to it at
+every decoding attempt (combining before EESM, as a receiver combines soft bits).
+
+Feedback timing: with one transmission per UE per slot and a fixed per-UE delay, at most
+one process of a UE has feedback due in any slot, so ``feedback_due[ue, slot % R]`` (a ring
+of R = max delay + 1 columns) names it and delivering feedback is O(n), not a scan of
+every process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+IDLE, WAITING, NEEDS_RETX = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The HARQ feedback that reaches the gNB in one slot.
+
+    Per UE (what its report carries), ``[n]``:
+
+    - ``harq_ack``: int8, 1 ACK, 0 NACK, −1 no feedback this slot;
+    - ``harq_mcs``: int16, the MCS of that transmission (0 without feedback);
+    - ``harq_tx_index``: int16, 0 for a first transmission, k for the k-th
+      retransmission, −1 without feedback.
+
+    Per feedback, ``[k]`` for the ``k`` UEs that got one:
+
+    - ``ue`` / ``proc``: int64 UE row and process;
+    - ``decoded``: bool, the transmission decoded (ACK);
+    - ``n_tx``: int16, transmissions of the block so far (1 = first);
+    - ``payload``: float64, payload bits of the block;
+    - ``finished``: bool, the block's fate is known (decoded, or the last transmission
+      failed: a residual loss); unfinished blocks now wait for a retransmission.
+    """
+
+    harq_ack: np.ndarray
+    harq_mcs: np.ndarray
+    harq_tx_index: np.ndarray
+    ue: np.ndarray
+    proc: np.ndarray
+    decoded: np.ndarray
+    n_tx: np.ndarray
+    payload: np.ndarray
+    finished: np.ndarray
+
+
+class HarqProcesses:
+    """The HARQ processes of ``n`` UEs (arrays ``[n, processes]``) and their feedback ring.
+
+    Parameters
+    ----------
+    n_processes : int
+        HARQ processes per UE (8 or 16).
+    subbands : int
+        Subbands of the per-subband combined SINR ``acc``.
+    delay : int ``[n]``
+        Slots from a transmission to its ACK/NACK at the gNB, per UE (≥ 1).
+    max_delay : int
+        The largest delay any UE can have (sizes the feedback ring).
+    """
+
+    def __init__(self, n_processes: int, subbands: int, delay: np.ndarray, max_delay: int) -> None:
+        n, h = int(delay.shape[0]), n_processes
+        self.delay = delay
+        self.state = np.zeros((n, h), np.int8)
+        self.mcs = np.zeros((n, h), np.int16)
+        self.payload = np.zeros((n, h), np.float64)
+        self.n_tx = np.zeros((n, h), np.int16)
+        self.acc = np.zeros((n, h, subbands), np.float32)  # combined per-subband SINR
+        self.max_bits = np.ones((n, h), np.float64)  # B_max of the first transmission
+        self.decision = np.zeros((n, h), np.int64)  # which decision opened the block
+        self.decoded = np.zeros((n, h), bool)
+        self.prb = np.ones((n, h), np.int32)
+        self.rank = np.ones((n, h), np.int16)
+        self.decisions = np.zeros(n, np.int64)  # decisions made per UE since the drop
+        # feedback_due[ue, slot % ring]: the process whose ACK/NACK lands in that slot (−1: none)
+        self.feedback_ring = int(max_delay) + 1
+        self.feedback_due = np.full((n, self.feedback_ring), -1, np.int16)
+
+    def pending(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What each UE could send now, ``[n]`` each.
+
+        Returns ``(has_retx, retx_proc, has_idle, idle_proc)``: whether a process awaits a
+        retransmission and the lowest-numbered such process, whether a process is free and
+        the lowest-numbered free one (the ``*_proc`` entries are 0 where there is none).
+        """
+        needs = self.state == NEEDS_RETX
+        idle = self.state == IDLE
+        return needs.any(axis=1), needs.argmax(axis=1), idle.any(axis=1), idle.argmax(axis=1)
+
+    def start(
+        self,
+        t: int,
+        ue: np.ndarray,
+        proc: np.ndarray,
+        mcs: np.ndarray,
+        payload: np.ndarray,
+        decoded: np.ndarray,
+        prb: np.ndarray,
+        rank: np.ndarray,
+        max_bits: np.ndarray,
+    ) -> None:
+        """Open a block on the free process ``proc`` of each UE ``ue`` (unique), sent in slot
+        ``t``; the decision that chose its MCS gets the UE's next decision index.
+
+        ``acc[ue, proc]`` must already hold the first transmission's per-subband SINR.
+        """
+        self.state[ue, proc] = WAITING
+        self.mcs[ue, proc] = mcs
+        self.payload[ue, proc] = payload
+        self.n_tx[ue, proc] = 1
+        self.decoded[ue, proc] = decoded
+        self._expect_feedback(t, ue, proc)
+        self.prb[ue, proc] = prb
+        self.rank[ue, proc] = rank
+        self.max_bits[ue, proc] = max_bits
+        self.decision[ue, proc] = self.decisions[ue]
+        self.decisions[ue] += 1
+
+    def retransmitted(self, t: int, ue: np.ndarray, proc: np.ndarray, decoded: np.ndarray) -> None:
+        """Record a retransmission of ``proc`` of each UE ``ue`` in slot ``t``.
+
+        ``acc[ue, proc]`` must already include this transmission's SINR.
+        """
+        self.decoded[ue, proc] = decoded
+        self.n_tx[ue, proc] += 1
+        self.state[ue, proc] = WAITING
+        self._expect_feedback(t, ue, proc)
+
+    def collect(self, t: int, max_transmissions: int) -> Feedback:
+        """Take the feedback due in slot ``t``; finished processes become ``IDLE``, NACKed
+        ones before the ``max_transmissions``-th transmission ``NEEDS_RETX``."""
+        n = self.state.shape[0]
+        due = self.feedback_due[:, t % self.feedback_ring]  # a view: cleared below
+        harq_ack = np.full(n, -1, np.int8)
+        harq_mcs = np.zeros(n, np.int16)
+        harq_tx = np.full(n, -1, np.int16)
+        ue = np.flatnonzero(due >= 0)
+        proc = due[ue].astype(np.int64)
+        due[ue] = -1
+        decoded = self.decoded[ue, proc]
+        n_tx = self.n_tx[ue, proc]
+        harq_ack[ue] = decoded
+        harq_mcs[ue] = self.mcs[ue, proc]
+        harq_tx[ue] = n_tx - 1
+        finished = decoded | (n_tx >= max_transmissions)
+        self.state[ue, proc] = np.where(finished, IDLE, NEEDS_RETX)
+        return Feedback(
+            harq_ack=harq_ack,
+            harq_mcs=harq_mcs,
+            harq_tx_index=harq_tx,
+            ue=ue,
+            proc=proc,
+            decoded=decoded,
+            n_tx=n_tx,
+            payload=self.payload[ue, proc],
+            finished=finished,
+        )
+
+    def flush(self, ue: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Free every process of the UEs ``ue`` (a handover: the MAC resets).
+
+        Returns ``(rows, decisions, payload_bits)``: the UE row and decision index of each
+        block that was in flight ``[k]``, and the payload bits those blocks carried per UE
+        ``[len(ue)]`` (float64, back to the buffer).
+        """
+        busy = self.state[ue] != IDLE  # [k, h]
+        k, proc = np.nonzero(busy)
+        rows, decisions = ue[k], self.decision[ue[k], proc]
+        payload_bits = np.where(busy, self.payload[ue], 0.0).sum(axis=1)
+        self.state[ue] = IDLE
+        self.feedback_due[ue] = -1
+        return rows, decisions, payload_bits
+
+    def _expect_feedback(self, t: int, ue: np.ndarray, proc: np.ndarray) -> None:
+        self.feedback_due[ue, (t + self.delay[ue]) % self.feedback_ring] = proc
