@@ -16,6 +16,12 @@
    Prometheus's HTTP API with the Grafana dashboard's PromQL (``--no-prometheus``: from
    the xApp's own ``/metrics``, sampled by the demo).
 
+6. Shadow: the xApp runs a candidate model (by default the 106k-parameter teacher the
+   student was distilled from, ``models/teacher-generalist``) beside the student on the same
+   traffic without affecting decisions; the demo prints the comparison (agreement, within
+   ±1 MCS, mean MCS difference, predicted throughput and BLER change from the outcomes)
+   that ``GET /v1/model`` and the ``ran_distill_shadow_*`` metrics carry.
+
 ``--quick`` shrinks every budget (the smoke test); ``--hold`` keeps the xApp and
 Prometheus running after the run until Ctrl-C, to explore them.
 """
@@ -23,11 +29,13 @@ Prometheus running after the run until Ctrl-C, to explore them.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +46,7 @@ import typer
 from ran_distill.xapp_process import xapp_process
 
 DEFAULT_MODEL = Path("models/default")
+DEFAULT_CANDIDATE = Path("models/teacher-generalist")
 SCENARIO = "mimo"  # the scenario of the model's first reference KPIs
 SEED = 10000  # the first evaluation seed: the reference KPIs come from 10000-10002
 
@@ -73,6 +82,7 @@ def run_demo(
     *,
     use_prometheus: bool = True,
     hold: bool = False,
+    candidate_dir: Path | None = None,
 ) -> None:
     """The stages of the module doc; raises ``SystemExit`` on training/serving skew."""
     from rich.console import Console
@@ -104,7 +114,11 @@ def run_demo(
         "RAN_DISTILL_KPI_WINDOW_SLOTS": str(budget.kpi_window_slots),
         "RAN_DISTILL_REFERENCE_SCENARIO": SCENARIO,
     }
-    print(f"\n$ ran-distill serve --model {model_dir}", flush=True)
+    serve = f"ran-distill serve --model {model_dir}"
+    if candidate_dir is not None:
+        env["RAN_DISTILL_CANDIDATE_MODEL_DIR"] = str(candidate_dir)
+        serve += f" --candidate {candidate_dir}"
+    print(f"\n$ {serve}", flush=True)
     with ExitStack() as stack:
         _, grpc_port, http_port = stack.enter_context(xapp_process(model_dir, env=env))
         print(
@@ -140,6 +154,8 @@ def run_demo(
             "in-process student"
         )
         print(f"live KPIs over time ({collector.source}): {png}")
+        if candidate_dir is not None:
+            print_shadow(http_port, console)
         if hold:
             collector.hold(grpc_port, http_port)
     print("\nxApp stopped cleanly (SIGTERM)" + (", Prometheus stopped." if use_prometheus else "."))
@@ -150,6 +166,37 @@ def run_demo(
         )
     if result.stats.skew_mismatches:
         raise SystemExit("training/serving skew: the xApp disagrees with the student")
+
+
+def print_shadow(http_port: int, console: Any) -> None:
+    """The shadow candidate's comparison with the active model, from ``GET /v1/model``."""
+    from rich.table import Table
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/v1/model", timeout=5) as r:
+        info = json.loads(r.read())
+    cand = info.get("candidate") or {}
+    if not cand.get("loaded"):
+        print(f"shadow candidate not loaded: {cand.get('last_load_error') or 'none configured'}")
+        return
+    total = cand["total"]
+    table = Table(title=f"shadow: candidate {cand['version']} beside {info['version']}")
+    table.add_column("since loaded")
+    table.add_column("value", justify="right")
+    rows = (
+        ("decisions compared", f"{total['compared_decisions']}"),
+        ("same MCS", f"{100 * total['agreement']:.1f} %"),
+        ("within ±1 MCS", f"{100 * total['agreement_within_one']:.1f} %"),
+        ("mean MCS difference (candidate − active)", f"{total['mean_mcs_difference']:+.2f}"),
+        ("first transmissions with outcomes", f"{total['matched_outcomes']}"),
+        ("predicted throughput change", f"{100 * total['predicted_throughput_change']:+.2f} %"),
+        (
+            "predicted 1st-tx BLER change",
+            f"{100 * total['predicted_first_tx_bler_change']:+.2f} pt",
+        ),
+    )
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
 
 
 class _Collector:
@@ -248,6 +295,18 @@ def register(app: typer.Typer) -> None:
         hold: Annotated[
             bool, typer.Option(help="Keep the xApp and Prometheus up after the run (Ctrl-C)")
         ] = False,
+        candidate: Annotated[
+            Path | None,
+            typer.Option(help="Candidate model run in shadow beside the served one"),
+        ] = DEFAULT_CANDIDATE,
+        shadow: Annotated[bool, typer.Option(help="Run the shadow candidate")] = True,
     ) -> None:
         """Simulator baselines, then a simulated gNB driving the xApp, watched by Prometheus."""
-        run_demo(model, QUICK if quick else DemoBudget(), out, use_prometheus=prometheus, hold=hold)
+        run_demo(
+            model,
+            QUICK if quick else DemoBudget(),
+            out,
+            use_prometheus=prometheus,
+            hold=hold,
+            candidate_dir=candidate if shadow else None,
+        )

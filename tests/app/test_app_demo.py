@@ -36,6 +36,9 @@ def _check_common(stdout: str, out: Path) -> None:
     for column in ("via xApp", "olla-tuned", "genie"):
         assert column in stdout
     assert (out / "kpis.png").stat().st_size > 10_000
+    # the teacher runs in shadow beside the student: the comparison is printed
+    assert "shadow: candidate mlp-7x128" in stdout
+    assert "decisions compared" in stdout and "within ±1 MCS" in stdout
 
 
 @pytest.mark.skipif(prometheus_binary() is None, reason="prometheus not installed")
