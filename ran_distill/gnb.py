@@ -48,6 +48,7 @@ from ran_distill.gnb_stats import CellTally, GnbStats
 from service.client import channel_options, decide_request
 from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
+from service.tls import channel_credentials
 
 __all__ = [
     "GnbConfig",
@@ -60,6 +61,19 @@ __all__ = [
 
 SOURCE_MODEL, SOURCE_XAPP_FALLBACK, SOURCE_GNB_FALLBACK = 1, 2, 0
 PROGRESS_EVERY_SLOTS = 25
+
+
+def _open_channel(cfg: GnbConfig) -> grpc.aio.Channel:
+    """One channel to the xApp, like one DU: TLS (mutual with a client certificate) when
+    configured, else plaintext; the client's reconnect backoff either way."""
+    options = channel_options(retry=False)
+    if not cfg.uses_tls:
+        return grpc.aio.insecure_channel(cfg.target, options=options)
+    try:
+        credentials = channel_credentials(cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file)
+    except ValueError as exc:
+        raise GnbError(str(exc)) from None
+    return grpc.aio.secure_channel(cfg.target, credentials, options=options)
 
 
 class GnbRunner:
@@ -107,7 +121,7 @@ class GnbRunner:
     async def run(self) -> GnbResult:
         cfg = self.config
         t_start = time.perf_counter()
-        channel = grpc.aio.insecure_channel(cfg.target, options=channel_options(retry=False))
+        channel = _open_channel(cfg)
         try:
             await self._connect(channel)
             stub = pb_grpc.LinkAdaptationStub(channel)

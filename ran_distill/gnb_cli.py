@@ -201,6 +201,14 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = (
             False
         ),
+        tls: Annotated[bool, typer.Option(help="TLS to the xApp (system roots)")] = False,
+        tls_ca: Annotated[
+            Path | None, typer.Option(help="CA file to verify the xApp's certificate (TLS)")
+        ] = None,
+        tls_cert: Annotated[
+            Path | None, typer.Option(help="Client certificate (mutual TLS)")
+        ] = None,
+        tls_key: Annotated[Path | None, typer.Option(help="Client certificate's key")] = None,
     ) -> None:
         """Run the simulator as a gNB: one DecideStream per cell, outcomes, fallback, KPIs."""
         if model is None and DEFAULT_MODEL.is_dir():
@@ -219,6 +227,10 @@ def register(app: typer.Typer) -> None:
                 deadline_ms=deadline_ms,
                 model=model,
                 cell_offset=cell_offset,
+                tls=tls,
+                tls_ca_file=tls_ca,
+                tls_cert_file=tls_cert,
+                tls_key_file=tls_key,
             )
             gnb_scenario(config)  # a bad scenario or trace fails before connecting
         except GnbError as exc:

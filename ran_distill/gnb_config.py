@@ -37,6 +37,20 @@ class GnbConfig:
     max_in_flight: int = 16
     olla_bler_target: float = 0.1
     olla_delta_up_db: float = 1.0
+    tls: bool = False
+    """Speak TLS to the xApp (implied by any of the files below; else plaintext)."""
+    tls_ca_file: Path | None = None
+    """CA the xApp's certificate is verified against (``None``: the system roots)."""
+    tls_cert_file: Path | None = None
+    """Client certificate (mutual TLS: the gNB's identity for per-cell authorization)."""
+    tls_key_file: Path | None = None
+    """The client certificate's private key."""
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or any(
+            f is not None for f in (self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+        )
 
     def __post_init__(self) -> None:
         host, sep, port = self.target.rpartition(":")
@@ -49,6 +63,11 @@ class GnbConfig:
             (self.deadline_ms > 0, "deadline_ms", "must be > 0"),
             (self.cell_offset >= 0, "cell_offset", "must be >= 0"),
             (self.max_in_flight >= 1, "max_in_flight", "must be >= 1"),
+            (
+                (self.tls_cert_file is None) == (self.tls_key_file is None),
+                "tls_cert_file",
+                "tls_cert_file and tls_key_file go together (a client certificate)",
+            ),
         )
         for ok, name, message in checks:
             if not ok:
