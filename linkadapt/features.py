@@ -112,14 +112,14 @@ class FeatureHistory:
         if capacity <= old:
             return
         fresh = _empty_arrays(capacity - old)
-        self._arrays = {k: np.concatenate([self._arrays[k], v]) for k, v in fresh.items()}
+        self._arrays = {k: np.concatenate([self._arrays[k], v], axis=-1) for k, v in fresh.items()}
         self.outer_loop.grow(capacity)
 
     def reset(self, rows: np.ndarray) -> None:
         """Forget the history of ``rows`` (a new UE takes them)."""
         fresh = _empty_arrays(len(rows))
         for k, v in fresh.items():
-            self._arrays[k][rows] = v
+            self._arrays[k][..., rows] = v
         self.outer_loop.reset(rows)
 
     def update(self, rows: np.ndarray | None, reports: ReportBatch) -> None:
@@ -154,11 +154,9 @@ class FeatureHistory:
         ack = reports.harq_ack[fb]
         a["feedback_age"][fb_rows] = 0
         sign = np.where(ack == 1, 1, -1).astype(np.int8)
-        a["harq_ack"][fb_rows] = np.concatenate(
-            [sign[:, None], a["harq_ack"][fb_rows, :-1]], axis=1
-        )
-        a["harq_mcs"][fb_rows] = np.concatenate(
-            [reports.harq_mcs[fb, None], a["harq_mcs"][fb_rows, :-1]], axis=1
+        a["harq_ack"][:, fb_rows] = np.concatenate([sign[None, :], a["harq_ack"][:-1, fb_rows]])
+        a["harq_mcs"][:, fb_rows] = np.concatenate(
+            [reports.harq_mcs[None, fb], a["harq_mcs"][:-1, fb_rows]]
         )
         ackf = ack.astype(np.float32)
         a["ack_fast"][fb_rows] += FAST_ALPHA * (ackf - a["ack_fast"][fb_rows])
@@ -183,32 +181,35 @@ class FeatureHistory:
         a = self._arrays
         n = self.capacity if rows is None else len(rows)
         at: np.ndarray | slice = slice(None) if rows is None else rows
+        # each column computed in float64 and rounded once, straight into its place in
+        # ``out`` (ufunc ``out=``): no float64 temporary per column, one large allocation
         out = np.empty((n, OBS_DIM), dtype=np.float32)
-        cqi = a["cqi"][at]
         age = a["cqi_age"][at]
         valid = age >= 0
-        cqi = np.where(valid, cqi, 0)
+        cqi = np.where(valid, a["cqi"][at], 0)
         sinr = link_map.sinr_from_cqi(cqi, cqi_table=self.cqi_table)
         offset = self.outer_loop.offset_db[at]
-        out[:, 0] = cqi / 15.0
+        np.divide(cqi, 15.0, out=out[:, 0])
         out[:, 1] = valid
-        out[:, 2] = np.minimum(np.where(valid, age, AGE_CAP), AGE_CAP) / AGE_CAP
-        out[:, 3] = np.where(valid, sinr, -10.0) / 30.0
-        out[:, 4] = offset / 10.0
-        out[:, 5] = link_map.illa_mcs(sinr - offset, table=self.mcs_table) * valid / MCS_SCALE
+        np.divide(np.minimum(np.where(valid, age, AGE_CAP), AGE_CAP), AGE_CAP, out=out[:, 2])
+        np.divide(np.where(valid, sinr, -10.0), 30.0, out=out[:, 3])
+        np.divide(offset, 10.0, out=out[:, 4])
+        olla_mcs = link_map.illa_mcs(sinr - offset, table=self.mcs_table) * valid
+        np.divide(olla_mcs, MCS_SCALE, out=out[:, 5])
         out[:, 6] = a["ack_fast"][at]
         out[:, 7] = a["ack_slow"][at]
         h = 8 + HISTORY_LEN
-        out[:, 8:h] = a["harq_ack"][at]
-        out[:, h : h + HISTORY_LEN] = a["harq_mcs"][at] / MCS_SCALE
+        out[:, 8:h] = a["harq_ack"][:, at].T
+        np.divide(a["harq_mcs"][:, at].T, MCS_SCALE, out=out[:, h : h + HISTORY_LEN])
         c = h + HISTORY_LEN
-        out[:, c] = np.minimum(a["feedback_age"][at], AGE_CAP) / AGE_CAP
-        out[:, c + 1] = a["rank"][at] / MAX_LAYERS
-        out[:, c + 2] = np.log2(np.maximum(a["n_prb"][at], 1)) / np.log2(MAX_PRB)
-        out[:, c + 3] = a["n_symbols"][at] / MAX_SYMBOLS
+        np.divide(np.minimum(a["feedback_age"][at], AGE_CAP), AGE_CAP, out=out[:, c])
+        np.divide(a["rank"][at], MAX_LAYERS, out=out[:, c + 1])
+        np.divide(np.log2(np.maximum(a["n_prb"][at], 1)), np.log2(MAX_PRB), out=out[:, c + 2])
+        np.divide(a["n_symbols"][at], MAX_SYMBOLS, out=out[:, c + 3])
         buf = a["buffer"][at]
-        log_buf = np.log10(1.0 + np.maximum(buf, 0)) / 7.0
-        out[:, c + 4] = np.where(buf < 0, 1.0, np.minimum(log_buf, 1.0))
+        out[:, c + 4] = buf < 0  # unknown: 1; empty: log10(1) = 0
+        queued = np.flatnonzero(buf > 0)  # the log only where bytes are queued
+        out[queued, c + 4] = np.minimum(np.log10(1.0 + buf[queued]) / 7.0, 1.0)
         return out
 
 
@@ -223,8 +224,9 @@ def _empty_arrays(n: int) -> dict[str, np.ndarray]:
     return {
         "cqi": np.zeros(n, np.int16),
         "cqi_age": np.full(n, -1, np.int32),
-        "harq_ack": np.zeros((n, HISTORY_LEN), np.int8),
-        "harq_mcs": np.zeros((n, HISTORY_LEN), np.int16),
+        # the last-8 rings are feature-major, [HISTORY_LEN, n]: rows of the observation
+        "harq_ack": np.zeros((HISTORY_LEN, n), np.int8),
+        "harq_mcs": np.zeros((HISTORY_LEN, n), np.int16),
         "ack_fast": np.full(n, ACK_RATE_PRIOR, np.float32),
         "ack_slow": np.full(n, ACK_RATE_PRIOR, np.float32),
         "feedback_age": np.full(n, AGE_CAP, np.int32),

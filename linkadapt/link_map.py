@@ -68,8 +68,8 @@ class StepLookup:
     so each bucket holds at most one of them, and none sits within
     :data:`LOOKUP_EDGE_MARGIN` of a bucket edge. For x in bucket b the answer is
     ``below[b]`` (the answer at the bucket's left edge) unless x ≥ ``next_th[b]`` (the
-    first threshold above that edge), then ``above[b]``. The comparison is exact; the
-    bucket index may round to a neighbour only within the margin, where no threshold
+    first threshold above that edge), then the answer at that threshold. The comparison
+    is exact; the bucket index may round to a neighbour only within the margin, where no threshold
     lies, so the answer is that of ``searchsorted(g, x, side="right") − 1`` for every x,
     ±inf and NaN (sorted last by numpy: the last index) included.
     """
@@ -80,8 +80,10 @@ class StepLookup:
         self.below = np.searchsorted(g, edges, side="right") - 1
         higher = np.minimum(self.below + 1, g.size - 1)
         self.next_th = np.where(self.below + 1 < g.size, g[higher], np.inf)
-        self.above = np.searchsorted(g, self.next_th, side="right") - 1
-        self.above[~np.isfinite(self.next_th)] = g.size - 1
+        above = np.searchsorted(g, self.next_th, side="right") - 1
+        above[~np.isfinite(self.next_th)] = g.size - 1
+        # answers interleaved, [2b] below and [2b + 1] above: one gather per key
+        self.answer = np.stack([self.below, above], axis=1).ravel()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         pos = np.subtract(x, self.lo, dtype=np.float64)
@@ -90,7 +92,10 @@ class StepLookup:
         np.fmin(pos, self.last, out=pos)
         np.fmax(pos, 0.0, out=pos)
         bucket = pos.astype(np.intp)
-        return np.where(x >= self.next_th[bucket], self.above[bucket], self.below[bucket])
+        up = x >= self.next_th[bucket]
+        bucket <<= 1
+        bucket += up
+        return self.answer[bucket]
 
 
 @lru_cache(maxsize=64)
