@@ -16,6 +16,11 @@ Chase combining: ``acc[ue, proc]`` holds the per-subband sum of the linear per-l
 of the block's transmissions, S_acc,i = Σ_k SINR_k,i; the simulator applies EESM to it at
 every decoding attempt (combining before EESM, as a receiver combines soft bits).
 
+Which process a UE uses next: ``idle_mask`` / ``retx_mask`` (one bit per process) mirror
+the ``IDLE`` / ``NEEDS_RETX`` states, updated where a state changes (a few UEs a slot), so
+:meth:`HarqProcesses.pending` reads the lowest set bit of each mask from a table instead of
+scanning every UE's processes every slot.
+
 Feedback timing: with one transmission per UE per slot and a fixed per-UE delay, at most
 one process of a UE has feedback due in any slot, so ``feedback_due[ue, slot % R]`` (a ring
 of R = max delay + 1 columns) names it and delivering feedback is O(n), not a scan of
@@ -29,6 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 
 IDLE, WAITING, NEEDS_RETX = 0, 1, 2
+MAX_PROCESSES = 16  # TS 38.214 §5.1: at most 16 downlink HARQ processes
+
+# LOWEST_BIT[m]: index of the lowest set bit of the 16-bit mask m (0 for m = 0)
+LOWEST_BIT = np.zeros(1 << MAX_PROCESSES, np.int64)
+for _index in reversed(range(MAX_PROCESSES)):
+    LOWEST_BIT[(np.arange(1 << MAX_PROCESSES) >> _index) & 1 == 1] = _index
+LOWEST_BIT.setflags(write=False)
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,8 @@ class HarqProcesses:
 
     def __init__(self, n_processes: int, subbands: int, delay: np.ndarray, max_delay: int) -> None:
         n, h = int(delay.shape[0]), n_processes
+        if not 1 <= h <= MAX_PROCESSES:
+            raise ValueError(f"n_processes must be 1..{MAX_PROCESSES}, got {h}")
         self.delay = delay
         self.state = np.zeros((n, h), np.int8)
         self.mcs = np.zeros((n, h), np.int16)
@@ -92,6 +106,9 @@ class HarqProcesses:
         self.prb = np.ones((n, h), np.int32)
         self.rank = np.ones((n, h), np.int16)
         self.decisions = np.zeros(n, np.int64)  # decisions made per UE since the drop
+        self.all_idle = (1 << h) - 1
+        self.idle_mask = np.full(n, self.all_idle, np.int64)  # bit p: process p is IDLE
+        self.retx_mask = np.zeros(n, np.int64)  # bit p: process p is NEEDS_RETX
         # feedback_due[ue, slot % ring]: the process whose ACK/NACK lands in that slot (−1: none)
         self.feedback_ring = int(max_delay) + 1
         self.feedback_due = np.full((n, self.feedback_ring), -1, np.int16)
@@ -103,9 +120,8 @@ class HarqProcesses:
         retransmission and the lowest-numbered such process, whether a process is free and
         the lowest-numbered free one (the ``*_proc`` entries are 0 where there is none).
         """
-        needs = self.state == NEEDS_RETX
-        idle = self.state == IDLE
-        return needs.any(axis=1), needs.argmax(axis=1), idle.any(axis=1), idle.argmax(axis=1)
+        retx, idle = self.retx_mask, self.idle_mask
+        return retx != 0, LOWEST_BIT[retx], idle != 0, LOWEST_BIT[idle]
 
     def start(
         self,
@@ -125,6 +141,7 @@ class HarqProcesses:
         ``acc[ue, proc]`` must already hold the first transmission's per-subband SINR.
         """
         self.state[ue, proc] = WAITING
+        self.idle_mask[ue] &= ~_bit(proc)
         self.mcs[ue, proc] = mcs
         self.payload[ue, proc] = payload
         self.n_tx[ue, proc] = 1
@@ -144,6 +161,7 @@ class HarqProcesses:
         self.decoded[ue, proc] = decoded
         self.n_tx[ue, proc] += 1
         self.state[ue, proc] = WAITING
+        self.retx_mask[ue] &= ~_bit(proc)
         self._expect_feedback(t, ue, proc)
 
     def collect(self, t: int, max_transmissions: int) -> Feedback:
@@ -164,6 +182,9 @@ class HarqProcesses:
         harq_tx[ue] = n_tx - 1
         finished = decoded | (n_tx >= max_transmissions)
         self.state[ue, proc] = np.where(finished, IDLE, NEEDS_RETX)
+        bit = _bit(proc)
+        self.idle_mask[ue] |= np.where(finished, bit, 0)
+        self.retx_mask[ue] |= np.where(finished, 0, bit)
         return Feedback(
             harq_ack=harq_ack,
             harq_mcs=harq_mcs,
@@ -188,8 +209,16 @@ class HarqProcesses:
         rows, decisions = ue[k], self.decision[ue[k], proc]
         payload_bits = np.where(busy, self.payload[ue], 0.0).sum(axis=1)
         self.state[ue] = IDLE
+        self.idle_mask[ue] = self.all_idle
+        self.retx_mask[ue] = 0
         self.feedback_due[ue] = -1
         return rows, decisions, payload_bits
 
     def _expect_feedback(self, t: int, ue: np.ndarray, proc: np.ndarray) -> None:
         self.feedback_due[ue, (t + self.delay[ue]) % self.feedback_ring] = proc
+
+
+def _bit(proc: np.ndarray) -> np.ndarray:
+    """int64 mask bit of each process index (int64 whatever the index dtype: a 16-bit
+    shift would make bit 15 negative)."""
+    return np.left_shift(1, np.asarray(proc, np.int64))
