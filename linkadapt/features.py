@@ -39,6 +39,8 @@ features record every feedback.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from linkadapt import link_map
@@ -181,36 +183,53 @@ class FeatureHistory:
         a = self._arrays
         n = self.capacity if rows is None else len(rows)
         at: np.ndarray | slice = slice(None) if rows is None else rows
-        # each column computed in float64 and rounded once, straight into its place in
-        # ``out`` (ufunc ``out=``): no float64 temporary per column, one large allocation
-        out = np.empty((n, OBS_DIM), dtype=np.float32)
+        # built feature-major in a per-thread scratch buffer (each feature a contiguous
+        # row, each value computed in float64 and rounded once into it), then transposed
+        # into the result in one pass: writing the columns of an [n, OBS_DIM] array one
+        # by one is strided, a cache line per value
+        col = _feature_major_scratch(n)
         age = a["cqi_age"][at]
         valid = age >= 0
         cqi = np.where(valid, a["cqi"][at], 0)
         sinr = link_map.sinr_from_cqi(cqi, cqi_table=self.cqi_table)
         offset = self.outer_loop.offset_db[at]
-        np.divide(cqi, 15.0, out=out[:, 0])
-        out[:, 1] = valid
-        np.divide(np.minimum(np.where(valid, age, AGE_CAP), AGE_CAP), AGE_CAP, out=out[:, 2])
-        np.divide(np.where(valid, sinr, -10.0), 30.0, out=out[:, 3])
-        np.divide(offset, 10.0, out=out[:, 4])
+        np.divide(cqi, 15.0, out=col[0])
+        col[1] = valid
+        np.divide(np.minimum(np.where(valid, age, AGE_CAP), AGE_CAP), AGE_CAP, out=col[2])
+        np.divide(np.where(valid, sinr, -10.0), 30.0, out=col[3])
+        np.divide(offset, 10.0, out=col[4])
         olla_mcs = link_map.illa_mcs(sinr - offset, table=self.mcs_table) * valid
-        np.divide(olla_mcs, MCS_SCALE, out=out[:, 5])
-        out[:, 6] = a["ack_fast"][at]
-        out[:, 7] = a["ack_slow"][at]
+        np.divide(olla_mcs, MCS_SCALE, out=col[5])
+        col[6] = a["ack_fast"][at]
+        col[7] = a["ack_slow"][at]
         h = 8 + HISTORY_LEN
-        out[:, 8:h] = a["harq_ack"][:, at].T
-        np.divide(a["harq_mcs"][:, at].T, MCS_SCALE, out=out[:, h : h + HISTORY_LEN])
+        col[8:h] = a["harq_ack"][:, at]
+        np.divide(a["harq_mcs"][:, at], MCS_SCALE, out=col[h : h + HISTORY_LEN])
         c = h + HISTORY_LEN
-        np.divide(np.minimum(a["feedback_age"][at], AGE_CAP), AGE_CAP, out=out[:, c])
-        np.divide(a["rank"][at], MAX_LAYERS, out=out[:, c + 1])
-        np.divide(np.log2(np.maximum(a["n_prb"][at], 1)), np.log2(MAX_PRB), out=out[:, c + 2])
-        np.divide(a["n_symbols"][at], MAX_SYMBOLS, out=out[:, c + 3])
+        np.divide(np.minimum(a["feedback_age"][at], AGE_CAP), AGE_CAP, out=col[c])
+        np.divide(a["rank"][at], MAX_LAYERS, out=col[c + 1])
+        np.divide(np.log2(np.maximum(a["n_prb"][at], 1)), np.log2(MAX_PRB), out=col[c + 2])
+        np.divide(a["n_symbols"][at], MAX_SYMBOLS, out=col[c + 3])
         buf = a["buffer"][at]
-        out[:, c + 4] = buf < 0  # unknown: 1; empty: log10(1) = 0
+        col[c + 4] = buf < 0  # unknown: 1; empty: log10(1) = 0
         queued = np.flatnonzero(buf > 0)  # the log only where bytes are queued
-        out[queued, c + 4] = np.minimum(np.log10(1.0 + buf[queued]) / 7.0, 1.0)
+        col[c + 4, queued] = np.minimum(np.log10(1.0 + buf[queued]) / 7.0, 1.0)
+        out = np.empty((n, OBS_DIM), dtype=np.float32)
+        np.copyto(out, col.T)
         return out
+
+
+_SCRATCH = threading.local()  # per thread: encode is not re-entrant, threads may share
+
+
+def _feature_major_scratch(n: int) -> np.ndarray:
+    """float32 ``[OBS_DIM, n]`` scratch of this thread, grown to the largest ``n`` it
+    encoded (a persistent buffer: a fresh one per call costs page faults at 10k rows)."""
+    scratch: np.ndarray | None = getattr(_SCRATCH, "buffer", None)
+    if scratch is None or scratch.shape[1] < n:
+        scratch = np.empty((OBS_DIM, n), dtype=np.float32)
+        _SCRATCH.buffer = scratch
+    return scratch[:, :n]
 
 
 def privileged_features(true_sinr_db: np.ndarray, doppler_hz: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 
 from linkadapt import bler, link_map
 from linkadapt.sim import channel
+from linkadapt.sim.jit import kernel
 from linkadapt.sim.scenario import ScenarioConfig
 
 CQI_EESM_MCS = 14  # the UE's CQI measurement uses the EESM β of a mid-range MCS
@@ -42,6 +43,13 @@ class CqiReporting:
         n = period.shape[0]
         self.cfg, self.period, self.phase, self.delay, self.rng = cfg, period, phase, delay, rng
         self.beta = float(bler.eesm_beta(np.array([CQI_EESM_MCS]), table=cfg.mcs_table)[0])
+        # the measurement kernel's constants (module doc; channel.best_rank, LayerSinr)
+        ranks = np.arange(1, cfg.max_rank + 1)
+        gain_db = channel.layer_sinr_gain_db(ranks, cfg.n_tx)
+        self._rank_gain = np.concatenate([[1.0], np.power(10.0, gain_db / 10.0)])
+        self._inv_evm = 10.0 ** (-cfg.evm_sinr_db / 10.0)
+        self.layer = channel.LayerSinr(cfg.n_tx, cfg.evm_sinr_db)
+        self._cqi_thresholds = np.asarray(link_map.cqi_thresholds_db(cfg.mcs_table), np.float64)
         self.ring = int(max(cfg.cqi_delay_slots[1], int(np.max(delay, initial=0)))) + 1
         self.ring_cqi = np.zeros((self.ring, n), np.int16)
         self.ring_ri = np.ones((self.ring, n), np.int16)
@@ -59,15 +67,13 @@ class CqiReporting:
         if meas.size:
             self.next_measurement[meas] = t + self.period[meas]
             # how many UEs measure depends on the slot only, so the stream stays paired
-            noise = self.rng.standard_normal(meas.size) * cfg.cqi_noise_db
-            measured = sinr_sb_lin[meas] * np.power(10.0, noise / 10.0).astype(np.float32)[:, None]
-            wideband_db = 10.0 * np.log10(np.mean(measured, axis=1))
-            ri = channel.best_rank(wideband_db, cfg.max_rank, cfg.n_tx, cfg.evm_sinr_db)
-            layer = channel.layer_sinr_lin(measured, ri, cfg.n_tx, cfg.evm_sinr_db)
-            eff = bler.effective_sinr_db(10.0 * np.log10(layer), self.beta)
+            noise_db = self.rng.standard_normal(meas.size) * cfg.cqi_noise_db
             slot = (t + self.delay[meas]) % self.ring
-            self.ring_cqi[slot, meas] = link_map.cqi_from_sinr(eff, cqi_table=cfg.mcs_table)
-            self.ring_ri[slot, meas] = ri
+            _measure(
+                meas, noise_db, sinr_sb_lin, cfg.max_rank, self._rank_gain, self._inv_evm,
+                self.layer.gain_by_rank, self.layer.inv_evm, self.beta, self._cqi_thresholds,
+                slot, self.ring_cqi, self.ring_ri,
+            )  # fmt: skip
             self.ring_measured[slot, meas] = t
         landing = self.ring_measured[t % self.ring]  # a view: cleared below
         ue = np.flatnonzero(landing >= 0)
@@ -85,3 +91,64 @@ class CqiReporting:
         """Drop the landed and in-flight reports of ``ue`` (a handover: new cell)."""
         self.ring_measured[:, ue] = -1
         self.measured[ue] = -1
+
+
+@kernel
+def _measure(
+    meas: np.ndarray,
+    noise_db: np.ndarray,
+    sinr_sb: np.ndarray,
+    max_rank: int,
+    rank_gain: np.ndarray,
+    inv_evm: float,
+    gain_by_rank: np.ndarray,
+    inv_evm32: np.float32,
+    beta: float,
+    cqi_thresholds: np.ndarray,
+    slot: np.ndarray,
+    ring_cqi: np.ndarray,
+    ring_ri: np.ndarray,
+) -> None:
+    """One report per UE ``meas[i]``, into ``ring_*[slot[i], meas[i]]``: the SINR measured
+    with an error of ``noise_db[i]`` dB; the rank maximizing r·log2(1 + SINR_layer(r))
+    on the wideband mean (:func:`channel.best_rank`), compared as (1 + SINR_layer)^r,
+    which orders the same without a logarithm; the CQI whose threshold the EESM effective
+    SINR of that rank's layer SINRs reaches (:func:`link_map.cqi_from_sinr`; the CQI
+    thresholds increase). The numpy version went through dB and back between steps; the
+    kernel stays linear, which moves the effective SINR by ~1e-7 relative (a CQI differs
+    only within ~1e-6 dB of a threshold: the tests bound it)."""
+    n_sub = sinr_sb.shape[1]
+    one32 = np.float32(1.0)
+    measured = np.empty(n_sub, np.float32)
+    layer = np.empty(n_sub, np.float64)
+    for i in range(meas.shape[0]):
+        u = meas[i]
+        factor = np.float32(10.0 ** (noise_db[i] / 10.0))
+        total = np.float32(0.0)
+        for k in range(n_sub):
+            measured[k] = sinr_sb[u, k] * factor
+            total += measured[k]
+        wideband = np.float64(total / np.float32(n_sub))
+        rank = 1
+        best = -1.0
+        for r in range(1, max_rank + 1):
+            per_layer = 1.0 / (1.0 / (wideband * rank_gain[r]) + inv_evm)
+            capacity = (1.0 + per_layer) ** r  # 2^(r·log2(1 + SINR)), same order
+            if capacity > best:  # the first maximum, as argmax
+                best = capacity
+                rank = r
+        gain = gain_by_rank[rank]
+        floor = np.inf
+        for k in range(n_sub):
+            layer[k] = one32 / (one32 / (measured[k] * gain) + inv_evm32)
+            floor = min(floor, layer[k])
+        mean = 0.0
+        for k in range(n_sub):
+            mean += np.exp(-(layer[k] - floor) / beta)
+        eff = floor - beta * np.log(mean / n_sub)
+        eff_db = 10.0 * np.log10(max(eff, 1e-12))
+        cqi = cqi_thresholds.shape[0] - 1
+        while cqi > 0 and cqi_thresholds[cqi] > eff_db:
+            cqi -= 1
+        ring_cqi[slot[i], u] = cqi
+        ring_ri[slot[i], u] = rank
