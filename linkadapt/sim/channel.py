@@ -34,14 +34,15 @@ def path_loss_db(env: str, d2d: np.ndarray, fc_ghz: float, los: np.ndarray) -> n
     d3d = np.sqrt(d2d**2 + (h_bs - h_ut) ** 2)
     d_bp = 4.0 * (h_bs - 1.0) * (h_ut - 1.0) * fc_ghz * 1e9 / SPEED_OF_LIGHT
     lf = 20.0 * np.log10(fc_ghz)
+    log_d = np.log10(d3d)  # once: the three formulas share it
     if env == "UMa":
-        pl1 = 28.0 + 22.0 * np.log10(d3d) + lf
-        pl2 = 28.0 + 40.0 * np.log10(d3d) + lf - 9.0 * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)
-        nlos = 13.54 + 39.08 * np.log10(d3d) + lf - 0.6 * (h_ut - 1.5)
+        pl1 = 28.0 + 22.0 * log_d + lf
+        pl2 = 28.0 + 40.0 * log_d + lf - 9.0 * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)
+        nlos = 13.54 + 39.08 * log_d + lf - 0.6 * (h_ut - 1.5)
     else:
-        pl1 = 32.4 + 21.0 * np.log10(d3d) + lf
-        pl2 = 32.4 + 40.0 * np.log10(d3d) + lf - 9.5 * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)
-        nlos = 22.4 + 35.3 * np.log10(d3d) + 21.3 * np.log10(fc_ghz) - 0.3 * (h_ut - 1.5)
+        pl1 = 32.4 + 21.0 * log_d + lf
+        pl2 = 32.4 + 40.0 * log_d + lf - 9.5 * np.log10(d_bp**2 + (h_bs - h_ut) ** 2)
+        nlos = 22.4 + 35.3 * log_d + 21.3 * np.log10(fc_ghz) - 0.3 * (h_ut - 1.5)
     pl_los = np.where(d2d <= d_bp, pl1, pl2)
     return np.where(los, pl_los, np.maximum(pl_los, nlos))
 

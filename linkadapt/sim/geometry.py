@@ -171,9 +171,14 @@ class Geometry:
         step = self.velocity * seconds
         self.pos += step
         moved = np.hypot(step[:, 0], step[:, 1])[:, None]
-        a = np.exp(-moved / self.decorrelation_m)
+        # a = exp(−Δd / d_corr) takes two values per UE (LOS, NLOS): two exps, not one
+        # per link
+        d_los, d_nlos = SHADOW_DECORRELATION_M[self.cfg.environment]
+        a_los, a_nlos = np.exp(-moved / d_los), np.exp(-moved / d_nlos)
+        a = np.where(self.los, a_los, a_nlos)
+        keep = np.where(self.los, np.sqrt(1.0 - a_los * a_los), np.sqrt(1.0 - a_nlos * a_nlos))
         noise = self.rng.standard_normal(self.shadow_db.shape)
-        self.shadow_db = a * self.shadow_db + np.sqrt(1.0 - a * a) * self.sigma * noise
+        self.shadow_db = a * self.shadow_db + keep * self.sigma * noise
         self.rx_dbm = self._rx_dbm(self.distances())
         return self._handover(ttt_slots_elapsed)
 
