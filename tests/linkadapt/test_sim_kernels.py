@@ -13,6 +13,7 @@ from linkadapt import bler, link_map, nr
 from linkadapt.sim import PRESETS, Simulator, channel, rng
 from linkadapt.sim.cqi import CqiReporting, _measure
 from linkadapt.sim.harq import IDLE, NEEDS_RETX, HarqProcesses
+from linkadapt.sim.phy import PhyAbstraction
 from linkadapt.sim.scheduler import Scheduler
 from linkadapt.sim.traffic import Traffic
 
@@ -394,3 +395,31 @@ def test_no_arrivals_at_rate_zero() -> None:
     for _ in range(20):
         tr.arrivals()
     assert (tr.buffer_bits == 0).all()
+
+
+@pytest.mark.parametrize("preset", ["mimo", "scsu"])
+def test_tbler_kernel_equals_the_bler_model(preset: str) -> None:
+    """Random attempts (chase-combined SINRs, MCS, layers, PRBs, UE offsets), faded-out
+    subbands included, against :mod:`linkadapt.bler` composed as before the kernel."""
+    cfg = dataclasses.replace(PRESETS[preset], mcs_table=1 if preset == "scsu" else 2)
+    r = np.random.default_rng(8)
+    n = 3000
+    offset = r.uniform(-1.0, 4.0, 50)
+    phy = PhyAbstraction(cfg, offset)
+    sinr = (r.exponential(1.0, (n, cfg.subbands)) * np.geomspace(0.1, 3e3, n)[:, None]).astype(
+        np.float32
+    )
+    sinr[:10, 0] = 0.0
+    mcs = r.integers(0, phy.n_mcs, n)
+    rank, prb, ue = r.integers(1, 5, n), r.integers(1, cfg.n_prb + 1, n), r.integers(0, 50, n)
+    with np.errstate(divide="ignore"):
+        eff = bler.effective_sinr_db(10.0 * np.log10(sinr), phy.betas[mcs])
+    cb = bler.code_block_bler(
+        eff, mcs, table=cfg.mcs_table, cb_bits=phy.k_cb[mcs, rank, prb], offset_db=offset[ue]
+    )
+    expected = bler.transport_block_bler(cb, phy.n_cb[mcs, rank, prb])
+    got = phy.tbler(sinr, mcs, rank, prb, ue)
+    # the numpy path rounds the SINRs to float32 dB and back (~1e-7 relative): on the
+    # steepest waterfalls (many code blocks) that moves the TBLER by a few 1e-6
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    assert ((expected > 0.01) & (expected < 0.99)).mean() > 0.05  # the waterfall is hit
