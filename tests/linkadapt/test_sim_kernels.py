@@ -422,4 +422,4 @@ def test_tbler_kernel_equals_the_bler_model(preset: str) -> None:
     # the numpy path rounds the SINRs to float32 dB and back (~1e-7 relative): on the
     # steepest waterfalls (many code blocks) that moves the TBLER by a few 1e-6
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
-    assert ((expected > 0.01) & (expected < 0.99)).mean() > 0.05  # the waterfall is hit
+    assert ((expected > 0.01) & (expected < 0.99)).sum() > 20  # the waterfall is hit
