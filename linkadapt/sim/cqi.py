@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from linkadapt import bler, link_map
-from linkadapt.sim import channel
+from linkadapt.sim import channel, rng
 from linkadapt.sim.jit import kernel
 from linkadapt.sim.scenario import ScenarioConfig
 
@@ -29,7 +29,10 @@ CQI_EESM_MCS = 14  # the UE's CQI measurement uses the EESM β of a mid-range MC
 class CqiReporting:
     """Periodic CQI/RI reports of ``period`` [n], landing ``delay`` [n] slots late.
 
-    :meth:`step` is called once per slot, t = 0, 1, 2, ...
+    :meth:`step` is called once per slot, t = 0, 1, 2, ...; one kernel
+    (:func:`_csi_step`) measures the UEs due (in row order, one N(0, 1) error each from
+    the ``seed`` stream: how many depends on the slot only, so paired runs stay paired)
+    and lands the reports due.
     """
 
     def __init__(
@@ -38,10 +41,11 @@ class CqiReporting:
         period: np.ndarray,
         phase: np.ndarray,
         delay: np.ndarray,
-        rng: np.random.Generator,
+        seed: np.random.SeedSequence,
     ) -> None:
         n = period.shape[0]
-        self.cfg, self.period, self.phase, self.delay, self.rng = cfg, period, phase, delay, rng
+        self.cfg, self.period, self.phase, self.delay = cfg, period, phase, delay
+        self.state = rng.new_state(seed)  # measurement errors
         self.beta = float(bler.eesm_beta(np.array([CQI_EESM_MCS]), table=cfg.mcs_table)[0])
         # the measurement kernel's constants (module doc; channel.best_rank, LayerSinr)
         ranks = np.arange(1, cfg.max_rank + 1)
@@ -63,25 +67,12 @@ class CqiReporting:
     def step(self, t: int, sinr_sb_lin: np.ndarray) -> None:
         """Measure where due (channel SINR ``[n, S]`` of slot ``t``) and land due reports."""
         cfg = self.cfg
-        meas = np.flatnonzero(self.next_measurement <= t)
-        if meas.size:
-            self.next_measurement[meas] = t + self.period[meas]
-            # how many UEs measure depends on the slot only, so the stream stays paired
-            noise_db = self.rng.standard_normal(meas.size) * cfg.cqi_noise_db
-            slot = (t + self.delay[meas]) % self.ring
-            _measure(
-                meas, noise_db, sinr_sb_lin, cfg.max_rank, self._rank_gain, self._inv_evm,
-                self.layer.gain_by_rank, self.layer.inv_evm, self.beta, self._cqi_thresholds,
-                slot, self.ring_cqi, self.ring_ri,
-            )  # fmt: skip
-            self.ring_measured[slot, meas] = t
-        landing = self.ring_measured[t % self.ring]  # a view: cleared below
-        ue = np.flatnonzero(landing >= 0)
-        if ue.size:
-            self.cqi[ue] = self.ring_cqi[t % self.ring, ue]
-            self.ri[ue] = self.ring_ri[t % self.ring, ue]
-            self.measured[ue] = landing[ue]
-            landing[ue] = -1
+        _csi_step(
+            t, sinr_sb_lin, self.next_measurement, self.period, self.delay, self.state,
+            float(cfg.cqi_noise_db), cfg.max_rank, self._rank_gain, self._inv_evm,
+            self.layer.gain_by_rank, self.layer.inv_evm, self.beta, self._cqi_thresholds,
+            self.ring_cqi, self.ring_ri, self.ring_measured, self.cqi, self.ri, self.measured,
+        )  # fmt: skip
 
     def age(self, t: int) -> np.ndarray:
         """int32 ``[n]`` slots since the landed report was measured (−1: none yet)."""
@@ -91,6 +82,55 @@ class CqiReporting:
         """Drop the landed and in-flight reports of ``ue`` (a handover: new cell)."""
         self.ring_measured[:, ue] = -1
         self.measured[ue] = -1
+
+
+@kernel
+def _csi_step(
+    t: int,
+    sinr_sb: np.ndarray,
+    next_measurement: np.ndarray,
+    period: np.ndarray,
+    delay: np.ndarray,
+    state: np.ndarray,
+    noise_std_db: float,
+    max_rank: int,
+    rank_gain: np.ndarray,
+    inv_evm: float,
+    gain_by_rank: np.ndarray,
+    inv_evm32: np.float32,
+    beta: float,
+    cqi_thresholds: np.ndarray,
+    ring_cqi: np.ndarray,
+    ring_ri: np.ndarray,
+    ring_measured: np.ndarray,
+    cqi: np.ndarray,
+    ri: np.ndarray,
+    measured: np.ndarray,
+) -> None:
+    """One slot of :class:`CqiReporting`: measure (:func:`_report`) into the ring row of
+    the arrival slot, then land the ring row of slot ``t``."""
+    ring = ring_measured.shape[0]
+    buffers = np.empty((2, sinr_sb.shape[1]))
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    for u in range(next_measurement.shape[0]):
+        if next_measurement[u] > t:
+            continue
+        next_measurement[u] = t + period[u]
+        z, s0, s1, s2, s3 = rng.normal(s0, s1, s2, s3)
+        row = (t + delay[u]) % ring
+        ring_cqi[row, u], ring_ri[row, u] = _report(
+            sinr_sb[u], z * noise_std_db, max_rank, rank_gain, inv_evm, gain_by_rank,
+            inv_evm32, beta, cqi_thresholds, buffers,
+        )  # fmt: skip
+        ring_measured[row, u] = t
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    row = t % ring
+    for u in range(ring_measured.shape[1]):
+        if ring_measured[row, u] >= 0:
+            cqi[u] = ring_cqi[row, u]
+            ri[u] = ring_ri[row, u]
+            measured[u] = ring_measured[row, u]
+            ring_measured[row, u] = -1
 
 
 @kernel
@@ -109,46 +149,69 @@ def _measure(
     ring_cqi: np.ndarray,
     ring_ri: np.ndarray,
 ) -> None:
-    """One report per UE ``meas[i]``, into ``ring_*[slot[i], meas[i]]``: the SINR measured
-    with an error of ``noise_db[i]`` dB; the rank maximizing r·log2(1 + SINR_layer(r))
+    """:func:`_report` of UEs ``meas`` with the errors ``noise_db``, into
+    ``ring_*[slot[i], meas[i]]`` (what :func:`_csi_step` does for the UEs due)."""
+    buffers = np.empty((2, sinr_sb.shape[1]))
+    for i in range(meas.shape[0]):
+        u = meas[i]
+        ring_cqi[slot[i], u], ring_ri[slot[i], u] = _report(
+            sinr_sb[u], noise_db[i], max_rank, rank_gain, inv_evm, gain_by_rank, inv_evm32,
+            beta, cqi_thresholds, buffers,
+        )  # fmt: skip
+
+
+@kernel
+def _report(
+    sinr: np.ndarray,
+    noise_db: float,
+    max_rank: int,
+    rank_gain: np.ndarray,
+    inv_evm: float,
+    gain_by_rank: np.ndarray,
+    inv_evm32: np.float32,
+    beta: float,
+    cqi_thresholds: np.ndarray,
+    buffers: np.ndarray,
+) -> tuple[int, int]:
+    """``(cqi, rank)`` of one UE whose channel SINR is ``sinr [S]``: the SINR measured
+    with an error of ``noise_db`` dB; the rank maximizing r·log2(1 + SINR_layer(r))
     on the wideband mean (:func:`channel.best_rank`), compared as (1 + SINR_layer)^r,
     which orders the same without a logarithm; the CQI whose threshold the EESM effective
     SINR of that rank's layer SINRs reaches (:func:`link_map.cqi_from_sinr`; the CQI
     thresholds increase). The numpy version went through dB and back between steps; the
     kernel stays linear, which moves the effective SINR by ~1e-7 relative (a CQI differs
-    only within ~1e-6 dB of a threshold: the tests bound it)."""
-    n_sub = sinr_sb.shape[1]
+    only within ~1e-6 dB of a threshold: the tests bound it). ``buffers`` is float64
+    ``[2, S]`` scratch."""
+    n_sub = sinr.shape[0]
     one32 = np.float32(1.0)
-    measured = np.empty(n_sub, np.float32)
-    layer = np.empty(n_sub, np.float64)
-    for i in range(meas.shape[0]):
-        u = meas[i]
-        factor = np.float32(10.0 ** (noise_db[i] / 10.0))
-        total = np.float32(0.0)
-        for k in range(n_sub):
-            measured[k] = sinr_sb[u, k] * factor
-            total += measured[k]
-        wideband = np.float64(total / np.float32(n_sub))
-        rank = 1
-        best = -1.0
-        for r in range(1, max_rank + 1):
-            per_layer = 1.0 / (1.0 / (wideband * rank_gain[r]) + inv_evm)
-            capacity = (1.0 + per_layer) ** r  # 2^(r·log2(1 + SINR)), same order
-            if capacity > best:  # the first maximum, as argmax
-                best = capacity
-                rank = r
-        gain = gain_by_rank[rank]
-        floor = np.inf
-        for k in range(n_sub):
-            layer[k] = one32 / (one32 / (measured[k] * gain) + inv_evm32)
-            floor = min(floor, layer[k])
-        mean = 0.0
-        for k in range(n_sub):
-            mean += np.exp(-(layer[k] - floor) / beta)
-        eff = floor - beta * np.log(mean / n_sub)
-        eff_db = 10.0 * np.log10(max(eff, 1e-12))
-        cqi = cqi_thresholds.shape[0] - 1
-        while cqi > 0 and cqi_thresholds[cqi] > eff_db:
-            cqi -= 1
-        ring_cqi[slot[i], u] = cqi
-        ring_ri[slot[i], u] = rank
+    measured = buffers[0]
+    layer = buffers[1]
+    factor = np.float32(10.0 ** (noise_db / 10.0))
+    total = np.float32(0.0)
+    for k in range(n_sub):
+        value = sinr[k] * factor
+        measured[k] = value
+        total += value
+    wideband = np.float64(total / np.float32(n_sub))
+    rank = 1
+    best = -1.0
+    for r in range(1, max_rank + 1):
+        per_layer = 1.0 / (1.0 / (wideband * rank_gain[r]) + inv_evm)
+        capacity = (1.0 + per_layer) ** r  # 2^(r·log2(1 + SINR)), same order
+        if capacity > best:  # the first maximum, as argmax
+            best = capacity
+            rank = r
+    gain = gain_by_rank[rank]
+    floor = np.inf
+    for k in range(n_sub):
+        layer[k] = one32 / (one32 / (np.float32(measured[k]) * gain) + inv_evm32)
+        floor = min(floor, layer[k])
+    mean = 0.0
+    for k in range(n_sub):
+        mean += np.exp(-(layer[k] - floor) / beta)
+    eff = floor - beta * np.log(mean / n_sub)
+    eff_db = 10.0 * np.log10(max(eff, 1e-12))
+    cqi = cqi_thresholds.shape[0] - 1
+    while cqi > 0 and cqi_thresholds[cqi] > eff_db:
+        cqi -= 1
+    return cqi, rank

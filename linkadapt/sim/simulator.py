@@ -126,7 +126,6 @@ class Simulator:
         # one stream per process, so that none shifts another (docs/simulator.md)
         fading_seq, interference_seq, traffic_seq, csi_seq = chan_seq.spawn(4)
         rng = np.random.default_rng(drop_seq)
-        self.chan_rng = np.random.default_rng(csi_seq)  # CQI measurement errors
         self.dec_rng = np.random.default_rng(dec_seq)
         cfg = self.cfg = self.base.sample(rng)
         n = self.n
@@ -146,7 +145,7 @@ class Simulator:
         period = rng.integers(cfg.cqi_period_slots[0], cfg.cqi_period_slots[1] + 1, n)
         phase = rng.integers(0, period)
         delay = rng.integers(cfg.cqi_delay_slots[0], cfg.cqi_delay_slots[1] + 1, n)
-        self.csi = CqiReporting(cfg, period, phase, delay, self.chan_rng)
+        self.csi = CqiReporting(cfg, period, phase, delay, csi_seq)
         harq_delay = rng.integers(cfg.harq_delay_slots[0], cfg.harq_delay_slots[1] + 1, n)
         self.bler_offset = rng.uniform(*cfg.bler_offset_db, n)
         bursty = np.zeros(n, bool)

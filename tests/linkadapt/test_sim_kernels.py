@@ -210,8 +210,21 @@ def test_harq_pending_masks_equal_the_state_scan(n_processes: int) -> None:
 # ---------------------------------------------------------------- CSI
 
 
+class _ZigguratNormals:
+    """``standard_normal(k)`` from a kernel stream: the errors the kernel draws, in order."""
+
+    def __init__(self, state: np.ndarray) -> None:
+        self.state = state
+
+    def standard_normal(self, k: int) -> np.ndarray:
+        out = np.empty(k)
+        rng.fill_normal(self.state, out)
+        return out
+
+
 class _QueueCqiReference:
-    """The reporting as first written: a per-UE queue searched for due reports."""
+    """The reporting as first written: a per-UE queue searched for due reports, the
+    measurement in numpy."""
 
     def __init__(self, cfg, period, phase, delay, generator) -> None:
         n = period.shape[0]
@@ -271,8 +284,8 @@ def test_cqi_arrival_ring_equals_the_queue_search(preset: str) -> None:
     r = np.random.default_rng(3)
     period = r.integers(cfg.cqi_period_slots[0], cfg.cqi_period_slots[1] + 1, 300)
     phase, delay = r.integers(0, period), r.integers(1, cfg.cqi_delay_slots[1] + 1, 300)
-    fast = CqiReporting(cfg, period, phase, delay, np.random.default_rng(8))
-    ref = _QueueCqiReference(cfg, period, phase, delay, np.random.default_rng(8))
+    fast = CqiReporting(cfg, period, phase, delay, np.random.SeedSequence(8))
+    ref = _QueueCqiReference(cfg, period, phase, delay, _ZigguratNormals(fast.state.copy()))
     for t in range(250):
         sim.observe()
         sinr = sim._sinr_sb_lin
@@ -299,7 +312,9 @@ def test_measurement_kernel_equals_numpy_away_from_thresholds() -> None:
         )
         sinr[:5] = 0.0
         noise = r.standard_normal(n) * 1.5
-        csi = CqiReporting(cfg, np.full(n, 5), np.zeros(n, np.int64), np.full(n, 2), r)
+        csi = CqiReporting(
+            cfg, np.full(n, 5), np.zeros(n, np.int64), np.full(n, 2), np.random.SeedSequence(0)
+        )
         with np.errstate(divide="ignore"):
             measured = sinr * np.power(10.0, noise / 10.0).astype(np.float32)[:, None]
             wideband_db = 10.0 * np.log10(np.mean(measured, axis=1))
