@@ -197,7 +197,9 @@ def _report(
     best = -1.0
     for r in range(1, max_rank + 1):
         per_layer = 1.0 / (1.0 / (wideband * rank_gain[r]) + inv_evm)
-        capacity = (1.0 + per_layer) ** r  # 2^(r·log2(1 + SINR)), same order
+        capacity = 1.0  # (1 + SINR)^r = 2^(r·log2(1 + SINR)): the same order
+        for _ in range(r):
+            capacity *= 1.0 + per_layer
         if capacity > best:  # the first maximum, as argmax
             best = capacity
             rank = r

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from linkadapt.sim.jit import kernel
+
 IDLE, WAITING, NEEDS_RETX = 0, 1, 2
 MAX_PROCESSES = 16  # TS 38.214 §5.1: at most 16 downlink HARQ processes
 
@@ -168,23 +170,19 @@ class HarqProcesses:
         """Take the feedback due in slot ``t``; finished processes become ``IDLE``, NACKed
         ones before the ``max_transmissions``-th transmission ``NEEDS_RETX``."""
         n = self.state.shape[0]
-        due = self.feedback_due[:, t % self.feedback_ring]  # a view: cleared below
-        harq_ack = np.full(n, -1, np.int8)
-        harq_mcs = np.zeros(n, np.int16)
-        harq_tx = np.full(n, -1, np.int16)
-        ue = np.flatnonzero(due >= 0)
-        proc = due[ue].astype(np.int64)
-        due[ue] = -1
+        harq_ack = np.empty(n, np.int8)
+        harq_mcs = np.empty(n, np.int16)
+        harq_tx = np.empty(n, np.int16)
+        rows = np.empty((2, n), np.int64)
+        k = _collect(
+            t % self.feedback_ring, self.feedback_due, self.decoded, self.n_tx, self.mcs,
+            max_transmissions, self.state, self.idle_mask, self.retx_mask, harq_ack, harq_mcs,
+            harq_tx, rows,
+        )  # fmt: skip
+        ue, proc = rows[0, :k], rows[1, :k]
         decoded = self.decoded[ue, proc]
         n_tx = self.n_tx[ue, proc]
-        harq_ack[ue] = decoded
-        harq_mcs[ue] = self.mcs[ue, proc]
-        harq_tx[ue] = n_tx - 1
         finished = decoded | (n_tx >= max_transmissions)
-        self.state[ue, proc] = np.where(finished, IDLE, NEEDS_RETX)
-        bit = _bit(proc)
-        self.idle_mask[ue] |= np.where(finished, bit, 0)
-        self.retx_mask[ue] |= np.where(finished, 0, bit)
         return Feedback(
             harq_ack=harq_ack,
             harq_mcs=harq_mcs,
@@ -222,3 +220,50 @@ def _bit(proc: np.ndarray) -> np.ndarray:
     """int64 mask bit of each process index (int64 whatever the index dtype: a 16-bit
     shift would make bit 15 negative)."""
     return np.left_shift(1, np.asarray(proc, np.int64))
+
+
+@kernel
+def _collect(
+    column: int,
+    feedback_due: np.ndarray,
+    decoded: np.ndarray,
+    n_tx: np.ndarray,
+    mcs: np.ndarray,
+    max_transmissions: int,
+    state: np.ndarray,
+    idle_mask: np.ndarray,
+    retx_mask: np.ndarray,
+    harq_ack: np.ndarray,
+    harq_mcs: np.ndarray,
+    harq_tx: np.ndarray,
+    rows: np.ndarray,
+) -> int:
+    """The feedback of ring column ``column``: fills the per-UE report columns (−1, 0, −1
+    without feedback), clears the ring entries, moves each process to ``IDLE`` (decoded,
+    or the last transmission) or ``NEEDS_RETX`` with its mask bit, and writes the UE and
+    process of each feedback into ``rows[0, :k]`` / ``rows[1, :k]``; returns k."""
+    k = 0
+    for u in range(feedback_due.shape[0]):
+        p = feedback_due[u, column]
+        if p < 0:
+            harq_ack[u] = -1
+            harq_mcs[u] = 0
+            harq_tx[u] = -1
+            continue
+        feedback_due[u, column] = -1
+        ok = decoded[u, p]
+        sent = n_tx[u, p]
+        harq_ack[u] = 1 if ok else 0
+        harq_mcs[u] = mcs[u, p]
+        harq_tx[u] = sent - 1
+        bit = np.int64(1) << np.int64(p)
+        if ok or sent >= max_transmissions:
+            state[u, p] = IDLE
+            idle_mask[u] |= bit
+        else:
+            state[u, p] = NEEDS_RETX
+            retx_mask[u] |= bit
+        rows[0, k] = u
+        rows[1, k] = p
+        k += 1
+    return k
