@@ -26,8 +26,9 @@ flushed (payload back to the buffer, no loss counted, decisions credited 0), its
 CQI is dropped, its report history restarts, and ``DecisionBatch.attached`` flags the row
 so stateful policies reset it (:meth:`Simulator.run` does).
 
-Random numbers are drawn for every UE every slot from streams independent of the
-decisions, so two policies run with the same seed see the same channel (paired runs).
+Random numbers come from streams independent of the decisions (one per process,
+docs/simulator.md "Random streams and compiled kernels"), so two policies run with the
+same seed see the same channel (paired runs).
 """
 
 from __future__ import annotations
