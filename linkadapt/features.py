@@ -40,6 +40,7 @@ features record every feedback.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -101,6 +102,7 @@ class FeatureHistory:
         self.cqi_table = mcs_table
         self.outer_loop = OuterLoop(0)
         self._arrays: dict[str, np.ndarray] = _empty_arrays(0)
+        self._cache: _EncodeCache | None = None
         self.grow(capacity)
 
     @property
@@ -179,7 +181,50 @@ class FeatureHistory:
         ------
         obs : float32 ``[k, OBS_DIM]``
             Columns in :data:`FEATURE_NAMES` order, each scaled to about [−1, 1].
+
+        ``rows=None`` (the simulator, every slot) goes through a cache of the last full
+        observation (:meth:`_encode_all`): the same values, recomputed only for rows
+        whose history changed. It makes ``encode(None)`` stateful: one thread at a time
+        per history (``encode(rows)`` only reads).
         """
+        if rows is None:
+            return self._encode_all()
+        return self._encode(rows)
+
+    def _encode_all(self) -> np.ndarray:
+        """``encode(None)``: the last full observation with the rows whose inputs changed
+        since (compared with a copy of those inputs, whatever changed them) recomputed,
+        and the two ages, which move every slot for every row, recomputed whole."""
+        a = self._arrays
+        offset = self.outer_loop.offset_db
+        valid = a["cqi_age"] >= 0
+        cache = self._cache
+        if cache is None or cache.obs.shape[0] != self.capacity:
+            obs = self._encode(None)
+            inputs = {k: a[k].copy() for k in _CACHED_INPUTS}
+            self._cache = _EncodeCache(obs.copy(), inputs, offset.copy(), valid)
+            return obs
+        changed = valid != cache.valid
+        changed |= offset != cache.offset
+        for k in _CACHED_INPUTS:
+            differs = a[k] != cache.inputs[k]
+            changed |= differs.any(axis=0) if differs.ndim == 2 else differs
+        dirty = np.flatnonzero(changed)
+        obs = cache.obs
+        if dirty.size:
+            obs[dirty] = self._encode(dirty)
+            for k in _CACHED_INPUTS:
+                cache.inputs[k][..., dirty] = a[k][..., dirty]
+            cache.offset[dirty] = offset[dirty]
+            cache.valid[dirty] = valid[dirty]
+        age = a["cqi_age"]
+        np.divide(np.minimum(np.where(valid, age, AGE_CAP), AGE_CAP), AGE_CAP, out=obs[:, 2])
+        fb_age = np.minimum(a["feedback_age"], AGE_CAP)
+        np.divide(fb_age, AGE_CAP, out=obs[:, FEEDBACK_AGE_COLUMN])
+        return obs.copy()
+
+    def _encode(self, rows: np.ndarray | None) -> np.ndarray:
+        """The observation of ``rows`` (``None``: all) computed from the history."""
         a = self._arrays
         n = self.capacity if rows is None else len(rows)
         at: np.ndarray | slice = slice(None) if rows is None else rows
@@ -217,6 +262,24 @@ class FeatureHistory:
         out = np.empty((n, OBS_DIM), dtype=np.float32)
         np.copyto(out, col.T)
         return out
+
+
+# what every column but the two ages is computed from (with the OLLA offset and whether a
+# CQI was received); the ages are recomputed whole every call
+_CACHED_INPUTS = (
+    "cqi", "ack_fast", "ack_slow", "harq_ack", "harq_mcs", "rank", "n_prb", "n_symbols", "buffer",
+)  # fmt: skip
+FEEDBACK_AGE_COLUMN = FEATURE_NAMES.index("feedback_age")
+
+
+@dataclass
+class _EncodeCache:
+    """The last full observation of a :class:`FeatureHistory` and the inputs it came from."""
+
+    obs: np.ndarray  # float32 [capacity, OBS_DIM]
+    inputs: dict[str, np.ndarray]  # copies of _CACHED_INPUTS
+    offset: np.ndarray  # OLLA offset (dB)
+    valid: np.ndarray  # bool: a CQI was received
 
 
 _SCRATCH = threading.local()  # per thread: encode is not re-entrant, threads may share

@@ -384,3 +384,32 @@ def test_encode_is_bit_identical_to_the_elementwise_reference(mcs_table: int) ->
             expected = _reference_encode(history, sel)
             assert got.flags.c_contiguous and got.dtype == np.float32
             assert np.array_equal(got.view(np.uint32), expected.view(np.uint32)), step
+
+
+def test_full_encode_cache_follows_every_change_of_the_history() -> None:
+    """``encode(None)`` reuses its last observation for rows whose inputs did not change:
+    after updates of some rows, resets, a direct change of the OLLA offset, a NaN, a
+    grow, it still equals the elementwise reference bit for bit, and callers own the
+    arrays it returns."""
+    rng = np.random.default_rng(12)
+    n = 200
+    history = FeatureHistory(n)
+    history.update(None, random_reports(rng, n))
+    first = history.encode(None)
+    kept = first.copy()
+    for step in range(30):
+        rows = np.sort(rng.choice(history.capacity, 40, replace=False))
+        history.update(rows, random_reports(rng, 40))
+        if step == 5:
+            history.outer_loop.offset_db[7] = 3.25  # behind the history's back
+        if step == 9:
+            history.outer_loop.offset_db[8] = np.nan
+        if step == 12:
+            history.reset(rows[:5])
+        if step == 20:
+            history.grow(history.capacity + 17)
+        got = history.encode(None)
+        expected = _reference_encode(history, None)
+        assert np.array_equal(got.view(np.uint32), expected.view(np.uint32)), step
+        got[:] = 0.0  # the caller's array: must not be the cache
+    np.testing.assert_array_equal(first, kept)
