@@ -83,6 +83,13 @@ def _eesm_betas(table: int) -> np.ndarray:
     return np.asarray(raw["index"][str(table)], dtype=np.float64)
 
 
+def waterfall_parameters(table: int) -> tuple[float, float, float, float]:
+    """``(a, b, p, w)`` of MCS table ``table``: SNR_10 = 10·log10(2^SE − 1) + a + b·SE +
+    p·log10(2000 / K) + offset_db and σ = w / √K (module doc), for code that evaluates
+    the model itself (the simulator's compiled TBLER)."""
+    return _params(table)
+
+
 def _waterfall(
     se: np.ndarray | float, cb_bits: np.ndarray | float, table: int, offset_db: np.ndarray | float
 ) -> tuple[np.ndarray, np.ndarray]:

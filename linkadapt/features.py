@@ -39,6 +39,9 @@ features record every feedback.
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
+
 import numpy as np
 
 from linkadapt import link_map
@@ -99,6 +102,7 @@ class FeatureHistory:
         self.cqi_table = mcs_table
         self.outer_loop = OuterLoop(0)
         self._arrays: dict[str, np.ndarray] = _empty_arrays(0)
+        self._cache: _EncodeCache | None = None
         self.grow(capacity)
 
     @property
@@ -112,14 +116,14 @@ class FeatureHistory:
         if capacity <= old:
             return
         fresh = _empty_arrays(capacity - old)
-        self._arrays = {k: np.concatenate([self._arrays[k], v]) for k, v in fresh.items()}
+        self._arrays = {k: np.concatenate([self._arrays[k], v], axis=-1) for k, v in fresh.items()}
         self.outer_loop.grow(capacity)
 
     def reset(self, rows: np.ndarray) -> None:
         """Forget the history of ``rows`` (a new UE takes them)."""
         fresh = _empty_arrays(len(rows))
         for k, v in fresh.items():
-            self._arrays[k][rows] = v
+            self._arrays[k][..., rows] = v
         self.outer_loop.reset(rows)
 
     def export_rows(self, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -182,11 +186,9 @@ class FeatureHistory:
         ack = reports.harq_ack[fb]
         a["feedback_age"][fb_rows] = 0
         sign = np.where(ack == 1, 1, -1).astype(np.int8)
-        a["harq_ack"][fb_rows] = np.concatenate(
-            [sign[:, None], a["harq_ack"][fb_rows, :-1]], axis=1
-        )
-        a["harq_mcs"][fb_rows] = np.concatenate(
-            [reports.harq_mcs[fb, None], a["harq_mcs"][fb_rows, :-1]], axis=1
+        a["harq_ack"][:, fb_rows] = np.concatenate([sign[None, :], a["harq_ack"][:-1, fb_rows]])
+        a["harq_mcs"][:, fb_rows] = np.concatenate(
+            [reports.harq_mcs[None, fb], a["harq_mcs"][:-1, fb_rows]]
         )
         ackf = ack.astype(np.float32)
         a["ack_fast"][fb_rows] += FAST_ALPHA * (ackf - a["ack_fast"][fb_rows])
@@ -207,37 +209,118 @@ class FeatureHistory:
         ------
         obs : float32 ``[k, OBS_DIM]``
             Columns in :data:`FEATURE_NAMES` order, each scaled to about [−1, 1].
+
+        ``rows=None`` (the simulator, every slot) goes through a cache of the last full
+        observation (:meth:`_encode_all`): the same values, recomputed only for rows
+        whose history changed. It makes ``encode(None)`` stateful: one thread at a time
+        per history (``encode(rows)`` only reads).
         """
+        if rows is None:
+            return self._encode_all()
+        return self._encode(rows)
+
+    def _encode_all(self) -> np.ndarray:
+        """``encode(None)``: the last full observation with the rows whose inputs changed
+        since (compared with a copy of those inputs, whatever changed them) recomputed,
+        and the two ages, which move every slot for every row, recomputed whole."""
+        a = self._arrays
+        offset = self.outer_loop.offset_db
+        valid = a["cqi_age"] >= 0
+        cache = self._cache
+        if cache is None or cache.obs.shape[0] != self.capacity:
+            obs = self._encode(None)
+            inputs = {k: a[k].copy() for k in _CACHED_INPUTS}
+            self._cache = _EncodeCache(obs.copy(), inputs, offset.copy(), valid)
+            return obs
+        changed = valid != cache.valid
+        changed |= offset != cache.offset
+        for k in _CACHED_INPUTS:
+            differs = a[k] != cache.inputs[k]
+            changed |= differs.any(axis=0) if differs.ndim == 2 else differs
+        dirty = np.flatnonzero(changed)
+        obs = cache.obs
+        if dirty.size:
+            obs[dirty] = self._encode(dirty)
+            for k in _CACHED_INPUTS:
+                cache.inputs[k][..., dirty] = a[k][..., dirty]
+            cache.offset[dirty] = offset[dirty]
+            cache.valid[dirty] = valid[dirty]
+        age = a["cqi_age"]
+        np.divide(np.minimum(np.where(valid, age, AGE_CAP), AGE_CAP), AGE_CAP, out=obs[:, 2])
+        fb_age = np.minimum(a["feedback_age"], AGE_CAP)
+        np.divide(fb_age, AGE_CAP, out=obs[:, FEEDBACK_AGE_COLUMN])
+        return obs.copy()
+
+    def _encode(self, rows: np.ndarray | None) -> np.ndarray:
+        """The observation of ``rows`` (``None``: all) computed from the history."""
         a = self._arrays
         n = self.capacity if rows is None else len(rows)
         at: np.ndarray | slice = slice(None) if rows is None else rows
-        out = np.empty((n, OBS_DIM), dtype=np.float32)
-        cqi = a["cqi"][at]
+        # built feature-major in a per-thread scratch buffer (each feature a contiguous
+        # row, each value computed in float64 and rounded once into it), then transposed
+        # into the result in one pass: writing the columns of an [n, OBS_DIM] array one
+        # by one is strided, a cache line per value
+        col = _feature_major_scratch(n)
         age = a["cqi_age"][at]
         valid = age >= 0
-        cqi = np.where(valid, cqi, 0)
+        cqi = np.where(valid, a["cqi"][at], 0)
         sinr = link_map.sinr_from_cqi(cqi, cqi_table=self.cqi_table)
         offset = self.outer_loop.offset_db[at]
-        out[:, 0] = cqi / 15.0
-        out[:, 1] = valid
-        out[:, 2] = np.minimum(np.where(valid, age, AGE_CAP), AGE_CAP) / AGE_CAP
-        out[:, 3] = np.where(valid, sinr, -10.0) / 30.0
-        out[:, 4] = offset / 10.0
-        out[:, 5] = link_map.illa_mcs(sinr - offset, table=self.mcs_table) * valid / MCS_SCALE
-        out[:, 6] = a["ack_fast"][at]
-        out[:, 7] = a["ack_slow"][at]
+        np.divide(cqi, 15.0, out=col[0])
+        col[1] = valid
+        np.divide(np.minimum(np.where(valid, age, AGE_CAP), AGE_CAP), AGE_CAP, out=col[2])
+        np.divide(np.where(valid, sinr, -10.0), 30.0, out=col[3])
+        np.divide(offset, 10.0, out=col[4])
+        olla_mcs = link_map.illa_mcs(sinr - offset, table=self.mcs_table) * valid
+        np.divide(olla_mcs, MCS_SCALE, out=col[5])
+        col[6] = a["ack_fast"][at]
+        col[7] = a["ack_slow"][at]
         h = 8 + HISTORY_LEN
-        out[:, 8:h] = a["harq_ack"][at]
-        out[:, h : h + HISTORY_LEN] = a["harq_mcs"][at] / MCS_SCALE
+        col[8:h] = a["harq_ack"][:, at]
+        np.divide(a["harq_mcs"][:, at], MCS_SCALE, out=col[h : h + HISTORY_LEN])
         c = h + HISTORY_LEN
-        out[:, c] = np.minimum(a["feedback_age"][at], AGE_CAP) / AGE_CAP
-        out[:, c + 1] = a["rank"][at] / MAX_LAYERS
-        out[:, c + 2] = np.log2(np.maximum(a["n_prb"][at], 1)) / np.log2(MAX_PRB)
-        out[:, c + 3] = a["n_symbols"][at] / MAX_SYMBOLS
+        np.divide(np.minimum(a["feedback_age"][at], AGE_CAP), AGE_CAP, out=col[c])
+        np.divide(a["rank"][at], MAX_LAYERS, out=col[c + 1])
+        np.divide(np.log2(np.maximum(a["n_prb"][at], 1)), np.log2(MAX_PRB), out=col[c + 2])
+        np.divide(a["n_symbols"][at], MAX_SYMBOLS, out=col[c + 3])
         buf = a["buffer"][at]
-        log_buf = np.log10(1.0 + np.maximum(buf, 0)) / 7.0
-        out[:, c + 4] = np.where(buf < 0, 1.0, np.minimum(log_buf, 1.0))
+        col[c + 4] = buf < 0  # unknown: 1; empty: log10(1) = 0
+        queued = np.flatnonzero(buf > 0)  # the log only where bytes are queued
+        col[c + 4, queued] = np.minimum(np.log10(1.0 + buf[queued]) / 7.0, 1.0)
+        out = np.empty((n, OBS_DIM), dtype=np.float32)
+        np.copyto(out, col.T)
         return out
+
+
+# what every column but the two ages is computed from (with the OLLA offset and whether a
+# CQI was received); the ages are recomputed whole every call
+_CACHED_INPUTS = (
+    "cqi", "ack_fast", "ack_slow", "harq_ack", "harq_mcs", "rank", "n_prb", "n_symbols", "buffer",
+)  # fmt: skip
+FEEDBACK_AGE_COLUMN = FEATURE_NAMES.index("feedback_age")
+
+
+@dataclass
+class _EncodeCache:
+    """The last full observation of a :class:`FeatureHistory` and the inputs it came from."""
+
+    obs: np.ndarray  # float32 [capacity, OBS_DIM]
+    inputs: dict[str, np.ndarray]  # copies of _CACHED_INPUTS
+    offset: np.ndarray  # OLLA offset (dB)
+    valid: np.ndarray  # bool: a CQI was received
+
+
+_SCRATCH = threading.local()  # per thread: encode is not re-entrant, threads may share
+
+
+def _feature_major_scratch(n: int) -> np.ndarray:
+    """float32 ``[OBS_DIM, n]`` scratch of this thread, grown to the largest ``n`` it
+    encoded (a persistent buffer: a fresh one per call costs page faults at 10k rows)."""
+    scratch: np.ndarray | None = getattr(_SCRATCH, "buffer", None)
+    if scratch is None or scratch.shape[1] < n:
+        scratch = np.empty((OBS_DIM, n), dtype=np.float32)
+        _SCRATCH.buffer = scratch
+    return scratch[:, :n]
 
 
 def privileged_features(true_sinr_db: np.ndarray, doppler_hz: np.ndarray) -> np.ndarray:
@@ -251,8 +334,9 @@ def _empty_arrays(n: int) -> dict[str, np.ndarray]:
     return {
         "cqi": np.zeros(n, np.int16),
         "cqi_age": np.full(n, -1, np.int32),
-        "harq_ack": np.zeros((n, HISTORY_LEN), np.int8),
-        "harq_mcs": np.zeros((n, HISTORY_LEN), np.int16),
+        # the last-8 rings are feature-major, [HISTORY_LEN, n]: rows of the observation
+        "harq_ack": np.zeros((HISTORY_LEN, n), np.int8),
+        "harq_mcs": np.zeros((HISTORY_LEN, n), np.int16),
         "ack_fast": np.full(n, ACK_RATE_PRIOR, np.float32),
         "ack_slow": np.full(n, ACK_RATE_PRIOR, np.float32),
         "feedback_age": np.full(n, AGE_CAP, np.int32),

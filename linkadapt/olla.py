@@ -91,11 +91,13 @@ class OuterLoop:
             retransmission, ..., −1 unknown. Feedback with index > 0 does not move Δ;
             0 and −1 do. ``None``: every feedback counts.
         """
+        ack = np.asarray(harq_ack)
+        counts = (ack == 0) | (ack == 1)
         if harq_tx_index is not None:
-            harq_ack = np.where(np.asarray(harq_tx_index) > 0, -1, harq_ack)
-        step = np.where(
-            harq_ack == 1, -self.delta_down_db, np.where(harq_ack == 0, self.delta_up_db, 0.0)
-        )
-        self.offset_db[rows] = np.clip(
-            self.offset_db[rows] + step, -OFFSET_LIMIT_DB, OFFSET_LIMIT_DB
-        )
+            counts &= np.asarray(harq_tx_index) <= 0
+        # only the rows whose feedback counts move (a few per slot); the others keep Δ,
+        # which is within the clamp already
+        moved = np.flatnonzero(counts)
+        at = np.asarray(rows)[moved]
+        step = np.where(ack[moved] == 1, -self.delta_down_db, self.delta_up_db)
+        self.offset_db[at] = np.clip(self.offset_db[at] + step, -OFFSET_LIMIT_DB, OFFSET_LIMIT_DB)

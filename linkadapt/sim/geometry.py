@@ -26,6 +26,7 @@ cell by more than ``handover_hysteresis_db`` for ``handover_ttt_ms`` (time-to-tr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ from linkadapt.sim.channel import (
     path_loss_db,
     shadowing_std_db,
 )
+from linkadapt.sim.jit import kernel
 from linkadapt.sim.scenario import ScenarioConfig
 
 # 38.901 Table 7.5-6: shadow-fading decorrelation distance (m), (LOS, NLOS)
@@ -146,11 +148,9 @@ class Geometry:
 
     def distances(self) -> np.ndarray:
         """``[n, n_cells]`` 2-D distance (m) to the nearest image of each site, ≥ min_d."""
-        rel = self.pos[:, None, :] - self.sites[None, :, :]  # [n, M, 2]
-        d = np.full(rel.shape[:2], np.inf)
-        for shift in self.images:
-            np.minimum(d, np.hypot(rel[..., 0] - shift[0], rel[..., 1] - shift[1]), out=d)
-        return np.maximum(d, self.min_d)
+        out = np.empty((self.pos.shape[0], self.sites.shape[0]))
+        _nearest_image_distances(self.pos, self.sites, self.images, self.min_d, out)
+        return out
 
     def _rx_dbm(self, d2d: np.ndarray) -> np.ndarray:
         cfg = self.cfg
@@ -171,9 +171,14 @@ class Geometry:
         step = self.velocity * seconds
         self.pos += step
         moved = np.hypot(step[:, 0], step[:, 1])[:, None]
-        a = np.exp(-moved / self.decorrelation_m)
+        # a = exp(−Δd / d_corr) takes two values per UE (LOS, NLOS): two exps, not one
+        # per link
+        d_los, d_nlos = SHADOW_DECORRELATION_M[self.cfg.environment]
+        a_los, a_nlos = np.exp(-moved / d_los), np.exp(-moved / d_nlos)
+        a = np.where(self.los, a_los, a_nlos)
+        keep = np.where(self.los, np.sqrt(1.0 - a_los * a_los), np.sqrt(1.0 - a_nlos * a_nlos))
         noise = self.rng.standard_normal(self.shadow_db.shape)
-        self.shadow_db = a * self.shadow_db + np.sqrt(1.0 - a * a) * self.sigma * noise
+        self.shadow_db = a * self.shadow_db + keep * self.sigma * noise
         self.rx_dbm = self._rx_dbm(self.distances())
         return self._handover(ttt_slots_elapsed)
 
@@ -213,3 +218,33 @@ class Geometry:
             background_interf_mw=order[:, k:].sum(axis=1),
             noise_mw=self.noise_mw,
         )
+
+
+# an image whose squared distance exceeds the nearest one's by more than this cannot be
+# the nearest after rounding (hypot is within an ulp, 2.2e-16, of the true distance)
+_NEAR_TIE = 1e-12
+
+
+@kernel
+def _nearest_image_distances(
+    pos: np.ndarray, sites: np.ndarray, images: np.ndarray, min_d: float, out: np.ndarray
+) -> None:
+    """out[u, j] = max(min over images of hypot(pos_u − site_j − image), min_d): the same
+    value as taking ``np.hypot`` of every image, with hypot evaluated only for the images
+    within rounding of the nearest (compared by squared distance first)."""
+    for u in range(pos.shape[0]):
+        for j in range(sites.shape[0]):
+            rx = pos[u, 0] - sites[j, 0]
+            ry = pos[u, 1] - sites[j, 1]
+            nearest_sq = np.inf
+            for i in range(images.shape[0]):
+                dx = rx - images[i, 0]
+                dy = ry - images[i, 1]
+                nearest_sq = min(nearest_sq, dx * dx + dy * dy)
+            best = np.inf
+            for i in range(images.shape[0]):
+                dx = rx - images[i, 0]
+                dy = ry - images[i, 1]
+                if dx * dx + dy * dy <= nearest_sq * (1.0 + _NEAR_TIE):
+                    best = min(best, math.hypot(dx, dy))
+            out[u, j] = max(best, min_d)

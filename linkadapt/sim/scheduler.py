@@ -18,42 +18,33 @@ from __future__ import annotations
 import numpy as np
 
 from linkadapt import nr
+from linkadapt.sim.jit import kernel
 from linkadapt.sim.scenario import ScenarioConfig
 
 PF_AVERAGING = 0.02  # proportional-fair throughput EWMA factor per slot
 
 
 class Scheduler:
-    """Per-cell top-k scheduling of ``n`` UEs, vectorized over cells (no sort per slot).
+    """Per-cell top-k scheduling of ``n`` UEs in one pass over the UEs (:func:`_schedule`).
+
+    Among equal metrics the lower row goes first.
 
     Parameters
     ----------
     cfg : ScenarioConfig
         The drop's scenario (``scheduler``, ``ues_per_slot``, ``n_cells``, ``n_prb``,
         ``mcs_table``).
-    cell : int64 ``[n]``
-        Serving cell of each UE (re-index with :meth:`index_cells` after handovers).
+    n_ues : int
+        UEs (rows of every array).
     """
 
-    def __init__(self, cfg: ScenarioConfig, cell: np.ndarray) -> None:
-        n = int(cell.shape[0])
+    def __init__(self, cfg: ScenarioConfig, n_ues: int) -> None:
+        n = int(n_ues)
         self.cfg = cfg
         self.rows = np.arange(n, dtype=np.int64)
         self.avg_rate = np.full(n, 1.0)  # PF: EWMA of bits sent per slot
         self.last_served = np.full(n, -1, np.int64)  # RR: slot last scheduled
-        self.index_cells(cell)
-
-    def index_cells(self, cell: np.ndarray) -> None:
-        """Rebuild ``cell_grid`` int64 ``[cells, width]``: the UEs of each serving cell
-        (−1 padding), from the serving cell of each UE ``cell [n]``."""
-        n_cells = self.cfg.n_cells
-        order = np.argsort(cell, kind="stable")
-        counts = np.bincount(cell, minlength=n_cells)
-        start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        width = max(int(counts.max(initial=0)), 1)
-        grid = np.full((n_cells, width), -1, np.int64)
-        grid[cell[order], np.arange(order.size) - start[cell[order]]] = order
-        self.cell_grid = grid
+        self.se_by_cqi = np.asarray(nr.cqi_spectral_efficiency(cfg.mcs_table), np.float64)
 
     def schedule(
         self, t: int, eligible: np.ndarray, cqi: np.ndarray, ri: np.ndarray, cell: np.ndarray
@@ -69,7 +60,7 @@ class Scheduler:
         cqi, ri : int16 ``[n]``
             Latest CQI and rank indicator at the gNB (the PF metric).
         cell : int64 ``[n]``
-            Serving cell of each UE (as indexed by :meth:`index_cells`).
+            Serving cell of each UE.
 
         Output
         ------
@@ -81,30 +72,68 @@ class Scheduler:
         """
         cfg = self.cfg
         n = self.rows.shape[0]
-        if cfg.scheduler == "pf":
-            se = nr.cqi_spectral_efficiency(cfg.mcs_table)[cqi] * ri
-            metric = (se + 1e-3) / (self.avg_rate + 1.0)
-        else:
-            metric = (t - self.last_served).astype(np.float64) + self.rows / (10.0 * n)
-        metric = np.where(eligible, metric, -np.inf)
-        # top-k per cell on the [cells, width] grid of the cells' UEs: O(n) argpartition
-        grid = np.where(self.cell_grid >= 0, metric[self.cell_grid], -np.inf)
-        k = min(cfg.ues_per_slot, grid.shape[1])
-        top = (
-            np.argpartition(-grid, k - 1, axis=1)[:, :k]
-            if k < grid.shape[1]
-            else np.broadcast_to(np.arange(grid.shape[1]), grid.shape)
-        )
-        picked = np.take_along_axis(grid, top, axis=1)
-        chosen = np.take_along_axis(self.cell_grid, top, axis=1)[np.isfinite(picked)]
         scheduled = np.zeros(n, bool)
-        scheduled[chosen] = True
-        self.last_served[chosen] = t
-        n_sched = np.maximum(np.bincount(cell[chosen], minlength=cfg.n_cells), 1)
-        share = np.maximum(cfg.n_prb // n_sched, 1)
-        return scheduled, share[cell].astype(np.int32)
+        n_prb = np.empty(n, np.int32)
+        _schedule(
+            t, cfg.scheduler == "pf", eligible, cqi, ri, cell, self.se_by_cqi, self.avg_rate,
+            self.last_served, cfg.n_cells, cfg.ues_per_slot, cfg.n_prb, scheduled, n_prb,
+        )  # fmt: skip
+        return scheduled, n_prb
 
     def served(self, sent_bits: np.ndarray) -> None:
         """Fold the bits each UE was sent this slot (``[n]``, 0 if none) into R̄."""
         self.avg_rate *= 1.0 - PF_AVERAGING
         self.avg_rate += PF_AVERAGING * sent_bits
+
+
+@kernel
+def _schedule(
+    t: int,
+    proportional_fair: bool,
+    eligible: np.ndarray,
+    cqi: np.ndarray,
+    ri: np.ndarray,
+    cell: np.ndarray,
+    se_by_cqi: np.ndarray,
+    avg_rate: np.ndarray,
+    last_served: np.ndarray,
+    n_cells: int,
+    per_cell: int,
+    cell_prb: int,
+    scheduled: np.ndarray,
+    n_prb: np.ndarray,
+) -> None:
+    """The module doc's metric for each eligible UE, the ``per_cell`` largest per cell
+    kept in a sorted list per cell (insertion: k is small), then the PRB split."""
+    n = eligible.shape[0]
+    best = np.full((n_cells, per_cell), -np.inf)
+    best_row = np.full((n_cells, per_cell), -1, np.int64)
+    for u in range(n):
+        if not eligible[u]:
+            continue
+        if proportional_fair:
+            metric = (se_by_cqi[cqi[u]] * ri[u] + 1e-3) / (avg_rate[u] + 1.0)
+        else:
+            metric = float(t - last_served[u]) + u / (10.0 * n)
+        c = cell[u]
+        if metric <= best[c, per_cell - 1]:
+            continue  # ties keep the earlier (lower) row
+        i = per_cell - 1
+        while i > 0 and best[c, i - 1] < metric:
+            best[c, i] = best[c, i - 1]
+            best_row[c, i] = best_row[c, i - 1]
+            i -= 1
+        best[c, i] = metric
+        best_row[c, i] = u
+    share = np.empty(n_cells, np.int32)
+    for c in range(n_cells):
+        count = 0
+        for i in range(per_cell):
+            u = best_row[c, i]
+            if u >= 0:
+                scheduled[u] = True
+                last_served[u] = t
+                count += 1
+        share[c] = max(cell_prb // max(count, 1), 1)
+    for u in range(n):
+        n_prb[u] = share[cell[u]]

@@ -26,8 +26,9 @@ flushed (payload back to the buffer, no loss counted, decisions credited 0), its
 CQI is dropped, its report history restarts, and ``DecisionBatch.attached`` flags the row
 so stateful policies reset it (:meth:`Simulator.run` does).
 
-Random numbers are drawn for every UE every slot from streams independent of the
-decisions, so two policies run with the same seed see the same channel (paired runs).
+Random numbers come from streams independent of the decisions (one per process,
+docs/simulator.md "Random streams and compiled kernels"), so two policies run with the
+same seed see the same channel (paired runs).
 """
 
 from __future__ import annotations
@@ -123,8 +124,9 @@ class Simulator:
         and the report history start empty.
         """
         drop_seq, chan_seq, dec_seq, mob_seq = self._seed_seq.spawn(4)
+        # one stream per process, so that none shifts another (docs/simulator.md)
+        fading_seq, interference_seq, traffic_seq, csi_seq = chan_seq.spawn(4)
         rng = np.random.default_rng(drop_seq)
-        self.chan_rng = np.random.default_rng(chan_seq)
         self.dec_rng = np.random.default_rng(dec_seq)
         cfg = self.cfg = self.base.sample(rng)
         n = self.n
@@ -137,13 +139,14 @@ class Simulator:
             self.trace_offset_s = rng.uniform(0.0, max(self.trace.duration_s, 1.0), n)
             _, self.speed_kmh = self.trace.at(self.trace_offset_s)
         self.fading = channel.RayleighFading(
-            channel.fading_correlation(self.speed_kmh, cfg), cfg.subbands, self.chan_rng
+            channel.fading_correlation(self.speed_kmh, cfg), cfg.subbands, fading_seq
         )
-        self.interferers = channel.InterferenceActivity(n, cfg.interference_load, self.chan_rng)
+        self.interferers = channel.InterferenceActivity(n, cfg.interference_load, interference_seq)
+        self._wideband = np.empty(n)  # this slot's large-scale SINR (reused buffer)
         period = rng.integers(cfg.cqi_period_slots[0], cfg.cqi_period_slots[1] + 1, n)
         phase = rng.integers(0, period)
         delay = rng.integers(cfg.cqi_delay_slots[0], cfg.cqi_delay_slots[1] + 1, n)
-        self.csi = CqiReporting(cfg, period, phase, delay, self.chan_rng)
+        self.csi = CqiReporting(cfg, period, phase, delay, csi_seq)
         harq_delay = rng.integers(cfg.harq_delay_slots[0], cfg.harq_delay_slots[1] + 1, n)
         self.bler_offset = rng.uniform(*cfg.bler_offset_db, n)
         bursty = np.zeros(n, bool)
@@ -151,7 +154,7 @@ class Simulator:
             bursty[:] = True
         elif cfg.traffic == "mixed":
             bursty = rng.random(n) < 0.5
-        self.traffic = Traffic(cfg, bursty, self.chan_rng)
+        self.traffic = Traffic(cfg, bursty, traffic_seq)
         self.harq = HarqProcesses(
             cfg.harq_processes, cfg.subbands, harq_delay, cfg.harq_delay_slots[1]
         )
@@ -163,8 +166,11 @@ class Simulator:
         self.diversity_by_rank = np.concatenate(
             [[1.0], channel.diversity_order(ranks, cfg.n_tx, cfg.ue_rx_antennas)]
         )
+        # 1/√L per rank, float32 (channel.diversity_gain)
+        self.diversity_scale = (1.0 / np.sqrt(self.diversity_by_rank)).astype(np.float32)
         self.handovers = np.zeros(n, np.int64)
-        self.scheduler = Scheduler(cfg, self.large.cell)
+        self.scheduler = Scheduler(cfg, n)
+        self.layer_sinr = channel.LayerSinr(cfg.n_tx, cfg.evm_sinr_db)
         self.report_symbols = np.full(n, cfg.n_symbols, np.int16)
         self.history = FeatureHistory(n, mcs_table=cfg.mcs_table)
         self._batch: DecisionBatch | None = None
@@ -199,8 +205,10 @@ class Simulator:
             self.large = self.geometry.large_scale()
             if handed.size:
                 self._hand_over(handed)
-        gain = channel.diversity_gain(self.fading.step(), self.diversity_by_rank[self.ri])
-        self._sinr_sb_lin = self._wideband_sinr_lin().astype(np.float32)[:, None] * gain
+        # per-subband channel SINR Γ·g_i (a buffer the fading reuses every slot)
+        self._sinr_sb_lin = self.fading.step(
+            self._wideband_sinr_lin(), self.diversity_scale, self.ri
+        )
         feedback = self._deliver_feedback()
         self.csi.step(self.t, self._sinr_sb_lin)
         self._schedule()
@@ -220,8 +228,7 @@ class Simulator:
         )
         self.history.update(None, reports)  # None: all rows in order, the fast path
         obs = self.history.encode(None)
-        self._layer_lin = channel.layer_sinr_lin(self._sinr_sb_lin, rank, cfg.n_tx, cfg.evm_sinr_db)
-        layer_db = np.float32(10.0) * np.log10(np.maximum(self._layer_lin, np.float32(1e-12)))
+        self._layer_lin, layer_db = self.layer_sinr(self._sinr_sb_lin, rank)
         if self.privileged:
             eff = bler.effective_sinr_db(layer_db, self.phy.betas[CQI_EESM_MCS])
             doppler = channel.doppler_hz(self.speed_kmh, cfg)
@@ -378,11 +385,14 @@ class Simulator:
                 self.speed_kmh = speed
             return np.power(10.0, sinr_db / 10.0)
         ls = self.large
-        active = self.interferers.step()
-        interference = (ls.strong_interf_mw * active).sum(
-            axis=1
-        ) + self.cfg.interference_load * ls.background_interf_mw
-        return ls.signal_mw / (ls.noise_mw + interference)
+        return self.interferers.wideband_sinr(
+            self.t,
+            ls.signal_mw,
+            ls.strong_interf_mw,
+            ls.background_interf_mw,
+            ls.noise_mw,
+            self._wideband,
+        )
 
     def _deliver_feedback(self) -> Feedback:
         """Land the HARQ feedback due this slot; count delivered and lost blocks, credit
@@ -425,4 +435,3 @@ class Simulator:
         self.history.reset(ue)
         self.attached[ue] = True
         self.handovers[ue] += 1
-        self.scheduler.index_cells(self.large.cell)

@@ -3,19 +3,23 @@
 - full buffer: the buffer is infinite, every new transport block is full (TBS bits) and
   the UE reports its buffer as unknown (−1);
 - bursty: packets arrive as a Poisson process of ``packets_per_slot`` per slot with
-  exponential sizes of mean ``packet_bytes``; a new block carries min(TBS, queued bits)
-  and the UE reports the queued bytes.
+  independent exponential sizes of mean ``packet_bytes``; a new block carries
+  min(TBS, queued bits) and the UE reports the queued bytes.
 
 ``ScenarioConfig.traffic`` picks full buffer, bursty, or ``mixed`` (each UE bursty with
-probability ½, drawn per drop by the simulator). Arrivals are drawn for every UE every
-slot, bursty or not, so the random stream does not depend on the traffic mix or on
-decisions.
+probability ½, drawn per drop by the simulator). Arrivals come from their own stream and
+are drawn per packet, only for bursty UEs (a compiled kernel keeps each UE's next arrival
+time, exponential gaps of mean 1 / ``packets_per_slot`` slots), so a slot costs a
+comparison per bursty UE and the stream depends on nothing but the seed and the traffic
+mix, which the drop fixes: paired runs see the same packets.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from linkadapt.sim import rng
+from linkadapt.sim.jit import kernel
 from linkadapt.sim.scenario import ScenarioConfig
 
 
@@ -28,15 +32,23 @@ class Traffic:
         The drop's scenario (``packets_per_slot``, ``packet_bytes``).
     bursty : bool ``[n]``
         Which UEs have bursty traffic (the others are full buffer).
-    rng : numpy.random.Generator
-        The stream of arrivals (the simulator's channel stream).
+    seed : numpy.random.SeedSequence
+        The stream of arrivals.
     """
 
-    def __init__(self, cfg: ScenarioConfig, bursty: np.ndarray, rng: np.random.Generator) -> None:
+    def __init__(
+        self, cfg: ScenarioConfig, bursty: np.ndarray, seed: np.random.SeedSequence
+    ) -> None:
         self.cfg = cfg
-        self.bursty = bursty
-        self.rng = rng
-        self.buffer_bits = np.where(bursty, 0.0, np.inf)
+        self.bursty = np.asarray(bursty, bool)
+        self.bursty_rows = np.flatnonzero(self.bursty)
+        self.state = rng.new_state(seed)
+        self.buffer_bits = np.where(self.bursty, 0.0, np.inf)
+        self.slot = 0  # the slot the next arrivals() call covers
+        self.next_arrival = np.full(self.bursty.shape[0], np.inf)  # slots, continuous time
+        _first_arrivals(
+            self.bursty_rows, self.next_arrival, float(cfg.packets_per_slot), self.state
+        )  # fmt: skip
 
     def send(self, ue: np.ndarray, tbs_bits: np.ndarray) -> np.ndarray:
         """Fill new blocks of ``tbs_bits`` for UEs ``ue`` (unique) from their buffers;
@@ -51,13 +63,50 @@ class Traffic:
 
     def buffer_bytes(self) -> np.ndarray:
         """int64 ``[n]`` reported buffer: bytes queued for bursty UEs, −1 (unknown) otherwise."""
-        finite = np.where(self.bursty, self.buffer_bits, 0.0)
-        return np.where(self.bursty, np.floor(finite / 8.0), -1).astype(np.int64)
+        out = np.full(self.buffer_bits.shape[0], -1, np.int64)
+        rows = self.bursty_rows
+        out[rows] = np.floor(self.buffer_bits[rows] / 8.0)
+        return out
 
     def arrivals(self) -> None:
-        """One slot of Poisson packet arrivals with exponential sizes (drawn for all UEs)."""
+        """The packets that arrive during this slot (bursty UEs), then the next slot."""
         cfg = self.cfg
-        n = self.buffer_bits.shape[0]
-        packets = self.rng.poisson(cfg.packets_per_slot, n)
-        sizes = self.rng.exponential(cfg.packet_bytes * 8.0, n)
-        self.buffer_bits += np.where(self.bursty, packets * sizes, 0.0)
+        _slot_arrivals(
+            self.slot + 1.0, self.bursty_rows, self.next_arrival, self.buffer_bits,
+            float(cfg.packets_per_slot), cfg.packet_bytes * 8.0, self.state,
+        )  # fmt: skip
+        self.slot += 1
+
+
+@kernel
+def _first_arrivals(
+    rows: np.ndarray, next_arrival: np.ndarray, rate: float, state: np.ndarray
+) -> None:
+    """The first arrival time of each bursty UE, Exp(rate) after slot 0 (never at rate 0)."""
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    for u in rows:
+        gap, s0, s1, s2, s3 = rng.exponential(s0, s1, s2, s3)
+        next_arrival[u] = gap / rate if rate > 0.0 else np.inf
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+
+
+@kernel
+def _slot_arrivals(
+    end: float,
+    rows: np.ndarray,
+    next_arrival: np.ndarray,
+    buffer_bits: np.ndarray,
+    rate: float,
+    mean_bits: float,
+    state: np.ndarray,
+) -> None:
+    """Add every packet arriving before ``end`` (an exponential size each) and draw the
+    next arrival after it."""
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    for u in rows:
+        while next_arrival[u] < end:
+            size, s0, s1, s2, s3 = rng.exponential(s0, s1, s2, s3)
+            buffer_bits[u] += size * mean_bits
+            gap, s0, s1, s2, s3 = rng.exponential(s0, s1, s2, s3)
+            next_arrival[u] += gap / rate
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3

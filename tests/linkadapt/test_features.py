@@ -333,3 +333,83 @@ def test_simulator_observation_equals_encoder_fed_its_reports(scenario):
         sim.step(policy.act(b))
     # the encoder's OLLA and the OLLA baseline saw the same feedback
     np.testing.assert_allclose(replay.outer_loop.offset_db, policy.loop.offset_db)
+
+
+def _reference_encode(history: FeatureHistory, rows: np.ndarray | None) -> np.ndarray:
+    """The encoder as first written: each column computed elementwise in float64 and
+    written into the [n, OBS_DIM] array; the fast encoder must match it bit for bit."""
+    a = history._arrays
+    at = slice(None) if rows is None else rows
+    n = history.capacity if rows is None else len(rows)
+    out = np.empty((n, OBS_DIM), dtype=np.float32)
+    age = a["cqi_age"][at]
+    valid = age >= 0
+    cqi = np.where(valid, a["cqi"][at], 0)
+    sinr = link_map.sinr_from_cqi(cqi, cqi_table=history.cqi_table)
+    offset = history.outer_loop.offset_db[at]
+    out[:, 0] = cqi / 15.0
+    out[:, 1] = valid
+    out[:, 2] = np.minimum(np.where(valid, age, AGE_CAP), AGE_CAP) / AGE_CAP
+    out[:, 3] = np.where(valid, sinr, -10.0) / 30.0
+    out[:, 4] = offset / 10.0
+    out[:, 5] = link_map.illa_mcs(sinr - offset, table=history.mcs_table) * valid / 27.0
+    out[:, 6] = a["ack_fast"][at]
+    out[:, 7] = a["ack_slow"][at]
+    h = 8 + HISTORY_LEN
+    out[:, 8:h] = a["harq_ack"][:, at].T
+    out[:, h : h + HISTORY_LEN] = a["harq_mcs"][:, at].T / 27.0
+    c = h + HISTORY_LEN
+    out[:, c] = np.minimum(a["feedback_age"][at], AGE_CAP) / AGE_CAP
+    out[:, c + 1] = a["rank"][at] / 8
+    out[:, c + 2] = np.log2(np.maximum(a["n_prb"][at], 1)) / np.log2(275)
+    out[:, c + 3] = a["n_symbols"][at] / 14
+    buf = a["buffer"][at]
+    log_buf = np.log10(1.0 + np.maximum(buf, 0)) / 7.0
+    out[:, c + 4] = np.where(buf < 0, 1.0, np.minimum(log_buf, 1.0))
+    return out
+
+
+@pytest.mark.parametrize("mcs_table", [1, 2])
+def test_encode_is_bit_identical_to_the_elementwise_reference(mcs_table: int) -> None:
+    rng = np.random.default_rng(11)
+    n = 300
+    history = FeatureHistory(n, mcs_table=mcs_table)
+    for step in range(40):
+        history.update(None, random_reports(rng, n))
+        if step % 7 == 0:
+            history.reset(rng.choice(n, 20, replace=False))
+        rows = rng.permutation(n)[:100]
+        for sel in (None, rows, rows[:5], rows[:0]):
+            got = history.encode(sel)
+            expected = _reference_encode(history, sel)
+            assert got.flags.c_contiguous and got.dtype == np.float32
+            assert np.array_equal(got.view(np.uint32), expected.view(np.uint32)), step
+
+
+def test_full_encode_cache_follows_every_change_of_the_history() -> None:
+    """``encode(None)`` reuses its last observation for rows whose inputs did not change:
+    after updates of some rows, resets, a direct change of the OLLA offset, a NaN, a
+    grow, it still equals the elementwise reference bit for bit, and callers own the
+    arrays it returns."""
+    rng = np.random.default_rng(12)
+    n = 200
+    history = FeatureHistory(n)
+    history.update(None, random_reports(rng, n))
+    first = history.encode(None)
+    kept = first.copy()
+    for step in range(30):
+        rows = np.sort(rng.choice(history.capacity, 40, replace=False))
+        history.update(rows, random_reports(rng, 40))
+        if step == 5:
+            history.outer_loop.offset_db[7] = 3.25  # behind the history's back
+        if step == 9:
+            history.outer_loop.offset_db[8] = np.nan
+        if step == 12:
+            history.reset(rows[:5])
+        if step == 20:
+            history.grow(history.capacity + 17)
+        got = history.encode(None)
+        expected = _reference_encode(history, None)
+        assert np.array_equal(got.view(np.uint32), expected.view(np.uint32)), step
+        got[:] = 0.0  # the caller's array: must not be the cache
+    np.testing.assert_array_equal(first, kept)

@@ -137,3 +137,70 @@ def test_cqi_to_mcs_exact_matches_table_2():
     # CQI table 2 entries that also exist in MCS table 2 map onto them exactly
     got = link_map.cqi_to_mcs(np.array([2, 3, 4, 6, 7, 12, 15]), table=2)
     assert got.tolist() == [1, 3, 5, 9, 11, 21, 27]
+
+
+def _searchsorted_reference(values: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The binary search the bucket table replaces (highest i with suffix-min ≤ x)."""
+    suffix_min = np.minimum.accumulate(values[::-1])[::-1]
+    return np.searchsorted(suffix_min, x, side="right") - 1
+
+
+def _adversarial_inputs(thresholds: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    finite = thresholds[np.isfinite(thresholds)]
+    at = np.concatenate([finite, np.nextafter(finite, -np.inf), np.nextafter(finite, np.inf)])
+    special = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 1e300, -1e300])
+    wide = rng.uniform(finite.min() - 20, finite.max() + 20, 5000)
+    return [
+        np.concatenate([at, special, wide]),
+        np.concatenate([at, wide]).astype(np.float32),
+        np.arange(-40, 60, dtype=np.int64).repeat(2),
+        rng.uniform(-30, 40, (50, 40)),  # 2-D
+    ]
+
+
+@pytest.mark.parametrize(
+    "thresholds",
+    [
+        link_map.cqi_thresholds_db(1),
+        link_map.cqi_thresholds_db(2),
+        link_map.illa_thresholds_db(1),  # not monotone: MCS 17 below MCS 16
+        link_map.illa_thresholds_db(2),
+        link_map.illa_thresholds_db(2, 0.01),
+        link_map.illa_thresholds_db(1, 0.3),
+    ],
+)
+def test_bucket_lookup_equals_binary_search(thresholds: np.ndarray) -> None:
+    rng = np.random.default_rng(7)
+    for x in _adversarial_inputs(np.asarray(thresholds), rng):
+        got = link_map._highest_index_at_or_below(thresholds, x)
+        expected = _searchsorted_reference(thresholds, x)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        bad = np.flatnonzero(got.ravel() != expected.ravel())
+        assert bad.size == 0, (x.ravel()[bad[:5]], got.ravel()[bad[:5]])
+
+
+def test_bucket_lookup_equals_binary_search_on_random_tables() -> None:
+    """Random tables, duplicates and a −inf entry included; tables whose thresholds are
+    too close for a small bucket table fall back to the binary search."""
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        m = int(rng.integers(1, 30))
+        values = np.sort(rng.uniform(-20, 30, m)) if trial % 3 else rng.uniform(-20, 30, m)
+        if trial % 4 == 0:
+            values[: m // 3] = values[m // 3]  # duplicates
+        if trial % 5 == 0:
+            values[0] = -np.inf
+        if trial % 7 == 0 and m > 2:
+            values[2] = values[1] + 1e-9  # nearly equal: no bucket table
+        for x in _adversarial_inputs(values, rng):
+            got = link_map._highest_index_at_or_below(values, x)
+            assert np.array_equal(got, _searchsorted_reference(values, x)), (trial, values)
+
+
+def test_bucket_lookup_keeps_scalar_and_small_results() -> None:
+    th = link_map.illa_thresholds_db(2)
+    assert np.ndim(link_map.illa_mcs(10.0)) == 0
+    small = np.linspace(-10, 30, 10)
+    assert np.array_equal(
+        link_map._highest_index_at_or_below(th, small), _searchsorted_reference(th, small)
+    )

@@ -77,7 +77,7 @@ def test_flush_returns_blocks_in_flight_and_cancels_their_feedback() -> None:
 def test_scheduler_picks_at_most_k_per_cell_and_splits_prbs() -> None:
     cfg = dataclasses.replace(PRESETS["mimo"], n_cells=2, ues_per_slot=2, scheduler="rr")
     cell = np.array([0, 0, 0, 1, 1, 0])
-    s = Scheduler(cfg, cell)
+    s = Scheduler(cfg, cell.size)
     eligible = np.array([True, True, True, True, False, False])
     cqi, ri = np.full(6, 7, np.int16), np.ones(6, np.int16)
     scheduled, prb = s.schedule(0, eligible, cqi, ri, cell)
@@ -91,7 +91,7 @@ def test_scheduler_picks_at_most_k_per_cell_and_splits_prbs() -> None:
 
 def test_traffic_sends_what_is_queued_and_takes_back_flushed_bits() -> None:
     cfg = dataclasses.replace(PRESETS["bursty"], packets_per_slot=5.0)
-    tr = Traffic(cfg, np.array([False, True]), np.random.default_rng(0))
+    tr = Traffic(cfg, np.array([False, True]), np.random.SeedSequence(0))
     assert tr.buffer_bytes().tolist() == [-1, 0]
     assert tr.send(np.array([0, 1]), np.array([500, 500])).tolist() == [500.0, 0.0]
     tr.arrivals()
