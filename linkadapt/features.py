@@ -130,7 +130,8 @@ class FeatureHistory:
         """A copy of the history of ``rows`` (with the OLLA offset, ``olla_offset_db``),
         one array per field, first axis = ``rows``: what :meth:`import_rows` takes, so a
         UE's history can move to another ``FeatureHistory`` (another process)."""
-        out = {k: v[rows].copy() for k, v in self._arrays.items()}
+        # rows are the last axis inside (feature-major rings); the first axis outside
+        out = {k: np.moveaxis(v[..., rows], -1, 0).copy() for k, v in self._arrays.items()}
         out["olla_offset_db"] = self.outer_loop.offset_db[rows].copy()
         return out
 
@@ -144,15 +145,16 @@ class FeatureHistory:
             raise ValueError(f"fields {sorted(values)} != {sorted(expected)}")
         for k, ref in expected.items():
             v = np.asarray(values[k])
-            if v.shape != (n, *ref.shape[1:]):
-                raise ValueError(f"{k}: shape {v.shape} != {(n, *ref.shape[1:])}")
+            per_row = ref.shape[:-1]  # rows are the last axis inside
+            if v.shape != (n, *per_row):
+                raise ValueError(f"{k}: shape {v.shape} != {(n, *per_row)}")
             if not np.can_cast(v.dtype, ref.dtype, casting="same_kind"):
                 raise ValueError(f"{k}: dtype {v.dtype} does not fit {ref.dtype}")
         for k, v in values.items():
             if k == "olla_offset_db":
                 self.outer_loop.offset_db[rows] = v
             else:
-                self._arrays[k][rows] = v
+                self._arrays[k][..., rows] = np.moveaxis(np.asarray(v), 0, -1)
 
     def update(self, rows: np.ndarray | None, reports: ReportBatch) -> None:
         """Fold the reports of one slot into the history of ``rows``.

@@ -413,3 +413,31 @@ def test_full_encode_cache_follows_every_change_of_the_history() -> None:
         assert np.array_equal(got.view(np.uint32), expected.view(np.uint32)), step
         got[:] = 0.0  # the caller's array: must not be the cache
     np.testing.assert_array_equal(first, kept)
+
+
+def test_exported_history_encodes_the_same_in_another_history() -> None:
+    """export_rows/import_rows (the xApp's state handover) carry every field, the last-8
+    ACK/MCS rings included: the moved rows encode exactly as they did."""
+    from linkadapt.reports import ReportBatch
+
+    rng = np.random.default_rng(0)
+    n = 20
+    src = FeatureHistory(n)
+    for _ in range(30):
+        reports = ReportBatch.from_arrays(
+            ue_id=np.arange(n),
+            cqi=rng.integers(0, 16, n),
+            cqi_age_slots=rng.integers(-1, 5, n),
+            harq_ack=rng.integers(-1, 2, n),
+            harq_mcs=rng.integers(0, 28, n),
+            rank=np.ones(n, int),
+            n_prb=np.full(n, 50),
+            n_symbols=np.full(n, 12),
+        )
+        src.update(np.arange(n), reports)
+    rows, dest_rows = np.array([3, 7, 11]), np.array([0, 2, 4])
+    moved = src.export_rows(rows)
+    assert moved["harq_ack"].shape == (3, 8)
+    dest = FeatureHistory(5)
+    dest.import_rows(dest_rows, moved)
+    np.testing.assert_array_equal(dest.encode(dest_rows), src.encode(rows))
