@@ -230,6 +230,9 @@ class GnbRunner:
                 self.on_progress(self)
 
     async def _slot(self, stub: Any, background: BackgroundCalls) -> None:
+        # Yield to the links every slot: with every cell down (nothing awaited) and no pacing
+        # sleep, the loop would otherwise never give their reconnect tasks a turn.
+        await asyncio.sleep(0)
         cfg, sim, stats = self.config, self.sim, self.stats
         delivered_before = sim.kpi.delivered_bits.copy()
         batch = sim.observe()

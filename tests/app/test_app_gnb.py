@@ -31,13 +31,19 @@ N_CELLS = 7  # the mimo preset
 pytestmark = pytest.mark.timeout(300)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str, runner: GnbRunner | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+    state = ""
+    if runner is not None:
+        links = [(c.up, c.refused, c.answered_once, c.last_error) for c in runner.links.values()]
+        state = f"; slot {runner.slot}, stats {runner.stats.as_dict()}, links {links}"
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{state}")
 
 
 def test_gnb_decisions_equal_the_model_in_process() -> None:
@@ -66,15 +72,17 @@ def test_gnb_decisions_equal_the_model_in_process() -> None:
     assert same_kpis(result.kpis, model_run), (result.kpis, model_run)
 
 
-def _restart_run(grpc_port: int, http_port: int) -> tuple[GnbRunner, dict[str, int]]:
+def _restart_run(
+    grpc_port: int, http_port: int, realtime: float
+) -> tuple[GnbRunner, dict[str, int]]:
     """Kill the xApp under a running gNB, start a new one on the same ports."""
     config = GnbConfig(
         target=f"127.0.0.1:{grpc_port}",
         ues=28,
-        slots=1_000_000,  # ended by stop()
+        slots=10_000_000,  # ended by stop()
         seed=10001,
         model=MODEL,
-        realtime=0.1,  # 5 ms slots: the xApp's restart spans a few hundred slots
+        realtime=realtime,
         deadline_ms=200,
     )
     runner = GnbRunner(config)
@@ -88,10 +96,10 @@ def _restart_run(grpc_port: int, http_port: int) -> tuple[GnbRunner, dict[str, i
         proc.wait()
         marks["answered_before"] = runner.stats.answered_cell_slots
     s = runner.stats
-    wait_until(lambda: s.disconnected_cell_slots >= 20 * N_CELLS, 60, "fallback slots")
+    wait_until(lambda: s.disconnected_cell_slots >= 20 * N_CELLS, 60, "fallbacks", runner)
     marks["fallback_while_down"] = s.fallback_slots
     with xapp_process(MODEL, grpc_port=grpc_port, http_port=http_port):
-        wait_until(lambda: s.reconnects >= N_CELLS, 60, "every cell's stream back")
+        wait_until(lambda: s.reconnects >= N_CELLS, 60, "every cell's stream back", runner)
         marks["answered_at_reconnect"] = s.answered_cell_slots
         wait_until(lambda: s.answered_cell_slots >= marks["answered_at_reconnect"] + 50, 60, "")
         runner.stop()
@@ -107,9 +115,12 @@ def run_gnb_runner(runner: GnbRunner) -> GnbResult:
     return asyncio.run(runner.run())
 
 
-def test_gnb_falls_back_when_the_xapp_dies_and_reconnects_to_a_new_one() -> None:
+@pytest.mark.parametrize("realtime", [0.1, 0.0], ids=["paced-5ms-slots", "unpaced"])
+def test_gnb_falls_back_when_the_xapp_dies_and_reconnects_to_a_new_one(realtime: float) -> None:
+    """Paced (5 ms slots) and unpaced: with every cell down nothing is awaited, and the
+    slot loop must still give the links' reconnect tasks their turn."""
     grpc_port, http_port = free_port(), free_port()
-    runner, marks = _restart_run(grpc_port, http_port)
+    runner, marks = _restart_run(grpc_port, http_port, realtime)
     s = runner.stats
     assert marks["slots"] == runner.slot == s.slots  # finished cleanly, every slot decided
     assert s.fallback_slots >= 20 and s.decisions_gnb_fallback > 0
