@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 # pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-PYTEST_ARGS ?=
+# two workers (pytest-xdist): the suite is CPU-bound and the tests use ephemeral ports
+PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test lint install system-deps proto bench bench-sim clean
 
