@@ -73,7 +73,7 @@ def write_manifest(out_dir: str | Path, manifest: dict[str, Any]) -> Path:
     """Write ``out_dir/manifest.json`` (numpy scalars and arrays become JSON numbers and
     lists); returns its path."""
     path = Path(out_dir) / MANIFEST_FILE
-    path.write_text(json.dumps(manifest, indent=2, default=_jsonable) + "\n")
+    path.write_text(json.dumps(manifest, indent=2, default=jsonable) + "\n")
     return path
 
 
@@ -202,7 +202,7 @@ def write_teacher_manifest(
     return write_manifest(out, manifest)
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
     """``json.dumps`` fallback: numpy values as Python numbers / lists, anything else as str."""
     import numpy as np
 

@@ -108,8 +108,35 @@ def export_qnet(
     err = float(np.abs(q_onnx - q_torch).max(initial=0.0))
     if err > GOLDEN_ATOL or not np.array_equal(q_onnx.argmax(1), q_torch.argmax(1)):
         raise RuntimeError(f"ONNX export mismatch: max |Δq| = {err:.3g}")
-    n_params = parameter_count(module)
-    manifest: dict[str, Any] = {
+    manifest = qnet_manifest(
+        arch=arch,
+        obs_dim=obs_dim,
+        n_actions=n_actions,
+        n_params=parameter_count(module),
+        onnx_path=onnx_path,
+        golden_obs=golden,
+        golden_q=q_torch.astype(np.float32),
+    )
+    if extra:
+        manifest.update({k: v for k, v in extra.items() if k not in manifest})
+    write_manifest(out, manifest)
+    return onnx_path
+
+
+def qnet_manifest(
+    *,
+    arch: str,
+    obs_dim: int,
+    n_actions: int,
+    n_params: int,
+    onnx_path: Path,
+    golden_obs: np.ndarray,
+    golden_q: np.ndarray,
+) -> dict[str, Any]:
+    """The model-format manifest (docs/model-format.md) of an exported Q-network: format,
+    observation schema, I/O, action rule, size, the ONNX file's SHA-256 and the golden rows
+    (``golden_obs`` ``[k, obs_dim]`` and their Q-values ``[k, n_actions]``) the xApp checks."""
+    return {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         **observation_schema(obs_dim),
@@ -125,16 +152,12 @@ def export_qnet(
         "onnx_opset": ONNX_OPSET,
         "model_sha256": sha256_file(onnx_path),
         "golden": {
-            "obs": golden.tolist(),
-            "q_values": q_torch.astype(np.float32).tolist(),
-            "mcs": q_torch.argmax(1).astype(int).tolist(),
+            "obs": golden_obs.tolist(),
+            "q_values": golden_q.tolist(),
+            "mcs": golden_q.argmax(1).astype(int).tolist(),
             "atol": GOLDEN_ATOL,
         },
     }
-    if extra:
-        manifest.update({k: v for k, v in extra.items() if k not in manifest})
-    write_manifest(out, manifest)
-    return onnx_path
 
 
 def refuse_recurrent(arch: str | None, what: str) -> None:

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from training.artifacts import ONNX_MODEL_FILE, observation_schema, sha256_file, write_manifest
-from training.export import GOLDEN_ATOL, MODEL_FORMAT, MODEL_FORMAT_VERSION, ONNX_OPSET
+from training.artifacts import ONNX_MODEL_FILE, sha256_file, write_manifest
+from training.export import ONNX_OPSET, qnet_manifest
 from training.networks import is_recurrent, parameter_count
 
 PARITY_ROWS = 10_000
@@ -189,36 +189,22 @@ def _export_recurrent(
     with torch.no_grad():
         q, _ = Step(student)(torch.from_numpy(golden), torch.zeros(1, len(golden), hidden))
     q_np = q.numpy()
-    n_params = parameter_count(student)
-    manifest: dict[str, Any] = {
-        "format": MODEL_FORMAT,
-        "format_version": MODEL_FORMAT_VERSION,
-        **observation_schema(obs_dim),
-        "obs_dim": obs_dim,
-        "n_actions": n_actions,
-        "mcs_table": 2,
-        "input": {"name": "obs", "dtype": "float32", "shape": ["batch", obs_dim]},
-        "output": {"name": "q_values", "dtype": "float32", "shape": ["batch", n_actions]},
-        "recurrent": {
-            "state_input": "h",
-            "state_output": "h_out",
-            "shape": [1, "batch", hidden],
-            "rule": "one state per UE, zero at attach; feed h_out back on its next decision",
-        },
-        "action": "mcs = argmax(q_values, axis=1) (ties: lowest index)",
-        "arch": arch,
-        "parameter_count": n_params,
-        "weight_bits_fp32": 32 * n_params,
-        "onnx_opset": ONNX_OPSET,
-        "model_sha256": sha256_file(out / ONNX_MODEL_FILE),
-        "golden": {
-            "obs": golden.tolist(),
-            "state": "zeros",
-            "q_values": q_np.tolist(),
-            "mcs": q_np.argmax(1).astype(int).tolist(),
-            "atol": GOLDEN_ATOL,
-        },
+    manifest = qnet_manifest(
+        arch=arch,
+        obs_dim=obs_dim,
+        n_actions=n_actions,
+        n_params=parameter_count(student),
+        onnx_path=out / ONNX_MODEL_FILE,
+        golden_obs=golden,
+        golden_q=q_np,
+    )
+    manifest["recurrent"] = {
+        "state_input": "h",
+        "state_output": "h_out",
+        "shape": [1, "batch", hidden],
+        "rule": "one state per UE, zero at attach; feed h_out back on its next decision",
     }
+    manifest["golden"]["state"] = "zeros"
     manifest.update({k: v for k, v in extra.items() if k not in manifest})
     write_manifest(out, manifest)
 

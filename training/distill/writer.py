@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from training.artifacts import TORCH_WEIGHTS_FILE, read_manifest, write_manifest
+from training.artifacts import TORCH_WEIGHTS_FILE, jsonable, read_manifest, write_manifest
 from training.distill.config import DistillConfig
 from training.distill.engine import StudentRun
 from training.distill.evaluation import evaluate_gym, evaluate_simulator
@@ -167,7 +167,7 @@ def write_student(
                 for sc, res in summary["evaluation"].items()
             }
     _finish_manifest(out, summary)
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=_jsonable) + "\n")
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=jsonable) + "\n")
     return summary
 
 
@@ -233,13 +233,3 @@ def _plot(evaluation: dict[str, Any], path: Path) -> None:
         for sc, res in evaluation.items()
     }
     plot_kpi_bars(bars, path)
-
-
-def _jsonable(x: Any) -> Any:
-    import numpy as np
-
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
