@@ -1,8 +1,12 @@
-"""How much of everything a report stage may spend: the ``tiny`` and ``full`` budgets.
+"""How much of everything a report stage may spend: the ``tiny``, ``medium`` and ``full``
+budgets.
 
 ``tiny`` runs every stage end to end in about a minute on one core: its numbers show that
-the machinery works, not how good anything is. ``full`` is the study (hours of CPU; the
-command is in ``docs/distillation.md``). Every stage reads its sizes from here only.
+the machinery works, not how good anything is. ``medium`` is the study sized for this
+2-core machine (about two hours of CPU, two report processes on disjoint stages): a fifth
+of the full samples per student, smaller DQN teachers, the full CartPole reproduction.
+``full`` is the paper-sized study (tens of CPU hours; the command is in
+``docs/distillation.md``). Every stage reads its sizes from here only.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ class Budget:
     """Sizes of one report run.
 
     Attributes:
-        name: ``tiny`` or ``full``.
+        name: ``tiny``, ``medium`` or ``full``.
         samples, batch_size, rounds, epochs, patience, val_samples, chunk_size: each
             distillation's.
         num_envs, episode_slots: the data environment's.
@@ -128,7 +132,33 @@ FULL = Budget(
     curve_points=200,
 )
 
-BUDGETS = {b.name: b for b in (TINY, FULL)}
+MEDIUM = Budget(
+    name="medium",
+    samples=400_000,
+    batch_size=1024,
+    rounds=3,
+    epochs=4,
+    patience=2,
+    val_samples=10_000,
+    chunk_size=65_536,
+    num_envs=256,
+    episode_slots=200,
+    eval_seeds=5,
+    eval_ues=100,
+    eval_slots=500,
+    compare_scenarios=("mimo", "high-mobility"),
+    teacher_transitions=500_000,
+    teacher_arch="mlp-4x128",
+    dqn_overrides=(),
+    cartpole_teacher_transitions=100_000,
+    cartpole_student_transitions=100_000,
+    cartpole_seeds=3,
+    cartpole_overrides=(),
+    size_sweep=("mlp-1x16", "mlp-2x16", "mlp-2x32", "mlp-3x32", "mlp-3x64", "mlp-2x128"),
+    curve_points=100,
+)
+
+BUDGETS = {b.name: b for b in (TINY, MEDIUM, FULL)}
 
 
 def budget(name: str) -> Budget:

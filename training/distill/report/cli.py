@@ -22,7 +22,7 @@ def register(
     @app.command("report")
     def report(
         budget: Annotated[
-            str, typer.Option(help="tiny (every stage in about a minute) or full")
+            str, typer.Option(help="tiny (a minute), medium (two CPU hours) or full")
         ] = "tiny",
         artifacts: Annotated[Path, typer.Option(help="Stage artifacts root")] = Path(
             "artifacts/distill"

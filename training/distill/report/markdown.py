@@ -82,7 +82,12 @@ class Report:
                 ": tiny sizes that exercise every stage; the numbers say the machinery works, "
                 "not how good anything is."
                 if b.name == "tiny"
-                else "."
+                else (
+                    ": the study sized for a 2-core machine (about two CPU hours); the full "
+                    "budget (`--budget full`) is the paper-sized one."
+                    if b.name == "medium"
+                    else "."
+                )
             ),
             f"Per student: {b.samples:,} samples in {b.rounds} rounds, ≤ {b.epochs} epochs "
             f"(patience {b.patience}), {b.val_samples:,} held-out states on tuning seeds; "
