@@ -20,6 +20,7 @@ TABLE_HEADERS = (
     "| student | argmax agreement int8 vs float |",
     "| agent | seeds | episodes to a 100-episode average of 300 |",
     "| student | parameters | ONNX bytes |",
+    "| target | measured |  |",
 )
 FIGURES = ("losses.png", "tau.png", "sources.png", "mcs.png", "cartpole.png", "pareto.png")
 

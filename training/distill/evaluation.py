@@ -96,6 +96,9 @@ def vs_reference(result: Any, policy: str, reference: str) -> dict[str, list[flo
     }
     if np.all(result.values(reference, p5) > 0):
         row["throughput_p5_pct"] = list(result.paired_gain_pct(policy, reference, p5))
+    if np.all(result.values(reference, "bler") > 0):
+        # the paper's "BLER deviation" is relative: (BLER_student / BLER_teacher − 1) in %
+        row["bler_pct"] = list(result.paired_gain_pct(policy, reference, "bler"))
     return row
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from training.distill.report import figures
+from training.distill.report import figures, targets
 from training.distill.report.budgets import BENCHMARKS, Budget
 
 
@@ -33,7 +33,9 @@ def _num(x: Any, digits: int = 3) -> str:
 
 
 def _pair(latency: dict[str, dict[str, float]], key: str) -> str:
-    return f"{latency['float'][key]:.0f} / {latency['int8'][key]:.0f}"
+    if key not in latency["float"]:  # results written before that batch was measured
+        return "–"
+    return f"{latency['float'][key]:.1f} / {latency['int8'][key]:.1f}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -95,6 +97,7 @@ class Report:
             f"{b.eval_slots} slots; ± is the 95 % CI over those seeds (0 with one seed).",
             self._wall_table(),
         ]
+        self._targets()
         self._main_table()
         self._comparison("Loss comparison (3×32)", "losses", "loss")
         self._comparison("τ sweep (kl, 3×32)", "temperature", "τ")
@@ -106,6 +109,12 @@ class Report:
         self._cartpole()
         self._size_sweep()
         return "\n\n".join(self.parts) + "\n"
+
+    def _targets(self) -> None:
+        self.parts.append("## Targets")
+        results = {name: entry["result"] for name, entry in self.finished.items()}
+        self.parts.append(_table(["target", "measured", ""], targets.target_rows(results)))
+        self.parts.append(targets.__doc__.split("\n\n", 1)[1].strip())
 
     def _wall_table(self) -> str:
         rows = [
@@ -119,6 +128,7 @@ class Report:
         p5 = vs.get("throughput_p5_pct")
         return [
             _pm(vs.get("throughput_pct")),
+            _pm(vs.get("bler_pct"), 1),
             _pm(vs.get("bler_pp")),
             _pm(p5) if p5 else _pm(vs.get("throughput_p5_mbps")) + " Mbit/s",
             _num(row["parameters"]),
@@ -145,6 +155,7 @@ class Report:
             "student",
             "trained",
             "throughput vs teacher (%)",
+            "first-tx BLER vs teacher (%)",
             "BLER − teacher (pp)",
             "p5 UE throughput vs teacher (%)",
             "parameters",
@@ -258,6 +269,7 @@ class Report:
                     _num(q["argmax_agreement_vs_float"]),
                     f"{q['bytes']['float']} / {q['bytes']['int8']}",
                     _pair(q["latency_us"], "batch_1"),
+                    _pair(q["latency_us"], "batch_64"),
                     _pair(q["latency_us"], "batch_256"),
                     _num(float(np.mean(change)) if change else None, 2),
                 ]
@@ -267,6 +279,7 @@ class Report:
             "argmax agreement int8 vs float",
             "bytes float / int8",
             "µs batch 1 float / int8",
+            "µs batch 64 float / int8",
             "µs batch 256 float / int8",
             "throughput int8 vs float (%)",
         ]
@@ -363,5 +376,10 @@ class Report:
             "held-out agreement",
         ]
         self.parts.append(_table(header, rows))
-        self.parts.append("Throughput: mean of the paired changes over the five benchmarks.")
+        smallest = targets.smallest_meeting(result["rows"])
+        self.parts.append(
+            "Throughput: mean of the paired changes over the five benchmarks. Smallest student "
+            "meeting the single-policy criteria (throughput and p5 within 1 %, BLER ±7 %, on "
+            "every benchmark): " + (f"**{smallest}**." if smallest else "none of the sweep.")
+        )
         self.figure(figures.pareto(result["rows"], self.fig_dir / "pareto.png"), "Size sweep")
