@@ -25,7 +25,7 @@ TABLE_HEADERS = (
 FIGURES = ("losses.png", "tau.png", "sources.png", "mcs.png", "cartpole.png", "pareto.png")
 
 
-def _report(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _report(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable,
@@ -38,6 +38,7 @@ def _report(tmp_path: Path) -> subprocess.CompletedProcess[str]:
         str(tmp_path / "artifacts"),
         "--out",
         str(tmp_path / "reports"),
+        *extra,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
 
@@ -61,3 +62,12 @@ def test_the_tiny_report_runs_every_stage_and_resumes(tmp_path) -> None:
     again = _report(tmp_path)
     assert again.returncode == 0 and again.stdout.count("finished before, reused") == 11
     assert time.perf_counter() - started < 60
+    # the six losses, online (DQN + KD) included
+    assert "| `online` |" in text and "| `reverse-kl` |" in text
+    # a stage run again distills only the students it does not have (same configuration)
+    summaries = sorted((tmp_path / "artifacts" / "tiny" / "losses").glob("*/distill.json"))
+    assert len(summaries) == 6
+    before = {p: p.stat().st_mtime_ns for p in summaries}
+    redo = _report(tmp_path, "--stage", "losses", "--redo")
+    assert redo.returncode == 0 and "stage losses: running" in redo.stdout
+    assert {p: p.stat().st_mtime_ns for p in summaries} == before

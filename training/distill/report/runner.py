@@ -10,6 +10,7 @@ loss comparison) collect them once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -71,6 +72,9 @@ class Context:
         }
         values.update(changes)
         cfg = DistillConfig(**values)
+        reused = finished_summary(out, dataclasses.asdict(cfg))
+        if reused is not None:
+            return reused
         return run(cfg, out, progress=self.progress, runners=self.runners)
 
 
@@ -126,6 +130,20 @@ def run_stages(
             ctx.results[stage.name] = result
             finished[stage.name] = {"result": result, "done": done}
     return finished
+
+
+def finished_summary(out: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``distill.json`` of a student already written to ``out`` with this very
+    configuration, or ``None``: a stage rerun (``--redo``, an interrupted stage, a stage
+    that gained a row) distills only the students it does not have yet."""
+    from training.distill.writer import SUMMARY_FILE
+
+    path = out / SUMMARY_FILE
+    if not path.is_file():
+        return None
+    summary: dict[str, Any] = json.loads(path.read_text())
+    same = summary.get("config") == json.loads(json.dumps(config, default=str))
+    return summary if same else None
 
 
 def read_done(stage_dir: Path) -> dict[str, Any] | None:

@@ -99,11 +99,12 @@ def from_scratch(ctx: Context) -> dict[str, Any]:
 
 
 def losses(ctx: Context) -> dict[str, Any]:
+    """The six losses; ``online`` (DQN + decaying KD) needs the DQN runner."""
     d, scenarios = ctx.stage_dir("losses"), list(ctx.budget.compare_scenarios)
+    names = [*OFFLINE_LOSSES, *(["online"] if "online" in ctx.runners else [])]
     return {
         "rows": {
-            loss: _distill_row(ctx, d / loss, loss=loss, eval_scenarios=scenarios)
-            for loss in OFFLINE_LOSSES
+            loss: _distill_row(ctx, d / loss, loss=loss, eval_scenarios=scenarios) for loss in names
         }
     }
 
