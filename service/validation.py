@@ -265,10 +265,11 @@ class RequestValidator:
     ) -> tuple[ReportBatch | None, dict[int, tuple[int, int, int, int]]]:
         """Validate the plain protobuf decide requests of a micro-batch in one pass.
 
-        Concatenated serialized messages parse as one message whose repeated fields are
-        the concatenation (protobuf merge semantics), so well-formed requests with
-        consistent lengths are parsed, converted and range-checked once. Pure: no state
-        is touched. Duplicate UE ids are not checked here (per request, by the caller).
+        Each message is parsed once, its columns converted and concatenated (what the
+        concatenated serialized messages would parse to, by protobuf merge semantics,
+        without parsing them all a second time), so well-formed requests with consistent
+        lengths are range-checked in one pass. Pure: no state is touched. Duplicate UE ids
+        are not checked here (per request, by the caller).
 
         Input
         -----
@@ -286,7 +287,7 @@ class RequestValidator:
             which reports the precise error.
         """
         idx: list[int] = []
-        parts: list[bytes] = []
+        parts: list[dict[str, np.ndarray]] = []
         heads: list[tuple[int, int]] = []
         lens: list[int] = []
         absent: tuple[bool, ...] | None = None  # per optional column: empty in the requests
@@ -313,17 +314,17 @@ class RequestValidator:
             elif absent != empty:  # the merged columns would not line up
                 continue
             idx.append(i)
-            parts.append(raw)
+            parts.append(request_columns(msg))
             heads.append((msg.cell_id, msg.slot))
             lens.append(n)
         if len(idx) < 2 or absent is None:
             return None, {}
-        merged = pb.DecideRequest.FromString(b"".join(parts))
-        cols: dict[str, np.ndarray | None] = dict(request_columns(merged))
+        missing = {k for k, gone in zip(OPTIONAL_COLUMNS, absent, strict=True) if gone}
+        cols: dict[str, np.ndarray | None] = {
+            k: None if k in missing else np.concatenate([p[k] for p in parts])
+            for k in DECIDE_COLUMNS
+        }
         total = sum(lens)
-        for k, missing in zip(OPTIONAL_COLUMNS, absent, strict=True):
-            if missing:
-                cols[k] = None
         cells = np.repeat(np.array([h[0] for h in heads], dtype=np.int64), lens)
         if any(c.shape[0] != total for c in cols.values() if c is not None):
             return None, {}
