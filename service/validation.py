@@ -286,6 +286,8 @@ class RequestValidator:
             Requests not in it (malformed, any inconsistency) take the per-request path,
             which reports the precise error.
         """
+        if sum(raw is not None for raw in raws) < 2:  # e.g. a lone stream message
+            return None, {}  # nothing to merge: not parsed twice
         idx: list[int] = []
         parts: list[dict[str, np.ndarray]] = []
         heads: list[tuple[int, int]] = []
