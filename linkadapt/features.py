@@ -352,7 +352,7 @@ def privileged_features(true_sinr_db: np.ndarray, doppler_hz: np.ndarray) -> np.
     ).astype(np.float32)
 
 
-_RING_DTYPES = {"harq_ack": np.dtype(np.int8), "harq_mcs": np.dtype(np.int16)}
+_RING_DTYPES: dict[str, np.dtype] = {"harq_ack": np.dtype(np.int8), "harq_mcs": np.dtype(np.int16)}
 # the history's fields, in schema order (export_rows / import_rows)
 _FIELDS = (
     "cqi", "cqi_age", "harq_ack", "harq_mcs", "ack_fast", "ack_slow", "feedback_age", "rank",
