@@ -280,11 +280,13 @@ class RequestValidator:
     ) -> tuple[ReportBatch | None, dict[int, tuple[int, int, int, int]]]:
         """Validate the plain protobuf decide requests of a micro-batch in one pass.
 
-        Each message is parsed once, its columns converted and concatenated (what the
-        concatenated serialized messages would parse to, by protobuf merge semantics,
-        without parsing them all a second time), so well-formed requests with consistent
-        lengths are range-checked in one pass. Pure: no state is touched. Duplicate UE ids
-        are not checked here (per request, by the caller).
+        Concatenated serialized messages parse as one message whose repeated fields are
+        the concatenation (protobuf merge semantics), so well-formed requests with
+        consistent lengths are parsed, converted and range-checked once. (Converting each
+        message's columns instead, to skip the second parse, measured slower: a column's
+        conversion costs ~5 µs whatever its length, a 64-UE message's parse ~9 µs.) Pure:
+        no state is touched. Duplicate UE ids are not checked here (per request, by the
+        caller). Fewer than two protobuf requests: nothing to merge, nothing parsed.
 
         Input
         -----
@@ -304,7 +306,7 @@ class RequestValidator:
         if sum(raw is not None for raw in raws) < 2:  # e.g. a lone stream message
             return None, {}  # nothing to merge: not parsed twice
         idx: list[int] = []
-        parts: list[dict[str, np.ndarray]] = []
+        parts: list[bytes] = []
         heads: list[tuple[int, int]] = []
         lens: list[int] = []
         absent: tuple[bool, ...] | None = None  # per optional column: empty in the requests
@@ -331,17 +333,17 @@ class RequestValidator:
             elif absent != empty:  # the merged columns would not line up
                 continue
             idx.append(i)
-            parts.append(request_columns(msg))
+            parts.append(raw)
             heads.append((msg.cell_id, msg.slot))
             lens.append(n)
         if len(idx) < 2 or absent is None:
             return None, {}
-        missing = {k for k, gone in zip(OPTIONAL_COLUMNS, absent, strict=True) if gone}
-        cols: dict[str, np.ndarray | None] = {
-            k: None if k in missing else np.concatenate([p[k] for p in parts])
-            for k in DECIDE_COLUMNS
-        }
+        merged = pb.DecideRequest.FromString(b"".join(parts))
+        cols: dict[str, np.ndarray | None] = dict(request_columns(merged))
         total = sum(lens)
+        for k, missing in zip(OPTIONAL_COLUMNS, absent, strict=True):
+            if missing:
+                cols[k] = None
         cells = np.repeat(np.array([h[0] for h in heads], dtype=np.int64), lens)
         if any(c.shape[0] != total for c in cols.values() if c is not None):
             return None, {}
