@@ -29,7 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from service_load import request_bytes  # noqa: E402
+from service_load import columns, request_bytes  # noqa: E402
 
 from benchmarks_common import machine_description  # noqa: E402
 from linkadapt.features import FeatureHistory  # noqa: E402
@@ -49,20 +49,8 @@ def cpu_us(fn: Callable[[], object], calls: int) -> float:
 
 
 def history_costs(n: int, capacity: int = 8192) -> tuple[float, float]:
+    batches = [ReportBatch.from_arrays(**columns(n, seed)) for seed in range(8)]
     rng = np.random.default_rng(0)
-    batches = [
-        ReportBatch.from_arrays(
-            ue_id=np.arange(n),
-            cqi=rng.integers(0, 16, n),
-            cqi_age_slots=rng.integers(-1, 20, n),
-            harq_ack=rng.integers(-1, 2, n),
-            harq_mcs=rng.integers(0, 28, n),
-            rank=rng.integers(1, 5, n),
-            n_prb=rng.integers(1, 276, n),
-            n_symbols=rng.integers(1, 15, n),
-        )
-        for _ in range(8)
-    ]
     history = FeatureHistory(capacity)
     rows = rng.permutation(capacity)[:n]
     calls = max(50, 400_000 // n)

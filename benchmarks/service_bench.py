@@ -50,6 +50,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_ready(xapp: subprocess.Popen[str], http_port: int) -> None:
+    """Poll the xApp's readiness endpoint (30 s at most); RuntimeError if it exits."""
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{http_port}/ric/v1/health/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if xapp.poll() is not None:
+            raise RuntimeError(f"xApp exited: {xapp.stderr.read() if xapp.stderr else ''}")
+        time.sleep(0.05)
+
+
 def machine_info() -> dict[str, Any]:
     import grpc
     import onnxruntime
@@ -142,15 +155,7 @@ def run(model: Path, seconds: float) -> dict[str, Any]:
         for port, ues in ((eport, "64"), (eport_1024, "1024"))
     )
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"http://127.0.0.1:{hport}/ric/v1/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if xapp.poll() is not None:
-                raise RuntimeError(f"xApp exited: {xapp.stderr.read() if xapp.stderr else ''}")
-            time.sleep(0.05)
+        wait_ready(xapp, hport)
         model_info = httpx.get(f"http://127.0.0.1:{hport}/v1/model").json()
         if not model_info["loaded"]:
             raise RuntimeError(f"model not loaded: {model_info['last_reload_error']}")

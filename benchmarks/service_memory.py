@@ -27,14 +27,13 @@ from typing import Any
 
 import grpc
 import httpx
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service_bench import free_port  # noqa: E402
+from service_bench import free_port, wait_ready  # noqa: E402
+from service_load import request_bytes  # noqa: E402
 
 from benchmarks_common import machine_description, replace_section  # noqa: E402
-from service.proto_gen import link_adaptation_pb2 as pb  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 METHOD = "/linkadapt.v1.LinkAdaptation/Decide"
@@ -47,22 +46,6 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
-
-
-def request(cell: int, n: int, rng: np.random.Generator) -> bytes:
-    """One decide request of ``n`` distinct UEs of ``cell`` (valid, random reports)."""
-    return pb.DecideRequest(
-        cell_id=cell,
-        slot=1,
-        ue_id=np.arange(n, dtype=np.int64) + 1000,
-        cqi=rng.integers(0, 16, n),
-        cqi_age_slots=rng.integers(-1, 20, n),
-        harq_ack=rng.integers(-1, 2, n),
-        harq_mcs=rng.integers(0, 28, n),
-        rank=rng.integers(1, 5, n),
-        n_prb=rng.integers(1, 276, n),
-        n_symbols=rng.integers(1, 15, n),
-    ).SerializeToString()
 
 
 def tracked(http: str) -> int:
@@ -90,22 +73,15 @@ def run(counts: list[int], per_cell: int) -> dict[str, Any]:
     cmd += ["--http-port", str(hport), "--host", "127.0.0.1"]
     if (model / "manifest.json").exists():
         cmd += ["--model", str(model)]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     http = f"http://127.0.0.1:{hport}"
-    rng = np.random.default_rng(0)
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{http}/ric/v1/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError("xApp exited")
-            time.sleep(0.05)
+        wait_ready(proc, hport)
         with grpc.insecure_channel(f"127.0.0.1:{gport}") as ch:
             call = ch.unary_unary(METHOD)
-            call(request(10**6, 16, rng), timeout=30)  # first-call costs before the baseline
+            call(request_bytes(10**6, 16), timeout=30)  # first-call costs before the baseline
             time.sleep(0.5)
             base = rss_bytes(proc.pid)
             rows: list[dict[str, Any]] = []
@@ -113,7 +89,7 @@ def run(counts: list[int], per_cell: int) -> dict[str, Any]:
             for target in sorted(counts):
                 while n < target:
                     k = min(per_cell, target - n)
-                    call(request(cell, k, rng), timeout=30)
+                    call(request_bytes(cell, k), timeout=30)
                     cell, n = cell + 1, n + k
                 time.sleep(0.5)
                 got = tracked(http)
