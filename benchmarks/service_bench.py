@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,31 +35,12 @@ from typing import Any
 
 import httpx
 
-from benchmarks_common import cpu_model
+from benchmarks_common import cpu_model, cpu_seconds, free_port, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 SECTION_START = "<!-- section:xapp-service:start -->"
 SECTION_END = "<!-- section:xapp-service:end -->"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(xapp: subprocess.Popen[str], http_port: int) -> None:
-    """Poll the xApp's readiness endpoint (30 s at most); RuntimeError if it exits."""
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{http_port}/ric/v1/health/ready").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if xapp.poll() is not None:
-            raise RuntimeError(f"xApp exited: {xapp.stderr.read() if xapp.stderr else ''}")
-        time.sleep(0.05)
 
 
 def machine_info() -> dict[str, Any]:
@@ -75,12 +55,6 @@ def machine_info() -> dict[str, Any]:
         "onnxruntime": onnxruntime.__version__,
         "loadavg_1m_before": os.getloadavg()[0],
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load(

@@ -30,10 +30,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service_bench import free_port, wait_ready  # noqa: E402
 from service_load import request_bytes  # noqa: E402
 
-from benchmarks_common import machine_description, replace_section  # noqa: E402
+from benchmarks_common import (  # noqa: E402
+    free_port,
+    machine_description,
+    replace_section,
+    wait_ready,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 METHOD = "/linkadapt.v1.LinkAdaptation/Decide"
