@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
@@ -69,29 +66,7 @@ def seeds_note(seeds: list[int]) -> str:
     )
 
 
-# ---------------------------------------------------------------- xApp processes
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_ready(xapp: subprocess.Popen[str], http_port: int) -> None:
-    """Poll the xApp's readiness endpoint (30 s at most); RuntimeError if it exits."""
-    import httpx  # the service benchmarks' dependency, not the simulator's
-
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{http_port}/ric/v1/health/ready").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if xapp.poll() is not None:
-            raise RuntimeError(f"xApp exited: {xapp.stderr.read() if xapp.stderr else ''}")
-        time.sleep(0.05)

@@ -35,7 +35,8 @@ from typing import Any
 
 import httpx
 
-from benchmarks_common import cpu_model, cpu_seconds, free_port, wait_ready
+from benchmarks_common import cpu_model, cpu_seconds
+from ran_distill.xapp_process import free_port, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -129,7 +130,7 @@ def run(model: Path, seconds: float) -> dict[str, Any]:
         for port, ues in ((eport, "64"), (eport_1024, "1024"))
     )
     try:
-        wait_ready(xapp, hport)
+        wait_ready(hport, proc=xapp)  # type: ignore[arg-type]  # text-mode pipes
         model_info = httpx.get(f"http://127.0.0.1:{hport}/v1/model").json()
         if not model_info["loaded"]:
             raise RuntimeError(f"model not loaded: {model_info['last_reload_error']}")

@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/service_memory.py [--ues 100000 1000000] [--per-cell 512] [--write]
 
-Starts ``python -m service serve`` (the model of ``models/default`` when present, else the
-OLLA fallback alone) with ``max_tracked_ues`` raised above the largest count and a TTL far
-beyond the run, then sends unary ``Decide`` requests of ``--per-cell`` distinct UEs, one
+Starts the xApp (``ran_distill.xapp_process``, the ``models/default`` student) with
+``max_tracked_ues`` raised above the largest count and a TTL far beyond the run, then
+sends unary ``Decide`` requests of ``--per-cell`` distinct UEs, one
 request per cell (so the UEs spread over many cells, each with its own index, as in a
 RIC), until each count of ``--ues`` is tracked. After each count it reads the server's
 ``VmRSS`` (``/proc/<pid>/status``) and reports ``(RSS − RSS before the first UE) / UEs``:
@@ -18,8 +18,6 @@ Not a timed benchmark: it may run beside other work (RSS does not depend on load
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,15 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service_load import request_bytes  # noqa: E402
 
-from benchmarks_common import (  # noqa: E402
-    free_port,
-    machine_description,
-    replace_section,
-    wait_ready,
-)
+from benchmarks_common import machine_description, replace_section  # noqa: E402
+from ran_distill.xapp_process import xapp_process  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 METHOD = "/linkadapt.v1.LinkAdaptation/Decide"
+MODEL = REPO / "models" / "default"
 TITLE = "xApp memory per tracked UE"
 
 
@@ -60,29 +55,14 @@ def tracked(http: str) -> int:
 
 
 def run(counts: list[int], per_cell: int) -> dict[str, Any]:
-    gport, hport = free_port(), free_port()
-    cap = max(counts) + per_cell
     config = {
-        "RAN_DISTILL_MAX_TRACKED_UES": str(cap),
+        "RAN_DISTILL_MAX_TRACKED_UES": str(max(counts) + per_cell),
         "RAN_DISTILL_UE_TTL_SECONDS": "86400",
-        "RAN_DISTILL_RELOAD_POLL_SECONDS": "0",
         "RAN_DISTILL_LOG_LEVEL": "WARNING",
         "RAN_DISTILL_DRAIN_SECONDS": "0",
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAN_DISTILL_")}
-    env.pop("CONFIG_FILE", None)
-    env.update(config)
-    model = REPO / "models" / "default"
-    cmd = [sys.executable, "-m", "service", "serve", "--grpc-port", str(gport)]
-    cmd += ["--http-port", str(hport), "--host", "127.0.0.1"]
-    if (model / "manifest.json").exists():
-        cmd += ["--model", str(model)]
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    http = f"http://127.0.0.1:{hport}"
-    try:
-        wait_ready(proc, hport)
+    with xapp_process(MODEL, env=config, inherit_settings=False) as (proc, gport, hport):
+        http = f"http://127.0.0.1:{hport}"
         with grpc.insecure_channel(f"127.0.0.1:{gport}") as ch:
             call = ch.unary_unary(METHOD)
             call(request_bytes(10**6, 16), timeout=30)  # first-call costs before the baseline
@@ -96,21 +76,17 @@ def run(counts: list[int], per_cell: int) -> dict[str, Any]:
                     call(request_bytes(cell, k), timeout=30)
                     cell, n = cell + 1, n + k
                 time.sleep(0.5)
-                got = tracked(http)
                 rss = rss_bytes(proc.pid)
                 rows.append(
                     {
                         "ues": target,
-                        "tracked": got,
+                        "tracked": tracked(http),
                         "cells": cell,
                         "rss_mb": rss / 2**20,
                         "bytes_per_ue": (rss - base) / target,
                     }
                 )
-        return {"base_rss_mb": base / 2**20, "rows": rows, "config": config}
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    return {"base_rss_mb": base / 2**20, "rows": rows, "config": config}
 
 
 def render(res: dict[str, Any], per_cell: int, command: str) -> str:
