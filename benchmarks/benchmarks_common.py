@@ -64,3 +64,9 @@ def seeds_note(seeds: list[int]) -> str:
         if len(seeds) > 1
         else f"evaluation seed {seeds[0]}"
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

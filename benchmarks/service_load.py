@@ -182,6 +182,7 @@ def _summary(mode: str, args: argparse.Namespace, n_req: int, lat: list[float]) 
         "ue_decisions_per_s": n_req * args.ues / args.seconds if mode != "stream" else None,
         "latency_p50_ms": float(np.percentile(arr, 50) * 1e3),
         "latency_p99_ms": float(np.percentile(arr, 99) * 1e3),
+        "latency_p999_ms": float(np.percentile(arr, 99.9) * 1e3),
         "latency_max_ms": float(arr.max() * 1e3),
     }
 

@@ -48,6 +48,7 @@ from linkadapt import link_map
 from linkadapt.nr import MAX_LAYERS, MAX_PRB
 from linkadapt.olla import OuterLoop
 from linkadapt.reports import MAX_SYMBOLS, ReportBatch
+from linkadapt.rings import PackedRing
 
 OBS_SCHEMA_VERSION = "1"
 HISTORY_LEN = 8
@@ -101,9 +102,18 @@ class FeatureHistory:
         self.mcs_table = mcs_table
         self.cqi_table = mcs_table
         self.outer_loop = OuterLoop(0)
-        self._arrays: dict[str, np.ndarray] = _empty_arrays(0)
+        # the last-8 rings are packed per row (linkadapt.rings); _arrays holds their
+        # [HISTORY_LEN, capacity] views next to the per-row fields, in schema order
+        self._rings = {k: PackedRing(0, HISTORY_LEN, dt) for k, dt in _RING_DTYPES.items()}
+        self._arrays: dict[str, np.ndarray] = {}
+        self._scalars = _empty_scalars(0)
+        self._link_arrays()
         self._cache: _EncodeCache | None = None
         self.grow(capacity)
+
+    def _link_arrays(self) -> None:
+        rings = {k: r.view for k, r in self._rings.items()}
+        self._arrays = {k: rings[k] if k in rings else self._scalars[k] for k in _FIELDS}
 
     @property
     def capacity(self) -> int:
@@ -115,15 +125,19 @@ class FeatureHistory:
         old = self.capacity
         if capacity <= old:
             return
-        fresh = _empty_arrays(capacity - old)
-        self._arrays = {k: np.concatenate([self._arrays[k], v], axis=-1) for k, v in fresh.items()}
+        fresh = _empty_scalars(capacity - old)
+        self._scalars = {k: np.concatenate([self._scalars[k], v]) for k, v in fresh.items()}
+        for ring in self._rings.values():
+            ring.grow(capacity)
+        self._link_arrays()
         self.outer_loop.grow(capacity)
 
     def reset(self, rows: np.ndarray) -> None:
         """Forget the history of ``rows`` (a new UE takes them)."""
-        fresh = _empty_arrays(len(rows))
-        for k, v in fresh.items():
-            self._arrays[k][..., rows] = v
+        for k, v in _empty_scalars(len(rows)).items():
+            self._scalars[k][rows] = v
+        for ring in self._rings.values():
+            ring.reset(rows)
         self.outer_loop.reset(rows)
 
     def export_rows(self, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -173,7 +187,7 @@ class FeatureHistory:
         reports : ReportBatch
             ``k`` reports of one slot (:mod:`linkadapt.reports`), in ``rows`` order.
         """
-        a = self._arrays
+        a = self._scalars
         fb = reports.harq_ack >= 0
         fb_rows = np.flatnonzero(fb) if rows is None else rows[fb]
         at: np.ndarray | slice = slice(None) if rows is None else rows
@@ -183,18 +197,20 @@ class FeatureHistory:
         a["n_prb"][at] = reports.n_prb
         a["n_symbols"][at] = reports.n_symbols
         a["buffer"][at] = reports.buffer_bytes
-        a["feedback_age"][at] += 1
+        # one gather and one scatter: slots since feedback grow by one, 0 with feedback
+        fb_age = a["feedback_age"][at] + 1
+        fb_age[fb] = 0
+        a["feedback_age"][at] = fb_age
 
         ack = reports.harq_ack[fb]
-        a["feedback_age"][fb_rows] = 0
         sign = np.where(ack == 1, 1, -1).astype(np.int8)
-        a["harq_ack"][:, fb_rows] = np.concatenate([sign[None, :], a["harq_ack"][:-1, fb_rows]])
-        a["harq_mcs"][:, fb_rows] = np.concatenate(
-            [reports.harq_mcs[None, fb], a["harq_mcs"][:-1, fb_rows]]
-        )
+        self._rings["harq_ack"].push(fb_rows, sign)
+        self._rings["harq_mcs"].push(fb_rows, reports.harq_mcs[fb])
         ackf = ack.astype(np.float32)
-        a["ack_fast"][fb_rows] += FAST_ALPHA * (ackf - a["ack_fast"][fb_rows])
-        a["ack_slow"][fb_rows] += SLOW_ALPHA * (ackf - a["ack_slow"][fb_rows])
+        for name, alpha in (("ack_fast", FAST_ALPHA), ("ack_slow", SLOW_ALPHA)):
+            rate = a[name][fb_rows]  # r + α·(ack − r), in float32 as ever
+            rate += alpha * (ackf - rate)
+            a[name][fb_rows] = rate
         # OLLA steps on first-transmission feedback only where the index is known; the
         # ack/mcs history above records every feedback
         self.outer_loop.update(fb_rows, ack, reports.harq_tx_index[fb])
@@ -225,26 +241,29 @@ class FeatureHistory:
         """``encode(None)``: the last full observation with the rows whose inputs changed
         since (compared with a copy of those inputs, whatever changed them) recomputed,
         and the two ages, which move every slot for every row, recomputed whole."""
-        a = self._arrays
+        a = self._scalars
         offset = self.outer_loop.offset_db
         valid = a["cqi_age"] >= 0
         cache = self._cache
+        # per row: the scalar fields, and the rings as their packed words ([capacity,
+        # words]: one comparison per word, not per value)
+        src = {k: self._rings[k].packed if k in self._rings else a[k] for k in _CACHED_INPUTS}
         if cache is None or cache.obs.shape[0] != self.capacity:
             obs = self._encode(None)
-            inputs = {k: a[k].copy() for k in _CACHED_INPUTS}
+            inputs = {k: v.copy() for k, v in src.items()}
             self._cache = _EncodeCache(obs.copy(), inputs, offset.copy(), valid)
             return obs
         changed = valid != cache.valid
         changed |= offset != cache.offset
-        for k in _CACHED_INPUTS:
-            differs = a[k] != cache.inputs[k]
-            changed |= differs.any(axis=0) if differs.ndim == 2 else differs
+        for k, v in src.items():
+            differs = v != cache.inputs[k]
+            changed |= differs.any(axis=1) if differs.ndim == 2 else differs
         dirty = np.flatnonzero(changed)
         obs = cache.obs
         if dirty.size:
             obs[dirty] = self._encode(dirty)
-            for k in _CACHED_INPUTS:
-                cache.inputs[k][..., dirty] = a[k][..., dirty]
+            for k, v in src.items():
+                cache.inputs[k][dirty] = v[dirty]
             cache.offset[dirty] = offset[dirty]
             cache.valid[dirty] = valid[dirty]
         age = a["cqi_age"]
@@ -255,7 +274,7 @@ class FeatureHistory:
 
     def _encode(self, rows: np.ndarray | None) -> np.ndarray:
         """The observation of ``rows`` (``None``: all) computed from the history."""
-        a = self._arrays
+        a = self._scalars
         n = self.capacity if rows is None else len(rows)
         at: np.ndarray | slice = slice(None) if rows is None else rows
         # built feature-major in a per-thread scratch buffer (each feature a contiguous
@@ -278,8 +297,9 @@ class FeatureHistory:
         col[6] = a["ack_fast"][at]
         col[7] = a["ack_slow"][at]
         h = 8 + HISTORY_LEN
-        col[8:h] = a["harq_ack"][:, at]
-        np.divide(a["harq_mcs"][:, at], MCS_SCALE, out=col[h : h + HISTORY_LEN])
+        acks, mcss = self._rings["harq_ack"], self._rings["harq_mcs"]
+        np.copyto(col[8:h], acks.values(acks.take(at)).T)
+        np.divide(mcss.values(mcss.take(at)).T, MCS_SCALE, out=col[h : h + HISTORY_LEN])
         c = h + HISTORY_LEN
         np.divide(np.minimum(a["feedback_age"][at], AGE_CAP), AGE_CAP, out=col[c])
         np.divide(a["rank"][at], MAX_LAYERS, out=col[c + 1])
@@ -332,13 +352,19 @@ def privileged_features(true_sinr_db: np.ndarray, doppler_hz: np.ndarray) -> np.
     ).astype(np.float32)
 
 
-def _empty_arrays(n: int) -> dict[str, np.ndarray]:
+_RING_DTYPES: dict[str, np.dtype] = {"harq_ack": np.dtype(np.int8), "harq_mcs": np.dtype(np.int16)}
+# the history's fields, in schema order (export_rows / import_rows)
+_FIELDS = (
+    "cqi", "cqi_age", "harq_ack", "harq_mcs", "ack_fast", "ack_slow", "feedback_age", "rank",
+    "n_prb", "n_symbols", "buffer",
+)  # fmt: skip
+
+
+def _empty_scalars(n: int) -> dict[str, np.ndarray]:
+    """The per-row fields (all but the rings) of ``n`` fresh rows."""
     return {
         "cqi": np.zeros(n, np.int16),
         "cqi_age": np.full(n, -1, np.int32),
-        # the last-8 rings are feature-major, [HISTORY_LEN, n]: rows of the observation
-        "harq_ack": np.zeros((HISTORY_LEN, n), np.int8),
-        "harq_mcs": np.zeros((HISTORY_LEN, n), np.int16),
         "ack_fast": np.full(n, ACK_RATE_PRIOR, np.float32),
         "ack_slow": np.full(n, ACK_RATE_PRIOR, np.float32),
         "feedback_age": np.full(n, AGE_CAP, np.int32),

@@ -141,9 +141,17 @@ def sinr_from_cqi(cqi: np.ndarray, *, cqi_table: int = 2) -> np.ndarray:
     The lower edge of the CQI's SINR interval (its 10 %-BLER threshold); CQI 0 ("out of
     range") maps to CQI 1's threshold minus ``CQI0_MARGIN_DB``.
     """
+    return _cqi_sinr_table(cqi_table)[np.asarray(cqi)]
+
+
+@cache
+def _cqi_sinr_table(cqi_table: int) -> np.ndarray:
+    """float64 ``[16]``, read-only: :func:`sinr_from_cqi` per CQI (built once, not per call:
+    the encoder calls it for every batch)."""
     th = cqi_thresholds_db(cqi_table)
-    with_floor = np.concatenate([[th[1] - CQI0_MARGIN_DB], th[1:]])
-    return with_floor[np.asarray(cqi)]
+    table = np.concatenate([[th[1] - CQI0_MARGIN_DB], th[1:]])
+    table.setflags(write=False)
+    return table
 
 
 def illa_mcs(sinr_db: np.ndarray, *, table: int = 2, bler_target: float = 0.1) -> np.ndarray:

@@ -100,4 +100,8 @@ class OuterLoop:
         moved = np.flatnonzero(counts)
         at = np.asarray(rows)[moved]
         step = np.where(ack[moved] == 1, -self.delta_down_db, self.delta_up_db)
-        self.offset_db[at] = np.clip(self.offset_db[at] + step, -OFFSET_LIMIT_DB, OFFSET_LIMIT_DB)
+        step += self.offset_db[at]
+        # np.clip's own overhead is several times these two passes (same result, NaN too)
+        np.maximum(step, -OFFSET_LIMIT_DB, out=step)
+        np.minimum(step, OFFSET_LIMIT_DB, out=step)
+        self.offset_db[at] = step

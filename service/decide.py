@@ -126,6 +126,7 @@ class Decider:
         self.newest_slot: dict[int, int] = {}
         self.restore_cell: Callable[[int], object] | None = None  # see _admit_rows
         self._stale = metrics.shed_requests.labels("stale")
+        self._mark = np.zeros(0, dtype=bool)  # see _marks
         lat = metrics.latency
         self._lat = (lat["queue_wait"], lat["state_features"], lat["inference"])
 
@@ -141,15 +142,18 @@ class Decider:
         while start < len(items):
             group = [items[start]]
             ues = items[start].rows.shape[0]
-            mark = np.zeros(self.state.history.capacity, dtype=bool)
-            mark[items[start].rows] = True
-            for it in items[start + 1 :]:
-                n = it.rows.shape[0]
-                if ues + n > self.max_group_ues or mark[it.rows].any():
-                    break
-                mark[it.rows] = True
-                group.append(it)
-                ues += n
+            if start + 1 < len(items):  # a lone request needs no collision check
+                mark = self._marks()
+                mark[items[start].rows] = True
+                for it in items[start + 1 :]:
+                    n = it.rows.shape[0]
+                    if ues + n > self.max_group_ues or mark[it.rows].any():
+                        break
+                    mark[it.rows] = True
+                    group.append(it)
+                    ues += n
+                for it in group:  # clean for the next group: only the rows marked
+                    mark[it.rows] = False
             start += len(group)
             try:
                 done.extend(zip((it.req.fut for it in group), self._run_group(group), strict=True))
@@ -159,6 +163,14 @@ class Decider:
                 done.extend((it.req.fut, err) for it in group)
         seq = items[-1].seq if items else 0
         return Processed(done, lambda: self._flushed(seq))
+
+    def _marks(self) -> np.ndarray:
+        """All-False bool ``[capacity]`` scratch of the worker (callers clear what they
+        set): a fresh one per group would zero the whole table, a megabyte at 1 M rows."""
+        cap = self.state.history.capacity
+        if self._mark.shape[0] < cap:
+            self._mark = np.zeros(cap, dtype=bool)
+        return self._mark
 
     def _flushed(self, seq: int) -> None:
         """Event loop, after delivery: rows quarantined up to ``seq`` may be reused."""

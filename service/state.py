@@ -79,7 +79,10 @@ class UeStateTable:
         self.row_ue = np.full(cap, -1, dtype=np.int64)
         self.last_seen = np.zeros(cap, dtype=np.float64)
         self.in_use = np.zeros(cap, dtype=bool)
-        self._free = list(range(cap - 1, -1, -1))  # stack; pop() gives low rows first
+        # free rows: a stack in an int64 array (top at [_n_free - 1]; low rows first), not
+        # a list of Python ints (36 bytes a row, and a list rebuilt on every grow)
+        self._free = np.arange(cap - 1, -1, -1, dtype=np.int64)
+        self._n_free = cap
         self._quarantine: deque[tuple[int, np.ndarray]] = deque()
         self.cells: dict[int, _CellIndex] = {}
         self.n_tracked = 0
@@ -152,7 +155,7 @@ class UeStateTable:
             self.flushed_seq = seq
         q = self._quarantine
         while q and q[0][0] <= self.flushed_seq:
-            self._free.extend(q.popleft()[1][::-1].tolist())
+            self._push_free(q.popleft()[1])
 
     # ------------------------------------------------------------------ removal
     def release(self, cell_id: int, ue_ids: np.ndarray) -> int:
@@ -191,20 +194,26 @@ class UeStateTable:
         self.row_ue[rows] = -1
         self.n_tracked -= int(rows.size)
         if self.flushed_seq >= self.seq:
-            self._free.extend(rows[::-1].tolist())
+            self._push_free(rows)
         else:
             self._quarantine.append((self.seq, rows.copy()))
 
     # ------------------------------------------------------------------ internals
     def _allocate(self, n: int) -> np.ndarray:
-        if len(self._free) < n:
+        if self._n_free < n:
             quarantined = sum(r.size for _, r in self._quarantine)
             need = self.n_tracked + quarantined + n
             new_cap = min(max(need, 2 * self.capacity), self.max_tracked + quarantined)
             self._grow(max(new_cap, need))
-        taken = self._free[-n:]
-        del self._free[-n:]
-        return np.asarray(taken[::-1], dtype=np.int64)
+        top = self._n_free
+        self._n_free = top - n
+        return self._free[top - n : top][::-1].copy()
+
+    def _push_free(self, rows: np.ndarray) -> None:
+        """Back on the free stack, ``rows[0]`` on top (the next one handed out)."""
+        top = self._n_free
+        self._free[top : top + rows.size] = rows[::-1]
+        self._n_free = top + rows.size
 
     def _grow(self, capacity: int) -> None:
         old = self.capacity
@@ -215,7 +224,12 @@ class UeStateTable:
         self.row_ue = np.concatenate([self.row_ue, np.full(extra, -1, np.int64)])
         self.last_seen = np.concatenate([self.last_seen, np.zeros(extra)])
         self.in_use = np.concatenate([self.in_use, np.zeros(extra, bool)])
-        self._free = list(range(capacity - 1, old - 1, -1)) + self._free
+        # the new rows go under the free ones (handed out after them), as before
+        free = np.empty(capacity, dtype=np.int64)
+        free[:extra] = np.arange(capacity - 1, old - 1, -1)
+        free[extra : extra + self._n_free] = self._free[: self._n_free]
+        self._free = free
+        self._n_free += extra
         self.capacity = capacity
 
     def _index_insert(self, cell_id: int, ues: np.ndarray, rows: np.ndarray) -> None:

@@ -43,6 +43,21 @@ _CQI, _AGE = DECIDE_COLUMNS.index("cqi"), DECIDE_COLUMNS.index("cqi_age_slots")
 _ACK, _HMCS = DECIDE_COLUMNS.index("harq_ack"), DECIDE_COLUMNS.index("harq_mcs")
 _HTX = DECIDE_COLUMNS.index("harq_tx_index")
 _SEM_HI_CACHE: dict[int, np.ndarray] = {}
+# Every semantic range lies inside its column's dtype, so a value that passes the range
+# check fits its dtype; only the values the range check ignores (CQI without a CQI, HARQ
+# MCS and index without feedback) need the dtype check of their own.
+_IGNORABLE = (_CQI, _HMCS, _HTX)
+assert all(
+    _FAST_LO[i, 0] <= _SEM_LO[i, 0] and (FIELD_RANGES[k][1] or 0) <= _FAST_HI[i, 0]
+    for i, k in enumerate(DECIDE_COLUMNS)
+), "a semantic range exceeds its dtype: check every column's dtype fit"
+
+
+def _outside(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Any ``x`` outside ``[lo, hi]`` (int64, broadcast): one pass, as x − lo (wrapping)
+    read unsigned is ≤ hi − lo exactly for the values inside."""
+    span = (hi - lo).view(np.uint64)  # hi - lo < 2**64: exact when read unsigned
+    return bool((np.subtract(x, lo).view(np.uint64) > span).any())
 
 
 def _sem_hi(n_mcs: int) -> np.ndarray:
@@ -161,14 +176,14 @@ def fast_report_batch(
             return None
         arrays.append(col)
     if n:
-        stacked = np.stack(arrays)
-        if (stacked < _FAST_LO).any() or (stacked > _FAST_HI).any():
+        if any(_outside(arrays[i], _FAST_LO[i], _FAST_HI[i]) for i in _IGNORABLE):
             return None
+        stacked = np.stack(arrays)
         stacked[_CQI, stacked[_AGE] < 0] = 0  # ignored values are not range-checked
         no_fb = stacked[_ACK] < 0
         stacked[_HMCS, no_fb] = 0
         stacked[_HTX, no_fb] = 0
-        if (stacked < _SEM_LO).any() or (stacked > _sem_hi(n_mcs)).any():
+        if _outside(stacked, _SEM_LO, _sem_hi(n_mcs)):
             return None
     fields = {
         name: col.astype(REPORT_DTYPES[name], copy=False)
@@ -267,8 +282,11 @@ class RequestValidator:
 
         Concatenated serialized messages parse as one message whose repeated fields are
         the concatenation (protobuf merge semantics), so well-formed requests with
-        consistent lengths are parsed, converted and range-checked once. Pure: no state
-        is touched. Duplicate UE ids are not checked here (per request, by the caller).
+        consistent lengths are parsed, converted and range-checked once. (Converting each
+        message's columns instead, to skip the second parse, measured slower: a column's
+        conversion costs ~5 µs whatever its length, a 64-UE message's parse ~9 µs.) Pure:
+        no state is touched. Duplicate UE ids are not checked here (per request, by the
+        caller). Fewer than two protobuf requests: nothing to merge, nothing parsed.
 
         Input
         -----
@@ -285,6 +303,8 @@ class RequestValidator:
             Requests not in it (malformed, any inconsistency) take the per-request path,
             which reports the precise error.
         """
+        if sum(raw is not None for raw in raws) < 2:  # e.g. a lone stream message
+            return None, {}  # nothing to merge: not parsed twice
         idx: list[int] = []
         parts: list[bytes] = []
         heads: list[tuple[int, int]] = []
