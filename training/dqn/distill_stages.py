@@ -17,6 +17,7 @@ Sizes come from the report's budget (:mod:`training.distill.report.budgets`).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ def train_teacher(out: Path, budget: Budget, env: str, arch: str, **changes: Any
         values.update(dict(budget.cartpole_overrides))
     values.update(changes)
     cfg = DQNConfig.from_dict(values)
+    reused = _finished_row(out, cfg)
+    if reused is not None:
+        return reused
     log = max(1, cfg.total_transitions // budget.curve_points)
     result = train(cfg, out, progress=False, plot=False, log_interval=log)
     write_teacher_manifest(
@@ -65,7 +69,27 @@ def train_teacher(out: Path, budget: Budget, env: str, arch: str, **changes: Any
         command=None,
         kpis={"greedy_eval": dataclasses.asdict(result.final_eval) if result.final_eval else {}},
     )
-    return {"dir": str(out), "arch": arch, "env": env, **_curve_stats(result)}
+    return _write_row(out, cfg, {"dir": str(out), "arch": arch, "env": env, **_curve_stats(result)})
+
+
+ROW_FILE = "report_row.json"
+
+
+def _finished_row(out: Path, cfg: Any) -> dict[str, Any] | None:
+    """The row of a DQN run already finished in ``out`` with this configuration (a stage
+    rerun or an interrupted stage trains only the agents it does not have)."""
+    path = out / ROW_FILE
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    same = saved.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    return saved["row"] if same else None
+
+
+def _write_row(out: Path, cfg: Any, row: dict[str, Any]) -> dict[str, Any]:
+    config = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    (out / ROW_FILE).write_text(json.dumps({"config": config, "row": row}, default=str) + "\n")
+    return row
 
 
 def scenario_teachers(ctx: Context) -> dict[str, Any]:
@@ -152,15 +176,20 @@ def _train_kd(out: Path, budget: Budget, seed: int, make_learner: Any) -> dict[s
     values.update(
         arch=CARTPOLE_STUDENT, total_transitions=budget.cartpole_student_transitions, seed=seed
     )
+    cfg = DQNConfig.from_dict(values)
+    reused = _finished_row(out, cfg)
+    if reused is not None:
+        return reused
     result = train(
-        DQNConfig.from_dict(values),
+        cfg,
         out,
         progress=False,
         make_learner=make_learner,
         plot=False,
         log_interval=max(1, budget.cartpole_student_transitions // budget.curve_points),
     )
-    return {"dir": str(out), "arch": CARTPOLE_STUDENT, "env": CARTPOLE, **_curve_stats(result)}
+    row = {"dir": str(out), "arch": CARTPOLE_STUDENT, "env": CARTPOLE, **_curve_stats(result)}
+    return _write_row(out, cfg, row)
 
 
 def _curve_stats(result: Any) -> dict[str, Any]:
