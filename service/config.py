@@ -115,8 +115,12 @@ class Settings(BaseSettings):
         description="A decide request more than this many slots behind the newest slot seen "
         "for its cell is dropped as stale (0 disables)",
     )
+    # 2: message k+1 queued while k is decided keeps a stream's pipeline full, and one
+    # busy stream's messages never fill the shared micro-batch queue ahead of other cells
+    # (with 16, a stream of 512-UE messages put a whole 8192-UE micro-batch in front of
+    # every other cell's request)
     stream_max_in_flight: int = Field(
-        16,
+        2,
         ge=1,
         le=1024,
         description="DecideStream messages read and not yet answered, per stream; the "

@@ -328,6 +328,16 @@ class DataPlane:
         """
         return self.batcher.submit(kind, payload, estimate_ues(kind, payload), deadline, cell_hint)
 
+    def check_admission(self, kind: RequestKind, payload: Any) -> None:
+        """The admission check alone, for an adapter to run first thing in its handler:
+        :class:`~service.errors.Overloaded` (counted as shed, "queue_full") when
+        :meth:`submit_raw` would shed ``payload`` now. A shed request costs the server what
+        gRPC / HTTP charge per call and nothing more: no metadata, deadline, authorization
+        or body is looked at (REST passes ``b""`` before reading the body: refused only
+        when the queue is full whatever the body's size)."""
+        if self.batcher.full(estimate_ues(kind, payload)):
+            raise self.batcher.shed()
+
     def submit(
         self, cell_id: int, slot: int, mcs_table: int, columns: dict[str, Any]
     ) -> asyncio.Future[Any]:

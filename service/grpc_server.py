@@ -165,6 +165,10 @@ class LinkAdaptationService:
     async def decide(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         t0 = time.perf_counter()
         self._req["Decide"].inc()
+        # shed first, before the deadline, metadata or authorization are looked at: under
+        # overload most calls end here, and each costs the event loop (which the worker
+        # shares through the GIL) gRPC's own per-call price and nothing more
+        self.dp.check_admission("pb", raw)
         deadline = self._check_deadline(context)
         hint = grpc_cell_header(context.invocation_metadata())  # vs the body: in the worker
         if self.guard is not None:

@@ -155,6 +155,8 @@ class FastDecisions:
         t0 = time.perf_counter()
         self._req.inc()
         try:  # this front is not FastAPI: the app's exception handler does not reach here
+            # shed before the body is read: a full queue refuses whatever the body holds
+            self.dp.check_admission("json", b"")
             hint = asgi_cell_header(scope)  # checked against the body in the worker
             if _declared_too_large(scope, self.max_body):
                 raise _too_large(self.max_body)

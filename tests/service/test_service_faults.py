@@ -74,7 +74,7 @@ def test_report_renders_every_scenario(quick: dict[str, Any]) -> None:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     text = mod.render(quick, "python benchmarks/service_faults.py --quick")
-    assert text.count("\n| ") == 10  # header + 9 rows
+    assert text.count("\n| ") == 11  # header + 10 rows
     assert "Quick run" in text and quick["machine"]["cpu"] in text
     assert set(quick["verdicts"]) == {
         "slow_reader_rss",
