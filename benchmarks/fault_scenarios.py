@@ -10,22 +10,15 @@ request's *scheduled* send time, so a client that falls behind does not hide que
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 from fault_probes import RssSampler, ServerCounters, percentiles, rss_mb
 
-from ran_distill.scaleout import CellTraffic
-from ran_distill.xapp_process import xapp_process
 from service.cell_affinity import CELL_ID_HEADER
-from service.client import XappClient
 from service.proto_gen import link_adaptation_pb2 as pb
 
 DECIDE = "/linkadapt.v1.LinkAdaptation/Decide"
@@ -248,6 +241,11 @@ async def slow_reader(
                 last = written
             stalled = still >= 1.0
             fill_s = time.perf_counter() - t_fill - still + seconds
+            parked = None  # server CPU (cores) with the stalled stream and nothing else
+            if stalled:
+                with ServerCounters(t.pid, t.http_port) as idle:
+                    await asyncio.sleep(1.0)
+                parked = idle.result()["server_cpu_per_s"]
             loaded = await closed_loop(ch, cells=4, ues=ues, seconds=seconds, cell_base=2000)
         written_during = written - last
         w.cancel()
@@ -255,6 +253,7 @@ async def slow_reader(
     return {
         "writes_stalled": stalled,
         "seconds_until_writes_stall": fill_s,
+        "server_cpu_while_parked": parked,
         "messages_written_during_measurement": written_during,
         "messages_written_unread": written,
         "rss_before_mb": rss0,
@@ -308,52 +307,6 @@ async def overload(
         "idle_probe_p99_ms": idle,
         # from the last overload request sent to a probe as fast as on the idle server
         "recovery_s": None if recovered_at is None else max(0.0, recovered_at - t_end),
-    }
-
-
-def kill_restart(model: Path, *, warm: float, grpc_port: int, http_port: int) -> dict[str, Any]:
-    """kill -9 the xApp under a client's load, restart it on the same ports: seconds from
-    the new process's readiness to the client's first answer (the client waits for the
-    server, wait_for_ready, and reconnects by itself)."""
-    oks: list[float] = []
-    errors: dict[str, int] = {}
-    stop = threading.Event()
-    target = f"127.0.0.1:{grpc_port}"
-
-    def client() -> None:
-        traffic = CellTraffic([5], 64, seed=5)
-        with XappClient(target, timeout=30, wait_for_ready=True) as c:
-            slot = 0
-            while not stop.is_set():
-                try:
-                    c.decide(traffic.reports(5, slot), cell_id=5, slot=slot)
-                    oks.append(time.monotonic())
-                except grpc.RpcError as exc:
-                    errors[exc.code().name] = errors.get(exc.code().name, 0) + 1
-                slot += 1
-                time.sleep(0.002)
-
-    th = threading.Thread(target=client, daemon=True)
-    with xapp_process(model, grpc_port=grpc_port, http_port=http_port, env=ENV) as (proc, _, _):
-        th.start()
-        time.sleep(warm)
-        n_before = len(oks)
-        os.kill(proc.pid, signal.SIGKILL)
-        t_kill = time.monotonic()
-        proc.wait()
-    with xapp_process(model, grpc_port=grpc_port, http_port=http_port, env=ENV):
-        t_ready = time.monotonic()  # at most one 50 ms readiness poll late
-        deadline = t_ready + 10
-        while time.monotonic() < deadline and not [x for x in oks if x > t_kill]:
-            time.sleep(0.005)
-        stop.set()
-        th.join(35)
-    first = min((x for x in oks if x > t_kill), default=None)
-    return {
-        "calls_before_kill": n_before,
-        "restart_to_ready_s": t_ready - t_kill,
-        "ready_to_first_answer_s": None if first is None else first - t_ready,
-        "failed_calls": errors,
     }
 
 

@@ -64,7 +64,18 @@ class Settings(BaseSettings):
     )
     ue_ttl_seconds: float = Field(60.0, gt=0, description="Idle UEs are forgotten after this")
     max_tracked_ues: int = Field(
-        100_000, ge=1, le=100_000_000, description="Hard cap on tracked UEs"
+        100_000,
+        ge=1,
+        le=100_000_000,
+        description="Hard cap on tracked UEs; new UEs beyond it evict the least recently "
+        "seen ones (idle ones expire first)",
+    )
+    max_ues_per_cell: int = Field(
+        4096,
+        ge=1,
+        le=100_000_000,
+        description="Tracked UEs per cell; a cell's new UEs beyond it evict that cell's least "
+        "recently seen UEs, and a request with more UEs is refused (RESOURCE_EXHAUSTED / 429)",
     )
     reload_poll_seconds: float = Field(
         5.0, ge=0, description="Model dir mtime poll period (0 disables)"

@@ -65,6 +65,7 @@ class DataPlane:
             olla_bler_target=s.olla_bler_target,
             olla_delta_up_db=s.olla_delta_up_db,
             initial_capacity=min(s.max_tracked_ues, INITIAL_UE_ROWS),
+            max_per_cell=s.max_ues_per_cell,
         )
         self.shadow = Shadow.from_settings(self.registry, m, s, self._request_promotion)
         self.decider = Decider(
@@ -222,9 +223,16 @@ class DataPlane:
         series of cells with no outcome report for ``ue_ttl_seconds``; returns the UEs."""
         now = time.monotonic()
         n = self.decider.expire(now)
-        if n:
-            self.metrics.ues_expired.inc(n)
-            log.info("expired idle UEs", extra={"count": n})
+        with self.decider.lock:  # the worker's admissions expire and evict too
+            forgotten = self.state.take_forgotten()
+        n_all = n + forgotten.pop("expired")
+        if n_all:
+            self.metrics.ues_expired.inc(n_all)
+            log.info("expired idle UEs", extra={"count": n_all})
+        for reason, k in forgotten.items():
+            if k:
+                self.metrics.ues_evicted.labels(reason).inc(k)
+                log.info("evicted UEs", extra={"count": k, "reason": reason})
         self.metrics.tracked_ues.set(self.state.n_tracked)
         self.kpis.expire(now)
         return n
