@@ -30,6 +30,7 @@ from service.decide import Decider, DecideResult
 from service.errors import SHED_REASONS, FailedPrecondition, InvalidArgument
 from service.kpis import KpiTracker
 from service.metrics import ServiceMetrics
+from service.outcomes import OutcomeFolder
 from service.registry import LoadedModel, ModelRegistry
 from service.shadow import Shadow
 from service.state import UeStateTable
@@ -98,6 +99,8 @@ class DataPlane:
             reference_kpis=self._reference_kpis,
             reference_scenario=s.reference_scenario,
         )
+        # outcome reports: validated and folded in their own thread (service.outcomes)
+        self.outcomes = OutcomeFolder(self.validator, self.kpis, self.shadow, self.count_shed)
         self.started = False
         self.draining = False
         # DecideStream accounting, kept by the gRPC adapter: messages read and not yet
@@ -209,6 +212,7 @@ class DataPlane:
                 await t
         self._tasks.clear()
         await self.batcher.stop()
+        self.outcomes.stop()
         self.started = False
         self._update_ready()
 
@@ -234,7 +238,7 @@ class DataPlane:
                 self.metrics.ues_evicted.labels(reason).inc(k)
                 log.info("evicted UEs", extra={"count": k, "reason": reason})
         self.metrics.tracked_ues.set(self.state.n_tracked)
-        self.kpis.expire(now)
+        self.outcomes.expire(now)
         return n
 
     async def _poll_loop(self) -> None:
@@ -425,10 +429,14 @@ class DataPlane:
         InvalidArgument
             Naming the first bad field; nothing is counted.
         """
-        cols = self.validator.outcome(cell_id, slot, columns, slot_us)
-        self.kpis.fold(cell_id, slot, cols, slot_us)
-        self.shadow.fold_outcome(cell_id, slot, cols)
-        return int(cols["ue_id"].shape[0])
+        return self.outcomes.fold(cell_id, slot, columns, slot_us)
+
+    async def report_outcome_async(
+        self, cell_id: Any, slot: Any, columns: dict[str, Any], slot_us: Any = 0
+    ) -> int:
+        """:meth:`report_outcome` in the outcome thread (what the adapters call; see
+        :meth:`service.outcomes.OutcomeFolder.submit`)."""
+        return await self.outcomes.submit(cell_id, slot, columns, slot_us)
 
     def count_shed(self, reason: str) -> None:
         """A request was dropped unprocessed (one of :data:`~service.errors.SHED_REASONS`)."""

@@ -271,7 +271,7 @@ class LinkAdaptationService:
         self._check_deadline(context)
         cell_id, slot, cols, slot_duration_us = parse_outcome_pb(raw)
         self._authorize(context, cell_id)
-        n = self.dp.report_outcome(cell_id, slot, cols, slot_duration_us)
+        n = await self.dp.report_outcome_async(cell_id, slot, cols, slot_duration_us)
         return pb.OutcomeAck(accepted=n)
 
     @maps_request_errors

@@ -283,6 +283,7 @@ def create_rest_app(
         responses={
             413: error_doc("Body above http_max_body_bytes (`body`)"),
             422: error_doc("Invalid input (field named in `field`)"),
+            503: error_doc("Overloaded: too many outcome reports pending, shed; see Retry-After"),
             **AUTH_ERRORS,
         },
     )
@@ -292,7 +293,8 @@ def create_rest_app(
             await read_limited(request.stream(), max_body)
         )
         authorize(request, cell_id)
-        return _json({"accepted": dp.report_outcome(cell_id, slot, cols, slot_duration_us)})
+        accepted = await dp.report_outcome_async(cell_id, slot, cols, slot_duration_us)
+        return _json({"accepted": accepted})
 
     @app.post(
         "/v1/ues/release",

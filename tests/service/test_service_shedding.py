@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from service_testing import Gate, ServerThread, raw_decide, sample, wait_for
 
@@ -135,4 +136,51 @@ def test_a_busy_stream_holds_at_most_two_places_by_default(model_dir: Path) -> N
         assert dp.stream_pending_peak == 2
     finally:
         gate.release()
+        srv.stop()
+
+
+def test_outcomes_are_folded_off_the_event_loop_within_a_bound(model_dir: Path) -> None:
+    srv = ServerThread(model_dir=model_dir)
+    folder = srv.app.dataplane.outcomes
+    folder.max_pending = 2
+    threads: list[str] = []
+    hold = threading.Event()
+    fold = folder.kpis.fold
+
+    def held_fold(*args: Any) -> None:
+        threads.append(threading.current_thread().name)
+        hold.wait(30)
+        fold(*args)
+
+    folder.kpis.fold = held_fold  # type: ignore[method-assign]
+    report = pb.OutcomeReport(cell_id=5, slot=1, ue_id=[1, 2], delivered_bits=[800, 0])
+    report.first_tx_ack.extend([1, 0])
+    try:
+        with grpc.insecure_channel(srv.grpc_target) as ch:
+            outcome = ch.unary_unary(
+                "/linkadapt.v1.LinkAdaptation/ReportOutcome",
+                request_serializer=pb.OutcomeReport.SerializeToString,
+                response_deserializer=pb.OutcomeAck.FromString,
+            )
+            pending = [outcome.future(report, timeout=30) for _ in range(2)]
+            wait_for(lambda: folder.pending == 2, "two reports pending")
+            # the event loop is free meanwhile: a decide request is answered
+            resp = ch.unary_unary(DECIDE)(raw_decide(6, 0), timeout=10)
+            assert len(pb.DecideResponse.FromString(resp).mcs) == 16
+            # at the bound: shed at once, over gRPC and REST
+            with pytest.raises(grpc.RpcError) as err:
+                outcome(report, timeout=10)
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            body = {"cell_id": 5, "slot": 2, "ue_id": [1], "delivered_bits": [8]}
+            r = httpx.post(f"{srv.http_base}/v1/outcomes", json={**body, "first_tx_ack": [1]})
+            assert r.status_code == 503 and r.headers["retry-after"] == "1"
+            assert _shed(srv) == 2
+            hold.set()
+            assert [f.result(10).accepted for f in pending] == [2, 2]
+        wait_for(lambda: folder.pending == 0, "the reports folded in")
+        assert len(threads) == 2, threads  # the shed ones were never folded
+        assert all(name.startswith("outcomes") for name in threads), threads
+        assert srv.call(lambda: 5 in folder.kpis.cells)
+    finally:
+        hold.set()
         srv.stop()
