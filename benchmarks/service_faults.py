@@ -212,7 +212,19 @@ def render(r: dict[str, Any], command: str) -> str:
             "full run is `python benchmarks/service_faults.py --minutes 10 --write` (about "
             "15 min, on a quiet machine).*"
         )
-    return head + "\n\n" + "\n".join(rows) + "\n"
+    note = (
+        "\n\nThe overload bound is out of reach of this process on this machine, whatever "
+        "it sheds by: every call it answers, a shed one included, costs the server what the "
+        'cheapest call costs (row "cost of any answered call", gRPC\'s own per-call work, '
+        "on the event loop that shares the GIL with the inference worker), so with two of "
+        "three calls shed at 3x capacity at most the ceiling shown is left for goodput; the "
+        "event loop and the worker also lose time handing the GIL to each other. The shed "
+        "path itself does nothing before refusing (no metadata, deadline or body looked "
+        "at). Meeting 90 % needs the calls kept away from this process (admission in the "
+        "proxy) or the gRPC front and the inference worker in separate processes "
+        '(docs/service.md, "Limits and overload").'
+    )
+    return head + "\n\n" + "\n".join(rows) + note + "\n"
 
 
 def main() -> None:
