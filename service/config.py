@@ -165,6 +165,13 @@ class Settings(BaseSettings):
         description="uvicorn timeout_keep_alive: idle keep-alive "
         "connections are closed after this many seconds",
     )
+    http_body_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="A REST request body not received in full this long after its headers "
+        "is refused (408) and its connection closed (a half-sent request holds nothing)",
+    )
     http_docs_enabled: bool = Field(
         True, description="Serve /docs, /redoc and /openapi.json (off in the Helm chart)"
     )

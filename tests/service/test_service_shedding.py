@@ -184,3 +184,24 @@ def test_outcomes_are_folded_off_the_event_loop_within_a_bound(model_dir: Path) 
     finally:
         hold.set()
         srv.stop()
+
+
+def test_half_sent_rest_body_is_refused_and_its_connection_closed(model_dir: Path) -> None:
+    srv = ServerThread(model_dir=model_dir, http_body_timeout_seconds=0.5)
+    try:
+        for path in ("/v1/decisions", "/v1/outcomes"):
+            with socket.create_connection(("127.0.0.1", srv.app.http_port), timeout=10) as s:
+                s.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 1000\r\n\r\n".encode()
+                    + b'{"cell_id": 1, "ue_id": ['  # and then nothing more
+                )
+                data = b""
+                while chunk := s.recv(65536):  # until the server closes (bounded wait)
+                    data += chunk
+            assert data.startswith(b"HTTP/1.1 408"), (path, data[:300])
+            assert b'"field":"body"' in data
+        labels = {"protocol": "rest", "reason": "body_timeout", "field": "body"}
+        assert sample(srv, "ran_distill_invalid_requests_total", labels) == 2
+    finally:
+        srv.stop()
