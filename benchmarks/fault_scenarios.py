@@ -10,35 +10,22 @@ request's *scheduled* send time, so a client that falls behind does not hide que
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
+from fault_probes import RssSampler, ServerCounters, percentiles, rss_mb
 
-from ran_distill.scaleout import CellTraffic
-from ran_distill.xapp_process import xapp_process
 from service.cell_affinity import CELL_ID_HEADER
-from service.client import XappClient
 from service.proto_gen import link_adaptation_pb2 as pb
 
 DECIDE = "/linkadapt.v1.LinkAdaptation/Decide"
 STREAM = "/linkadapt.v1.LinkAdaptation/DecideStream"
 RELEASE = "/linkadapt.v1.LinkAdaptation/ReleaseUe"
+GET_MODEL = "/linkadapt.v1.LinkAdaptation/GetModel"
 ENV = {"RAN_DISTILL_LOG_LEVEL": "WARNING", "RAN_DISTILL_DRAIN_SECONDS": "0"}
-
-
-def rss_mb(pid: int) -> float:
-    """Resident set of a process in MiB (/proc/<pid>/status VmRSS)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 def request(cell: int, ue_ids: np.ndarray, seed: int, slot: int = 1) -> bytes:
@@ -61,43 +48,6 @@ def request(cell: int, ue_ids: np.ndarray, seed: int, slot: int = 1) -> bytes:
 
 def md(cell: int) -> tuple[tuple[str, str]]:
     return ((CELL_ID_HEADER, str(cell)),)
-
-
-def percentiles(lat: list[float]) -> dict[str, float]:
-    a = np.asarray(lat) * 1e3 if lat else np.zeros(1)
-    return {
-        "p50_ms": float(np.percentile(a, 50)),
-        "p99_ms": float(np.percentile(a, 99)),
-        "max_ms": float(a.max()),
-    }
-
-
-class RssSampler:
-    """Samples a process's RSS every ``period`` seconds in a thread (peak and series)."""
-
-    def __init__(self, pid: int, period: float = 0.1) -> None:
-        self.pid, self.period = pid, period
-        self.samples: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append((time.monotonic(), rss_mb(self.pid)))
-            self._stop.wait(self.period)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.samples.append((time.monotonic(), rss_mb(self.pid)))
-
-    @property
-    def peak(self) -> float:
-        return max(v for _, v in self.samples)
 
 
 @dataclass
@@ -129,7 +79,13 @@ async def closed_loop(
     t_start = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in range(cells)))
     elapsed = time.perf_counter() - t_start
-    return {"requests_per_s": len(lat) / elapsed, "ues": ues, "cells": cells, **percentiles(lat)}
+    return {
+        "requests_per_s": len(lat) / elapsed,
+        "requests": len(lat),
+        "ues": ues,
+        "cells": cells,
+        **percentiles(lat),
+    }
 
 
 async def open_loop(
@@ -147,6 +103,7 @@ async def open_loop(
     reqs = [request(cell_base + c, np.arange(ues, dtype=np.int64), c) for c in range(cells)]
     codes: dict[str, int] = {}
     lat: list[float] = []
+    done_at: list[float] = []  # perf_counter() of each OK answer
     lag: list[float] = []  # how late the client sent (it shares the machine)
     tasks: set[asyncio.Task[None]] = set()
 
@@ -155,7 +112,8 @@ async def open_loop(
         lag.append(time.perf_counter() - t_sched)
         try:
             await call(reqs[c], metadata=md(cell_base + c), timeout=timeout)
-            lat.append(time.perf_counter() - t_sched)
+            done_at.append(now := time.perf_counter())
+            lat.append(now - t_sched)
             codes["OK"] = codes.get("OK", 0) + 1
         except grpc.aio.AioRpcError as exc:
             codes[exc.code().name] = codes.get(exc.code().name, 0) + 1
@@ -176,9 +134,14 @@ async def open_loop(
     if tasks:
         await asyncio.wait(tasks, timeout=timeout + 5)
     elapsed = t_end - t0
+    # goodput: answers served while the load was offered, from the first answer on (the
+    # OK answers of a queue that drains after the end would inflate it; the pipeline's
+    # fill time before the first answer would deflate it)
+    first = min(done_at, default=t_end)
+    served = sum(1 for x in done_at if x <= t_end)
     return {
         "offered_per_s": total / elapsed,
-        "ok_per_s": codes.get("OK", 0) / elapsed,
+        "ok_per_s": served / max(t_end - first, 1e-3),
         "codes": codes,
         "t_end": t_end,
         "client_send_lag_p99_ms": percentiles(lag)["p99_ms"],
@@ -207,6 +170,26 @@ async def probe_until_recovered(
             return streak[0]
         await asyncio.sleep(period)
     return None
+
+
+async def call_floor(
+    t: Target, ch: grpc.aio.Channel, *, seconds: float, workers: int = 32
+) -> dict[str, Any]:
+    """Server CPU per call of the cheapest call it answers (``GetModel``: no queue, no
+    parsing), ``workers`` in flight: what any answered call costs, a shed one included."""
+    call = ch.unary_unary(GET_MODEL)
+    n = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal n
+        while time.perf_counter() < stop:
+            await call(b"", timeout=10)
+            n += 1
+
+    with ServerCounters(t.pid, t.http_port) as c:
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    return {"calls_per_s": n / c.wall, "server_cpu_per_call_us": 1e6 * c.server_cpu / max(n, 1)}
 
 
 async def idle_probe_ms(ch: grpc.aio.Channel, n: int = 30) -> float:
@@ -258,6 +241,11 @@ async def slow_reader(
                 last = written
             stalled = still >= 1.0
             fill_s = time.perf_counter() - t_fill - still + seconds
+            parked = None  # server CPU (cores) with the stalled stream and nothing else
+            if stalled:
+                with ServerCounters(t.pid, t.http_port) as idle:
+                    await asyncio.sleep(1.0)
+                parked = idle.result()["server_cpu_per_s"]
             loaded = await closed_loop(ch, cells=4, ues=ues, seconds=seconds, cell_base=2000)
         written_during = written - last
         w.cancel()
@@ -265,6 +253,7 @@ async def slow_reader(
     return {
         "writes_stalled": stalled,
         "seconds_until_writes_stall": fill_s,
+        "server_cpu_while_parked": parked,
         "messages_written_during_measurement": written_during,
         "messages_written_unread": written,
         "rss_before_mb": rss0,
@@ -286,71 +275,38 @@ async def overload(
     rate within what one Python client can send."""
     async with grpc.aio.insecure_channel(t.grpc) as ch:
         idle = await idle_probe_ms(ch)
-        cap = await closed_loop(ch, cells=cells, ues=ues, seconds=seconds)
+        floor = await call_floor(t, ch, seconds=min(seconds, 2.0))
+        with ServerCounters(t.pid, t.http_port) as c_cap:
+            cap = await closed_loop(ch, cells=cells, ues=ues, seconds=seconds)
+        cap.update(c_cap.result())
+        served_us = 1e6 * c_cap.server_cpu / max(cap["requests"], 1)
         capacity = cap["requests_per_s"]
+
+        async def measured_overload() -> dict[str, Any]:
+            with ServerCounters(t.pid, t.http_port) as c:
+                res = await open_loop(ch, rate=3 * capacity, seconds=seconds, cells=cells, ues=ues)
+            return {**res, **c.result()}
 
         async def probe_after_overload() -> float | None:
             await asyncio.sleep(seconds)  # the open loop sends for that long
             return await probe_until_recovered(ch, ok_ms=3 * idle + 1.0)
 
-        over, recovered_at = await asyncio.gather(
-            open_loop(ch, rate=3 * capacity, seconds=seconds, cells=cells, ues=ues),
-            probe_after_overload(),
-        )
+        over, recovered_at = await asyncio.gather(measured_overload(), probe_after_overload())
     t_end = over.pop("t_end")
+    # every call the server answers costs it at least the call floor (gRPC's own work):
+    # with 2 of every 3 calls shed at 3x capacity, goodput can reach at most this fraction
+    # of capacity, however cheap the shed path of the handler itself is
+    ceiling = max(0.0, 1 - 2 * floor["server_cpu_per_call_us"] / served_us)
     return {
         "capacity": cap,
         "overload": over,
+        "call_floor": floor,
+        "served_cpu_per_call_us": served_us,
+        "goodput_ceiling_at_3x": ceiling,
         "goodput_vs_capacity": over["ok_per_s"] / capacity,
         "idle_probe_p99_ms": idle,
         # from the last overload request sent to a probe as fast as on the idle server
         "recovery_s": None if recovered_at is None else max(0.0, recovered_at - t_end),
-    }
-
-
-def kill_restart(model: Path, *, warm: float, grpc_port: int, http_port: int) -> dict[str, Any]:
-    """kill -9 the xApp under a client's load, restart it on the same ports: seconds from
-    the new process's readiness to the client's first answer (the client waits for the
-    server, wait_for_ready, and reconnects by itself)."""
-    oks: list[float] = []
-    errors: dict[str, int] = {}
-    stop = threading.Event()
-    target = f"127.0.0.1:{grpc_port}"
-
-    def client() -> None:
-        traffic = CellTraffic([5], 64, seed=5)
-        with XappClient(target, timeout=30, wait_for_ready=True) as c:
-            slot = 0
-            while not stop.is_set():
-                try:
-                    c.decide(traffic.reports(5, slot), cell_id=5, slot=slot)
-                    oks.append(time.monotonic())
-                except grpc.RpcError as exc:
-                    errors[exc.code().name] = errors.get(exc.code().name, 0) + 1
-                slot += 1
-                time.sleep(0.002)
-
-    th = threading.Thread(target=client, daemon=True)
-    with xapp_process(model, grpc_port=grpc_port, http_port=http_port, env=ENV) as (proc, _, _):
-        th.start()
-        time.sleep(warm)
-        n_before = len(oks)
-        os.kill(proc.pid, signal.SIGKILL)
-        t_kill = time.monotonic()
-        proc.wait()
-    with xapp_process(model, grpc_port=grpc_port, http_port=http_port, env=ENV):
-        t_ready = time.monotonic()  # at most one 50 ms readiness poll late
-        deadline = t_ready + 10
-        while time.monotonic() < deadline and not [x for x in oks if x > t_kill]:
-            time.sleep(0.005)
-        stop.set()
-        th.join(35)
-    first = min((x for x in oks if x > t_kill), default=None)
-    return {
-        "calls_before_kill": n_before,
-        "restart_to_ready_s": t_ready - t_kill,
-        "ready_to_first_answer_s": None if first is None else first - t_ready,
-        "failed_calls": errors,
     }
 
 
@@ -405,11 +361,12 @@ async def soak(
 ) -> dict[str, Any]:
     """Open loop at ``rate`` (about 80 % of capacity) for ``seconds``; RSS every second."""
     async with grpc.aio.insecure_channel(t.grpc) as ch:
-        with RssSampler(t.pid, period=1.0) as rss:
+        with RssSampler(t.pid, period=1.0) as rss, ServerCounters(t.pid, t.http_port) as c:
             res = await open_loop(
                 ch, rate=rate, seconds=seconds, cells=cells, ues=ues, cell_base=4000
             )
     res.pop("t_end")
+    res.update(c.result())
     series = [v for _, v in rss.samples]
     start = series[max(1, len(series) // 10) - 1]  # after warm-up (the first 10 %)
     res.update(

@@ -159,20 +159,8 @@ class MicroBatcher:
         """
         loop = self._loop or asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        if bounded and (
-            self.in_flight >= self.max_queued_requests
-            or (self.in_flight and self.queued_ues + ues > self.max_queued_ues)
-        ):
-            self.count_shed("queue_full")
-            fut.set_exception(
-                Overloaded(
-                    "request",
-                    f"overloaded: {self.in_flight} requests / ~{self.queued_ues} UEs queued "
-                    f"(max_queued_requests={self.max_queued_requests}, "
-                    f"max_queued_ues={self.max_queued_ues}); retry later",
-                    "queue_full",
-                )
-            )
+        if bounded and self.full(ues):
+            fut.set_exception(self.shed())
             return fut
         # counted until answered (not until its future is done: a caller that gives up
         # cancels the future, but the request still sits in the queue)
@@ -183,6 +171,25 @@ class MicroBatcher:
             self._inline_scheduled = True
             loop.call_soon(self._drain_inline)
         return fut
+
+    def full(self, ues: int) -> bool:
+        """Whether a request of ``ues`` (estimated) UEs would be shed now: the admission
+        check of :meth:`submit`, two integer comparisons, so an adapter can refuse before it
+        reads or looks at anything else of the request."""
+        return self.in_flight >= self.max_queued_requests or bool(
+            self.in_flight and self.queued_ues + ues > self.max_queued_ues
+        )
+
+    def shed(self) -> Overloaded:
+        """Count one request shed at the admission bound; the error to answer it with."""
+        self.count_shed("queue_full")
+        return Overloaded(
+            "request",
+            f"overloaded: {self.in_flight} requests / ~{self.queued_ues} UEs queued "
+            f"(max_queued_requests={self.max_queued_requests}, "
+            f"max_queued_ues={self.max_queued_ues}); retry later",
+            "queue_full",
+        )
 
     # ------------------------------------------------------------------ worker side
     def _worker_main(self) -> None:

@@ -64,7 +64,18 @@ class Settings(BaseSettings):
     )
     ue_ttl_seconds: float = Field(60.0, gt=0, description="Idle UEs are forgotten after this")
     max_tracked_ues: int = Field(
-        100_000, ge=1, le=100_000_000, description="Hard cap on tracked UEs"
+        100_000,
+        ge=1,
+        le=100_000_000,
+        description="Hard cap on tracked UEs; new UEs beyond it evict the least recently "
+        "seen ones (idle ones expire first)",
+    )
+    max_ues_per_cell: int = Field(
+        4096,
+        ge=1,
+        le=100_000_000,
+        description="Tracked UEs per cell; a cell's new UEs beyond it evict that cell's least "
+        "recently seen UEs, and a request with more UEs is refused (RESOURCE_EXHAUSTED / 429)",
     )
     reload_poll_seconds: float = Field(
         5.0, ge=0, description="Model dir mtime poll period (0 disables)"
@@ -115,8 +126,12 @@ class Settings(BaseSettings):
         description="A decide request more than this many slots behind the newest slot seen "
         "for its cell is dropped as stale (0 disables)",
     )
+    # 2: message k+1 queued while k is decided keeps a stream's pipeline full, and one
+    # busy stream's messages never fill the shared micro-batch queue ahead of other cells
+    # (with 16, a stream of 512-UE messages put a whole 8192-UE micro-batch in front of
+    # every other cell's request)
     stream_max_in_flight: int = Field(
-        16,
+        2,
         ge=1,
         le=1024,
         description="DecideStream messages read and not yet answered, per stream; the "
@@ -149,6 +164,13 @@ class Settings(BaseSettings):
         le=3600,
         description="uvicorn timeout_keep_alive: idle keep-alive "
         "connections are closed after this many seconds",
+    )
+    http_body_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="A REST request body not received in full this long after its headers "
+        "is refused (408) and its connection closed (a half-sent request holds nothing)",
     )
     http_docs_enabled: bool = Field(
         True, description="Serve /docs, /redoc and /openapi.json (off in the Helm chart)"

@@ -30,6 +30,7 @@ from service.decide import Decider, DecideResult
 from service.errors import SHED_REASONS, FailedPrecondition, InvalidArgument
 from service.kpis import KpiTracker
 from service.metrics import ServiceMetrics
+from service.outcomes import OutcomeFolder
 from service.registry import LoadedModel, ModelRegistry
 from service.shadow import Shadow
 from service.state import UeStateTable
@@ -65,6 +66,7 @@ class DataPlane:
             olla_bler_target=s.olla_bler_target,
             olla_delta_up_db=s.olla_delta_up_db,
             initial_capacity=min(s.max_tracked_ues, INITIAL_UE_ROWS),
+            max_per_cell=s.max_ues_per_cell,
         )
         self.shadow = Shadow.from_settings(self.registry, m, s, self._request_promotion)
         self.decider = Decider(
@@ -97,6 +99,8 @@ class DataPlane:
             reference_kpis=self._reference_kpis,
             reference_scenario=s.reference_scenario,
         )
+        # outcome reports: validated and folded in their own thread (service.outcomes)
+        self.outcomes = OutcomeFolder(self.validator, self.kpis, self.shadow, self.count_shed)
         self.started = False
         self.draining = False
         # DecideStream accounting, kept by the gRPC adapter: messages read and not yet
@@ -208,6 +212,7 @@ class DataPlane:
                 await t
         self._tasks.clear()
         await self.batcher.stop()
+        self.outcomes.stop()
         self.started = False
         self._update_ready()
 
@@ -222,11 +227,18 @@ class DataPlane:
         series of cells with no outcome report for ``ue_ttl_seconds``; returns the UEs."""
         now = time.monotonic()
         n = self.decider.expire(now)
-        if n:
-            self.metrics.ues_expired.inc(n)
-            log.info("expired idle UEs", extra={"count": n})
+        with self.decider.lock:  # the worker's admissions expire and evict too
+            forgotten = self.state.take_forgotten()
+        n_all = n + forgotten.pop("expired")
+        if n_all:
+            self.metrics.ues_expired.inc(n_all)
+            log.info("expired idle UEs", extra={"count": n_all})
+        for reason, k in forgotten.items():
+            if k:
+                self.metrics.ues_evicted.labels(reason).inc(k)
+                log.info("evicted UEs", extra={"count": k, "reason": reason})
         self.metrics.tracked_ues.set(self.state.n_tracked)
-        self.kpis.expire(now)
+        self.outcomes.expire(now)
         return n
 
     async def _poll_loop(self) -> None:
@@ -328,6 +340,16 @@ class DataPlane:
         """
         return self.batcher.submit(kind, payload, estimate_ues(kind, payload), deadline, cell_hint)
 
+    def check_admission(self, kind: RequestKind, payload: Any) -> None:
+        """The admission check alone, for an adapter to run first thing in its handler:
+        :class:`~service.errors.Overloaded` (counted as shed, "queue_full") when
+        :meth:`submit_raw` would shed ``payload`` now. A shed request costs the server what
+        gRPC / HTTP charge per call and nothing more: no metadata, deadline, authorization
+        or body is looked at (REST passes ``b""`` before reading the body: refused only
+        when the queue is full whatever the body's size)."""
+        if self.batcher.full(estimate_ues(kind, payload)):
+            raise self.batcher.shed()
+
     def submit(
         self, cell_id: int, slot: int, mcs_table: int, columns: dict[str, Any]
     ) -> asyncio.Future[Any]:
@@ -407,10 +429,14 @@ class DataPlane:
         InvalidArgument
             Naming the first bad field; nothing is counted.
         """
-        cols = self.validator.outcome(cell_id, slot, columns, slot_us)
-        self.kpis.fold(cell_id, slot, cols, slot_us)
-        self.shadow.fold_outcome(cell_id, slot, cols)
-        return int(cols["ue_id"].shape[0])
+        return self.outcomes.fold(cell_id, slot, columns, slot_us)
+
+    async def report_outcome_async(
+        self, cell_id: Any, slot: Any, columns: dict[str, Any], slot_us: Any = 0
+    ) -> int:
+        """:meth:`report_outcome` in the outcome thread (what the adapters call; see
+        :meth:`service.outcomes.OutcomeFolder.submit`)."""
+        return await self.outcomes.submit(cell_id, slot, columns, slot_us)
 
     def count_shed(self, reason: str) -> None:
         """A request was dropped unprocessed (one of :data:`~service.errors.SHED_REASONS`)."""

@@ -77,6 +77,16 @@ class PayloadTooLarge(RequestError):
     http_status = 413
 
 
+class RequestTimeout(RequestError):
+    """A REST body not received within ``http_body_timeout_seconds`` of its headers."""
+
+    code = "request_timeout"
+    grpc_status = "DEADLINE_EXCEEDED"
+    rpc_code = 4
+    http_status = 408
+    http_headers = {"Connection": "close"}
+
+
 class Unauthenticated(RequestError):
     """Admin call without, or with a wrong, bearer token."""
 

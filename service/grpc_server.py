@@ -165,6 +165,10 @@ class LinkAdaptationService:
     async def decide(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         t0 = time.perf_counter()
         self._req["Decide"].inc()
+        # shed first, before the deadline, metadata or authorization are looked at: under
+        # overload most calls end here, and each costs the event loop (which the worker
+        # shares through the GIL) gRPC's own per-call price and nothing more
+        self.dp.check_admission("pb", raw)
         deadline = self._check_deadline(context)
         hint = grpc_cell_header(context.invocation_metadata())  # vs the body: in the worker
         if self.guard is not None:
@@ -267,7 +271,7 @@ class LinkAdaptationService:
         self._check_deadline(context)
         cell_id, slot, cols, slot_duration_us = parse_outcome_pb(raw)
         self._authorize(context, cell_id)
-        n = self.dp.report_outcome(cell_id, slot, cols, slot_duration_us)
+        n = await self.dp.report_outcome_async(cell_id, slot, cols, slot_duration_us)
         return pb.OutcomeAck(accepted=n)
 
     @maps_request_errors

@@ -162,10 +162,19 @@ class ServiceMetrics:
         )
         self.ue_capacity_rejections = Counter(
             f"{p}_ue_capacity_rejections",
-            "Decide requests refused because the tracked-UE cap was reached",
+            "Decide requests refused because they alone carry more UEs than max_ues_per_cell",
             registry=r,
         )
         self.ues_expired = Counter(f"{p}_ues_expired", "UEs forgotten after idle TTL", registry=r)
+        self.ues_evicted = Counter(
+            f"{p}_ues_evicted",
+            "Least recently seen UEs forgotten to admit new ones; reason cell_quota: their "
+            "cell was at max_ues_per_cell, capacity: the table was at max_tracked_ues",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("cell_quota", "capacity"):
+            self.ues_evicted.labels(reason)
         self.ues_released = Counter(f"{p}_ues_released", "UEs released by the gNB", registry=r)
         self.model_info = Info(f"{p}_model", "Serving model (version '' = none)", registry=r)
         self.model_parameters = Gauge(

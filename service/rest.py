@@ -11,11 +11,13 @@ JSON numbers, decision sources are the proto enum names (``DECISION_SOURCE_MODEL
 ``DECISION_SOURCE_FALLBACK``). Errors (:mod:`service.errors`, answered by one exception
 handler, :func:`error_response`) use FastAPI's validation-error shape
 ``{"detail": [{"loc": ["body", field], "msg": ..., "type": reason}], "field": field}``:
-422 invalid input (naming the field), 429 tracked-UE cap reached, 401/403 admin auth,
-413 body above ``http_max_body_bytes``, 503 + ``Retry-After`` overloaded (shed), 409 a slot
-more than ``max_slot_lag`` behind its cell's newest, 409 a promotion or rollback with nothing to
-promote or roll back to, 403 on ``cell_id`` a cell the client certificate may not speak for
-(``authz_cells_file``, :mod:`service.authz`; checked before anything is queued), 401
+422 invalid input (naming the field), 429 more UEs in one request than a cell may hold,
+401/403 admin auth, 413 body above ``http_max_body_bytes``, 408 a body not received within
+``http_body_timeout_seconds`` (connection closed), 503 + ``Retry-After`` overloaded (shed),
+409 a slot more than ``max_slot_lag`` behind its cell's newest, 409 a promotion or
+rollback with nothing to promote or roll back to, 403 on ``cell_id`` a cell the client
+certificate may not speak for (``authz_cells_file``, :mod:`service.authz`; checked before
+anything is queued), 401
 ``/v1/...`` without a client certificate under ``tls_require_client_cert``
 (:class:`service.tls.ClientCertGate`, in front of this app). The admin routes
 (``/v1/model/reload``, ``/v1/model/candidate``, ``/v1/model/promote``, ``/v1/model/rollback``)
@@ -32,6 +34,7 @@ buffered. ``/docs``, ``/redoc`` and ``/openapi.json`` exist only with
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -47,7 +50,13 @@ from service.admin import check_admin
 from service.authz import CellGuard
 from service.cell_affinity import asgi_cell_header, check_cell_hint
 from service.dataplane import DataPlane
-from service.errors import InvalidArgument, PayloadTooLarge, RequestError, ShedError
+from service.errors import (
+    InvalidArgument,
+    PayloadTooLarge,
+    RequestError,
+    RequestTimeout,
+    ShedError,
+)
 from service.metrics import CONTENT_TYPE
 from service.rest_schema import (
     AUTH_ERRORS,
@@ -90,18 +99,35 @@ def error_response(dp: DataPlane, exc: RequestError) -> Response:
     return resp
 
 
-async def read_limited(chunks: AsyncIterator[bytes], max_bytes: int) -> bytes:
+async def read_limited(
+    chunks: AsyncIterator[bytes], max_bytes: int, timeout: float | None = None
+) -> bytes:
     """A body, read chunk by chunk and refused (413) as soon as it passes ``max_bytes``:
     a chunked body is never buffered beyond the limit. (A declared Content-Length above
-    it never gets here: :class:`FastDecisions` refuses it first.)"""
+    it never gets here: :class:`FastDecisions` refuses it first.) Not all there within
+    ``timeout`` seconds: refused (408, connection closed), so a client that sends headers
+    and stops holds no connection, task or buffer for long."""
     parts: list[bytes] = []
     size = 0
-    async for chunk in chunks:
+    deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+    it = chunks.__aiter__()
+    while True:
+        try:
+            if deadline is None:
+                chunk = await it.__anext__()
+            else:
+                left = deadline - asyncio.get_running_loop().time()
+                chunk = await asyncio.wait_for(it.__anext__(), max(left, 0.0))
+        except StopAsyncIteration:
+            return b"".join(parts)
+        except TimeoutError:
+            raise RequestTimeout(
+                "body", f"request body not received within {timeout:g} s", "body_timeout"
+            ) from None
         size += len(chunk)
         if size > max_bytes:
             raise _too_large(max_bytes)
         parts.append(chunk)
-    return b"".join(parts)
 
 
 async def _asgi_chunks(receive: Any) -> AsyncIterator[bytes]:
@@ -155,10 +181,14 @@ class FastDecisions:
         t0 = time.perf_counter()
         self._req.inc()
         try:  # this front is not FastAPI: the app's exception handler does not reach here
+            # shed before the body is read: a full queue refuses whatever the body holds
+            self.dp.check_admission("json", b"")
             hint = asgi_cell_header(scope)  # checked against the body in the worker
             if _declared_too_large(scope, self.max_body):
                 raise _too_large(self.max_body)
-            raw = await read_limited(_asgi_chunks(receive), self.max_body)
+            raw = await read_limited(
+                _asgi_chunks(receive), self.max_body, self.dp.settings.http_body_timeout_seconds
+            )
             if self.guard is not None:
                 self.guard.check_decide_json(scope_identities(scope), raw)
             res = await self.dp.submit_raw("json", raw, None, hint)
@@ -206,6 +236,11 @@ def create_rest_app(
     )
     m = dp.metrics
     max_body = dp.settings.http_max_body_bytes
+    body_timeout = dp.settings.http_body_timeout_seconds
+
+    async def read_body(request: Request) -> bytes:
+        return await read_limited(request.stream(), max_body, body_timeout)
+
     req_decide = m.requests.labels("rest", "decisions")
     req_outcome = m.requests.labels("rest", "outcomes")
     req_release = m.requests.labels("rest", "release")
@@ -265,7 +300,7 @@ def create_rest_app(
         t0 = time.perf_counter()
         req_decide.inc()
         hint = asgi_cell_header(request.scope)
-        raw = await read_limited(request.stream(), max_body)
+        raw = await read_body(request)
         if guard is not None:
             guard.check_decide_json(scope_identities(request.scope), raw)
         res = await dp.submit_raw("json", raw, None, hint)
@@ -281,16 +316,16 @@ def create_rest_app(
         responses={
             413: error_doc("Body above http_max_body_bytes (`body`)"),
             422: error_doc("Invalid input (field named in `field`)"),
+            503: error_doc("Overloaded: too many outcome reports pending, shed; see Retry-After"),
             **AUTH_ERRORS,
         },
     )
     async def outcomes(request: Request) -> Response:
         req_outcome.inc()
-        cell_id, slot, cols, slot_duration_us = parse_outcome_json(
-            await read_limited(request.stream(), max_body)
-        )
+        cell_id, slot, cols, slot_duration_us = parse_outcome_json(await read_body(request))
         authorize(request, cell_id)
-        return _json({"accepted": dp.report_outcome(cell_id, slot, cols, slot_duration_us)})
+        accepted = await dp.report_outcome_async(cell_id, slot, cols, slot_duration_us)
+        return _json({"accepted": accepted})
 
     @app.post(
         "/v1/ues/release",
@@ -306,7 +341,7 @@ def create_rest_app(
     )
     async def release(request: Request) -> Response:
         req_release.inc()
-        cell_id, ue_ids = parse_release_json(await read_limited(request.stream(), max_body))
+        cell_id, ue_ids = parse_release_json(await read_body(request))
         return _json({"released": await dp.release(authorize(request, cell_id), ue_ids)})
 
     @app.get(
@@ -346,7 +381,7 @@ def create_rest_app(
     )
     async def load_candidate(request: Request) -> Response:
         check_admin(admin_token, request.headers.get("authorization", ""))
-        model_dir = parse_candidate_json(await read_limited(request.stream(), max_body))
+        model_dir = parse_candidate_json(await read_body(request))
         await dp.admin(dp.shadow.load_candidate, model_dir)
         return _json(dp.model_info())
 

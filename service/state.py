@@ -1,5 +1,13 @@
 """Per-UE state: rows of the shared :class:`linkadapt.features.FeatureHistory` (and of the
-OLLA fallback) keyed by (cell, UE), with idle-TTL expiry and a hard cap.
+OLLA fallback) keyed by (cell, UE), with idle-TTL expiry, a per-cell quota and a hard cap.
+
+Room for new UEs is made, never refused: a cell at its quota (``max_per_cell``) loses its
+least recently seen UEs, and a full table first forgets idle UEs, then the least recently
+seen UEs of any cell; a request's own known UEs are never the ones evicted. So whoever
+fills the table with made-up UEs only pushes out the UEs nobody reported for longest (a
+cell's live UEs report every slot), and a legitimate cell's request with new UEs is still
+admitted whole. Only a request with more UEs than a cell's quota is refused. An evicted UE
+starts again with a fresh history if it comes back.
 
 The (cell, UE) → row map is one sorted ``int64`` array of UE ids per cell plus the rows in
 the same order, so a request (one cell, many UEs) maps its ids with a single
@@ -33,7 +41,7 @@ from linkadapt.reports import ReportBatch
 
 
 class CapacityError(RuntimeError):
-    """Admitting the request's new UEs would exceed ``max_tracked_ues``."""
+    """The request alone has more UEs than a cell may hold (``max_per_cell``)."""
 
 
 class UnknownUeError(LookupError):
@@ -66,8 +74,10 @@ class UeStateTable:
         olla_bler_target: float = 0.1,
         olla_delta_up_db: float = 1.0,
         initial_capacity: int = 1024,
+        max_per_cell: int | None = None,
     ) -> None:
         self.max_tracked = max_tracked
+        self.max_per_cell = min(max_per_cell or max_tracked, max_tracked)
         self.ttl_seconds = ttl_seconds
         cap = max(1, min(initial_capacity, max_tracked))
         self.history = FeatureHistory(cap, mcs_table=mcs_table)
@@ -88,6 +98,9 @@ class UeStateTable:
         self.n_tracked = 0
         self.seq = 0  # admissions so far
         self.flushed_seq = 0  # admissions whose reports were folded in
+        # UEs forgotten inside admit (the worker's), not yet counted in the metrics (the
+        # event loop's): taken by take_forgotten() on each TTL sweep
+        self._forgotten = {"expired": 0, "cell_quota": 0, "capacity": 0}
 
     # ------------------------------------------------------------------ lookup / admit
     def lookup(self, cell_id: int, ue_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,19 +121,19 @@ class UeStateTable:
 
         Returns (rows, newly allocated rows, admission sequence number); the new rows'
         history must be reset with :meth:`prepare_rows` before their reports are folded
-        in. Raises :class:`CapacityError` without changing anything when the new UEs
-        do not fit under ``max_tracked``.
+        in. Room for new UEs is made by evicting (see the module docstring); raises
+        :class:`CapacityError` without changing anything when the request alone has more
+        UEs than ``max_per_cell``.
         """
+        if ue_ids.shape[0] > self.max_per_cell:
+            raise CapacityError(
+                f"{ue_ids.shape[0]} UEs in one request exceed the per-cell quota "
+                f"max_ues_per_cell={self.max_per_cell}"
+            )
         rows, known = self.lookup(cell_id, ue_ids)
         n_new = int(ue_ids.shape[0] - np.count_nonzero(known))
         if n_new:
-            if self.n_tracked + n_new > self.max_tracked:
-                self.expire(now)
-                if self.n_tracked + n_new > self.max_tracked:
-                    raise CapacityError(
-                        f"{n_new} new UEs exceed max_tracked_ues={self.max_tracked} "
-                        f"({self.n_tracked} tracked)"
-                    )
+            self._make_room(cell_id, n_new, rows[known], now)
             new_rows = self._allocate(n_new)
             new_mask = ~known
             rows[new_mask] = new_rows
@@ -171,6 +184,35 @@ class UeStateTable:
             raise UnknownUeError("ue_id", "duplicate UE id")
         self._remove(rows)
         return int(rows.size)
+
+    def _make_room(self, cell_id: int, n_new: int, keep: np.ndarray, now: float) -> None:
+        """Evict so that ``n_new`` more UEs of ``cell_id`` fit its quota and the table;
+        rows in ``keep`` (the request's known UEs) stay. Enough others exist: the request
+        has at most ``max_per_cell`` <= ``max_tracked`` UEs."""
+        idx = self.cells.get(cell_id)
+        over = (0 if idx is None else idx.ues.size) + n_new - self.max_per_cell
+        if over > 0:
+            assert idx is not None
+            self._evict(idx.rows[~np.isin(idx.rows, keep)], over, "cell_quota")
+        if self.n_tracked + n_new > self.max_tracked:
+            self._forgotten["expired"] += self.expire(now)
+            over = self.n_tracked + n_new - self.max_tracked
+            if over > 0:
+                rows = np.flatnonzero(self.in_use)
+                self._evict(rows[~np.isin(rows, keep)], over, "capacity")
+
+    def _evict(self, candidates: np.ndarray, n: int, reason: str) -> None:
+        """Forget the ``n`` least recently seen of ``candidates`` (rows)."""
+        if n < candidates.size:
+            candidates = candidates[np.argpartition(self.last_seen[candidates], n - 1)[:n]]
+        self._remove(candidates)
+        self._forgotten[reason] += int(candidates.size)
+
+    def take_forgotten(self) -> dict[str, int]:
+        """UEs forgotten inside :meth:`admit` since the last call, by reason ("expired",
+        "cell_quota", "capacity"), and reset."""
+        out, self._forgotten = self._forgotten, dict.fromkeys(self._forgotten, 0)
+        return out
 
     def expire(self, now: float) -> int:
         """Forget UEs idle for more than ``ttl_seconds``; returns how many."""

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from linkadapt import features
@@ -266,3 +270,45 @@ def grpc_request(cell_id: int, slot: int, cols: dict[str, np.ndarray]) -> Any:
     return pb.DecideRequest(
         cell_id=cell_id, slot=slot, **{k: np.asarray(v).tolist() for k, v in cols.items()}
     )
+
+
+def wait_for(cond: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
+    """Bounded wait for a condition (not a timing assertion)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.01)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def sample(srv: ServerThread, name: str, labels: dict[str, str] | None = None) -> float:
+    value = srv.app.dataplane.metrics.registry.get_sample_value(name, labels or {})
+    return 0.0 if value is None else value
+
+
+def raw_decide(cell: int, slot: int, n: int = 16, seed: int = 0) -> bytes:
+    cols = random_reports(np.random.default_rng(seed), np.arange(n))
+    return grpc_request(cell, slot, cols).SerializeToString()
+
+
+class Gate:
+    """Holds the inference worker before it processes a micro-batch, so requests stay
+    admitted-and-unanswered for as long as the test wants (deterministic overload)."""
+
+    def __init__(self, srv: ServerThread) -> None:
+        self.dp = srv.app.dataplane
+        self.open = threading.Event()
+        self.entered = threading.Event()
+        self._orig = self.dp.batcher.process
+
+        def gated(requests: list[Any]) -> Any:
+            self.entered.set()
+            self.open.wait(30)
+            return self._orig(requests)
+
+        self.dp.batcher.process = gated
+
+    def release(self) -> None:
+        self.open.set()
+        self.dp.batcher.process = self._orig

@@ -47,7 +47,9 @@ def test_overload_is_shed_and_the_server_recovers(quick: dict[str, Any]) -> None
     codes = ov["overload"]["codes"]
     assert codes.get("RESOURCE_EXHAUSTED", 0) > 0  # refused at once, not queued
     assert codes.get("OK", 0) > 0
-    assert set(codes) <= {"OK", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"}
+    # CANCELLED: calls the client was still waiting for when it closed its channel (the
+    # whole suite on 2 cores behind a 2 s flood); never UNAVAILABLE, INTERNAL or UNKNOWN
+    assert set(codes) <= {"OK", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "CANCELLED"}
     assert ov["recovery_s"] is not None and ov["recovery_s"] < 5.0
 
 
@@ -74,7 +76,7 @@ def test_report_renders_every_scenario(quick: dict[str, Any]) -> None:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     text = mod.render(quick, "python benchmarks/service_faults.py --quick")
-    assert text.count("\n| ") == 10  # header + 9 rows
+    assert text.count("\n| ") == 11  # header + 10 rows
     assert "Quick run" in text and quick["machine"]["cpu"] in text
     assert set(quick["verdicts"]) == {
         "slow_reader_rss",

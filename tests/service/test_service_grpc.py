@@ -252,35 +252,64 @@ def test_hot_reload_on_file_change_and_failed_reload_keeps_old(tmp_path: Path) -
         srv.stop()
 
 
-def test_tracked_ue_cap_and_ttl(tmp_path: Path, model_dir: Path) -> None:
-    srv = ServerThread(model_dir=model_dir, max_tracked_ues=20, ue_ttl_seconds=3600)
+def test_full_table_evicts_stale_ues_and_refuses_only_oversized_requests(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    """Issue 13: one client filled the tracked-UE cap with made-up UEs, after which a
+    legitimate cell's request with one new UE was refused whole."""
+    srv = ServerThread(
+        model_dir=model_dir, max_tracked_ues=20, max_ues_per_cell=16, ue_ttl_seconds=3600
+    )
     try:
         rng = np.random.default_rng(0)
         ch, stub = _stub(srv.grpc_target)
+        dp = srv.app.dataplane
+        reg = dp.metrics.registry
         with ch:
-            stub.Decide(grpc_request(1, 0, random_reports(rng, np.arange(15))), timeout=5)
-            with pytest.raises(grpc.RpcError) as err:
-                stub.Decide(grpc_request(2, 0, random_reports(rng, np.arange(10))), timeout=5)
-            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert err.value.details().startswith("ue_id:")
+            for cell in (666, 667):  # the flood: 2 cells x 10 made-up UEs, table full
+                stub.Decide(grpc_request(cell, 0, random_reports(rng, np.arange(10))), timeout=5)
+            assert reg.get_sample_value("ran_distill_tracked_ues") == 20
+            # a real cell's request with new UEs: admitted whole, over gRPC and REST
+            resp = stub.Decide(grpc_request(1, 0, random_reports(rng, np.arange(3))), timeout=5)
+            assert len(resp.mcs) == 3
             r = httpx.post(
                 f"{srv.http_base}/v1/decisions",
                 json={
-                    "cell_id": 2,
-                    **{k: v.tolist() for k, v in random_reports(rng, np.arange(10)).items()},
+                    "cell_id": 1,
+                    "slot": 1,
+                    **{k: v.tolist() for k, v in random_reports(rng, np.arange(5)).items()},
                 },
             )
-            assert r.status_code == 429 and r.json()["field"] == "ue_id"
-            dp = srv.app.dataplane
-            reg = dp.metrics.registry
-            assert reg.get_sample_value("ran_distill_ue_capacity_rejections_total") == 2
-            assert reg.get_sample_value("ran_distill_tracked_ues") == 15
+            assert r.status_code == 200 and len(r.json()["mcs"]) == 5
+            # the flood's oldest UEs made room; cell 1's UEs are all tracked
+            assert srv.call(lambda: dp.state.lookup(1, np.arange(5))[1].all())
+            assert srv.call(lambda: dp.state.n_tracked) == 20
+            assert srv.call(lambda: dp.state.cells[666].ues.size) == 5  # 666 was older
+            # a cell at its quota loses its own least recently seen UEs
+            stub.Decide(grpc_request(2, 0, random_reports(rng, np.arange(16))), timeout=5)
+            stub.Decide(grpc_request(2, 1, random_reports(rng, np.arange(2, 16))), timeout=5)
+            stub.Decide(grpc_request(2, 2, random_reports(rng, np.arange(8, 18))), timeout=5)
+            assert srv.call(lambda: dp.state.cells[2].ues.size) == 16
+            assert not srv.call(lambda: dp.state.lookup(2, np.arange(2))[1].any())
+            # only a request with more UEs than a cell may hold is refused
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Decide(grpc_request(3, 0, random_reports(rng, np.arange(17))), timeout=5)
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert err.value.details().startswith("ue_id:")
+            assert "max_ues_per_cell=16" in err.value.details()
+            assert reg.get_sample_value("ran_distill_ue_capacity_rejections_total") == 1
+            # counted by reason once the sweep publishes what admissions forgot
+            srv.call(dp.expire_idle)
+            evicted = "ran_distill_ues_evicted_total"
+            assert reg.get_sample_value(evicted, {"reason": "cell_quota"}) == 2
+            # 5 for cell 1's new UEs, 16 for cell 2's first request
+            assert reg.get_sample_value(evicted, {"reason": "capacity"}) == 5 + 16
             assert reg.get_sample_value("ran_distill_tracked_ues_limit") == 20
-            # everyone idles past the TTL → the sweep frees them, new UEs fit again
+            # everyone idles past the TTL → the sweep frees them and counts them
             srv.call(setattr, dp.state, "ttl_seconds", 0.0)
-            assert srv.call(dp.expire_idle) == 15
-            assert reg.get_sample_value("ran_distill_ues_expired_total") == 15
-            stub.Decide(grpc_request(2, 1, random_reports(rng, np.arange(10))), timeout=5)
+            assert srv.call(dp.expire_idle) == 20
+            assert reg.get_sample_value("ran_distill_ues_expired_total") == 20
+            stub.Decide(grpc_request(2, 3, random_reports(rng, np.arange(10))), timeout=5)
             assert (
                 stub.ReleaseUe(pb.ReleaseUeRequest(cell_id=2, ue_id=[0, 1]), timeout=5).released
                 == 2

@@ -23,10 +23,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from service_testing import (
     ADMIN_TOKEN,
+    Gate,
     ServerThread,
     grpc_request,
     json_request,
     random_reports,
+    raw_decide,
+    sample,
+    wait_for,
     write_model_dir,
 )
 
@@ -35,48 +39,6 @@ from service.proto_gen import link_adaptation_pb2 as pb
 from service.proto_gen import link_adaptation_pb2_grpc as pb_grpc
 
 DECIDE = "/linkadapt.v1.LinkAdaptation/Decide"
-
-
-def _wait(cond: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
-    """Bounded wait for a condition (not a timing assertion)."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.01)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _sample(srv: ServerThread, name: str, labels: dict[str, str] | None = None) -> float:
-    value = srv.app.dataplane.metrics.registry.get_sample_value(name, labels or {})
-    return 0.0 if value is None else value
-
-
-def _raw(cell: int, slot: int, n: int = 16, seed: int = 0) -> bytes:
-    cols = random_reports(np.random.default_rng(seed), np.arange(n))
-    return grpc_request(cell, slot, cols).SerializeToString()
-
-
-class _Gate:
-    """Holds the inference worker before it processes a micro-batch, so requests stay
-    admitted-and-unanswered for as long as the test wants (deterministic overload)."""
-
-    def __init__(self, srv: ServerThread) -> None:
-        self.dp = srv.app.dataplane
-        self.open = threading.Event()
-        self.entered = threading.Event()
-        self._orig = self.dp.batcher.process
-
-        def gated(requests: list[Any]) -> Any:
-            self.entered.set()
-            self.open.wait(30)
-            return self._orig(requests)
-
-        self.dp.batcher.process = gated
-
-    def release(self) -> None:
-        self.open.set()
-        self.dp.batcher.process = self._orig
 
 
 def _in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
@@ -98,7 +60,7 @@ def _in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]
 
 def test_flood_is_shed_at_the_admission_bound_then_serves_normally(model_dir: Path) -> None:
     srv = ServerThread(model_dir=model_dir, max_queued_requests=4)
-    gate = _Gate(srv)
+    gate = Gate(srv)
     n_grpc, n_rest = 40, 16
     try:
 
@@ -106,7 +68,7 @@ def test_flood_is_shed_at_the_admission_bound_then_serves_normally(model_dir: Pa
             async with grpc.aio.insecure_channel(srv.grpc_target) as ch:
                 call = ch.unary_unary(DECIDE)
                 return await asyncio.gather(
-                    *(call(_raw(100 + i, 0), timeout=30) for i in range(n_grpc)),
+                    *(call(raw_decide(100 + i, 0), timeout=30) for i in range(n_grpc)),
                     return_exceptions=True,
                 )
 
@@ -122,17 +84,17 @@ def test_flood_is_shed_at_the_admission_bound_then_serves_normally(model_dir: Pa
 
         t1, g = _in_thread(lambda: asyncio.run(grpc_flood()))
         # 4 admitted (held by the gate), every other request shed at once
-        _wait(
+        wait_for(
             lambda: (
-                _sample(srv, "ran_distill_shed_requests_total", {"reason": "queue_full"})
+                sample(srv, "ran_distill_shed_requests_total", {"reason": "queue_full"})
                 >= n_grpc - 4
             ),
             "gRPC shedding",
         )
         t2, r = _in_thread(lambda: asyncio.run(rest_flood()))
-        _wait(
+        wait_for(
             lambda: (
-                _sample(srv, "ran_distill_shed_requests_total", {"reason": "queue_full"})
+                sample(srv, "ran_distill_shed_requests_total", {"reason": "queue_full"})
                 >= n_grpc - 4 + n_rest
             ),
             "REST shedding",
@@ -152,7 +114,7 @@ def test_flood_is_shed_at_the_admission_bound_then_serves_normally(model_dir: Pa
         assert {x.json()["field"] for x in rest_results} == {"request"}
         # shed requests are not invalid ones, and they changed nothing
         assert (
-            _sample(
+            sample(
                 srv,
                 "ran_distill_invalid_requests_total",
                 {"protocol": "grpc", "reason": "queue_full", "field": "request"},
@@ -162,7 +124,7 @@ def test_flood_is_shed_at_the_admission_bound_then_serves_normally(model_dir: Pa
         assert srv.call(lambda: len(srv.app.dataplane.state.cells)) == 4
         # the server serves normally afterwards (gRPC and REST), and says it is healthy
         with grpc.insecure_channel(srv.grpc_target) as ch:
-            resp = pb.DecideResponse.FromString(ch.unary_unary(DECIDE)(_raw(7, 1), timeout=5))
+            resp = pb.DecideResponse.FromString(ch.unary_unary(DECIDE)(raw_decide(7, 1), timeout=5))
             assert len(resp.mcs) == 16
             health = health_pb2_grpc.HealthStub(ch).Check(
                 health_pb2.HealthCheckRequest(), timeout=5
@@ -181,9 +143,9 @@ def test_flood_is_shed_at_the_admission_bound_then_serves_normally(model_dir: Pa
 
 def test_ue_bound_sheds_and_one_request_is_always_admitted(model_dir: Path) -> None:
     srv = ServerThread(model_dir=model_dir, max_queued_ues=64)
-    gate = _Gate(srv)
+    gate = Gate(srv)
     try:
-        big = _raw(1, 0, n=200)  # ~200+ UEs estimated: above the bound, admitted when alone
+        big = raw_decide(1, 0, n=200)  # ~200+ UEs estimated: above the bound, admitted when alone
 
         async def two() -> list[Any]:
             async with grpc.aio.insecure_channel(srv.grpc_target) as ch:
@@ -191,7 +153,7 @@ def test_ue_bound_sheds_and_one_request_is_always_admitted(model_dir: Path) -> N
                 first = asyncio.ensure_future(call(big, timeout=30))
                 await asyncio.sleep(0.2)
                 second = await asyncio.gather(
-                    call(_raw(2, 0, n=4), timeout=30), return_exceptions=True
+                    call(raw_decide(2, 0, n=4), timeout=30), return_exceptions=True
                 )
                 gate.release()
                 return [await first, *second]
@@ -208,19 +170,19 @@ def test_ue_bound_sheds_and_one_request_is_always_admitted(model_dir: Path) -> N
 
 def test_deadline_expired_in_the_queue_is_dropped(model_dir: Path) -> None:
     srv = ServerThread(model_dir=model_dir)
-    gate = _Gate(srv)
+    gate = Gate(srv)
     try:
         with grpc.insecure_channel(srv.grpc_target) as ch:
             call = ch.unary_unary(DECIDE)
-            held = call.future(_raw(1, 0), timeout=30)
+            held = call.future(raw_decide(1, 0), timeout=30)
             assert gate.entered.wait(10)  # the worker holds the first request
             with pytest.raises(grpc.RpcError) as err:
-                call(_raw(2, 0), timeout=0.3)  # queued behind it; the client gives up
+                call(raw_decide(2, 0), timeout=0.3)  # queued behind it; the client gives up
             assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             gate.release()
             assert len(pb.DecideResponse.FromString(held.result(10)).mcs) == 16
-        _wait(
-            lambda: _sample(srv, "ran_distill_shed_requests_total", {"reason": "deadline"}) == 1,
+        wait_for(
+            lambda: sample(srv, "ran_distill_shed_requests_total", {"reason": "deadline"}) == 1,
             "the deadline drop",
         )
         # dropped before processing: cell 2's UEs were never admitted
@@ -234,8 +196,8 @@ def test_stale_slots_are_dropped(server: ServerThread) -> None:
     cell, lag = 4242, server.settings.max_slot_lag
     with grpc.insecure_channel(server.grpc_target) as ch:
         call = ch.unary_unary(DECIDE)
-        call(_raw(cell, 5000), timeout=5)
-        call(_raw(cell, 5000 - lag), timeout=5)  # within max_slot_lag: served
+        call(raw_decide(cell, 5000), timeout=5)
+        call(raw_decide(cell, 5000 - lag), timeout=5)  # within max_slot_lag: served
         fresh = random_reports(np.random.default_rng(0), np.arange(900, 904))  # new UEs
         with pytest.raises(grpc.RpcError) as err:
             call(grpc_request(cell, 5000 - lag - 1, fresh).SerializeToString(), timeout=5)
@@ -247,9 +209,9 @@ def test_stale_slots_are_dropped(server: ServerThread) -> None:
         known = server.call(lambda: server.app.dataplane.state.lookup(cell, np.arange(900, 904)))
         assert not known[1].any()
         # far behind (> 1024 slots): a restarted slot counter, accepted and followed
-        call(_raw(cell, 10), timeout=5)
-        call(_raw(cell, 11), timeout=5)
-    assert _sample(server, "ran_distill_shed_requests_total", {"reason": "stale"}) == 2
+        call(raw_decide(cell, 10), timeout=5)
+        call(raw_decide(cell, 11), timeout=5)
+    assert sample(server, "ran_distill_shed_requests_total", {"reason": "stale"}) == 2
 
 
 # ----------------------------------------------------------------------------- 2. streams
@@ -260,7 +222,7 @@ def test_stream_that_never_reads_is_held_by_flow_control(model_dir: Path) -> Non
     srv = ServerThread(model_dir=model_dir, stream_max_in_flight=bound)
     dp = srv.app.dataplane
     n_msgs = 2000
-    msgs = [_raw(77, slot, n=16, seed=slot % 7) for slot in range(n_msgs)]
+    msgs = [raw_decide(77, slot, n=16, seed=slot % 7) for slot in range(n_msgs)]
     try:
 
         async def hostile() -> dict[str, Any]:
@@ -283,14 +245,14 @@ def test_stream_that_never_reads_is_held_by_flow_control(model_dir: Path) -> Non
                 # another cell, another gNB: served at once
                 async with grpc.aio.insecure_channel(srv.grpc_target) as other:
                     t0 = time.perf_counter()
-                    resp = await other.unary_unary(DECIDE)(_raw(78, 0), timeout=5)
+                    resp = await other.unary_unary(DECIDE)(raw_decide(78, 0), timeout=5)
                     other_s = time.perf_counter() - t0
                 out = {
                     "written": written,
                     "peak": peak_meanwhile,
                     "other_s": other_s,
                     "other": pb.DecideResponse.FromString(resp),
-                    "read": _sample(
+                    "read": sample(
                         srv,
                         "ran_distill_requests_total",
                         {"protocol": "grpc", "method": "DecideStream"},
@@ -307,14 +269,14 @@ def test_stream_that_never_reads_is_held_by_flow_control(model_dir: Path) -> Non
         # the server stopped reading long before 2000: the rest waits in gRPC's buffers
         # (the client's writes complete into its own send buffer)
         assert out["read"] < n_msgs, out
-        _wait(lambda: dp.stream_pending == 0 and dp.open_streams == 0, "stream cleanup")
+        wait_for(lambda: dp.stream_pending == 0 and dp.open_streams == 0, "stream cleanup")
     finally:
         srv.stop()
 
 
 def test_stream_pipelines_up_to_the_bound(server: ServerThread) -> None:
     """A well-behaved stream still gets every answer, in order, with the bound active."""
-    msgs = [pb.DecideRequest.FromString(_raw(88, slot, n=8)) for slot in range(100)]
+    msgs = [pb.DecideRequest.FromString(raw_decide(88, slot, n=8)) for slot in range(100)]
     with grpc.insecure_channel(server.grpc_target) as ch:
         out = list(pb_grpc.LinkAdaptationStub(ch).DecideStream(iter(msgs), timeout=20))
     assert [r.slot for r in out] == list(range(100))
@@ -365,8 +327,8 @@ def test_outcome_cells_beyond_the_cap_create_no_series(model_dir: Path) -> None:
             }
 
         assert len(cells_in_metrics()) == cap
-        assert _sample(srv, "ran_distill_kpi_cells_dropped_total") == n_cells - cap
-        assert _sample(srv, "ran_distill_kpi_cells") == cap
+        assert sample(srv, "ran_distill_kpi_cells_dropped_total") == n_cells - cap
+        assert sample(srv, "ran_distill_kpi_cells") == cap
         kpi = srv.call(lambda: dp.kpis.cells[10_000])
         assert kpi.ues.shape[0] <= KPI_MAX_UES  # fixed-size state whatever the reports
         # silent cells free their places (and their series) after ue_ttl_seconds
@@ -490,7 +452,7 @@ def test_docs_reflection_off_and_uvicorn_limits(model_dir: Path) -> None:
         finally:
             for s in idle:
                 s.close()
-        _wait(
+        wait_for(
             lambda: httpx.get(f"{srv.http_base}/ric/v1/health/alive").status_code == 200,
             "connections closed",
         )
@@ -529,10 +491,10 @@ def test_require_model_readiness_follows_the_model(tmp_path: Path) -> None:
         r = httpx.get(f"{srv.http_base}/ric/v1/health/ready")
         assert (r.status_code, r.json()) == (503, {"status": "no_model"})
         assert _health(srv.grpc_target) == health_pb2.HealthCheckResponse.NOT_SERVING
-        assert _sample(srv, "ran_distill_ready") == 0
+        assert sample(srv, "ran_distill_ready") == 0
         # still answers (OLLA fallback): not ready only keeps new traffic away
         with grpc.insecure_channel(srv.grpc_target) as ch:
-            resp = pb.DecideResponse.FromString(ch.unary_unary(DECIDE)(_raw(1, 0), timeout=5))
+            resp = pb.DecideResponse.FromString(ch.unary_unary(DECIDE)(raw_decide(1, 0), timeout=5))
         assert set(resp.source) == {pb.DECISION_SOURCE_FALLBACK}
         write_model_dir(model)  # a valid model now; reload it
         r = httpx.post(
@@ -542,11 +504,11 @@ def test_require_model_readiness_follows_the_model(tmp_path: Path) -> None:
         )
         assert r.json()["ok"] is True
         assert httpx.get(f"{srv.http_base}/ric/v1/health/ready").status_code == 200
-        _wait(
+        wait_for(
             lambda: _health(srv.grpc_target) == health_pb2.HealthCheckResponse.SERVING,
             "gRPC health SERVING after the model loaded",
         )
-        assert _sample(srv, "ran_distill_ready") == 1
+        assert sample(srv, "ran_distill_ready") == 1
     finally:
         srv.stop()
 

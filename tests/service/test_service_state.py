@@ -27,15 +27,38 @@ def test_rows_are_stable_unique_and_per_cell() -> None:
     assert known.tolist() == [True, False] and rows[1] == -1
 
 
-def test_cap_refuses_without_side_effects() -> None:
+def test_full_table_evicts_the_least_recently_seen_never_the_request() -> None:
     t = _table(max_tracked=5)
-    t.admit(1, np.arange(4), now=0.0)
-    with pytest.raises(CapacityError):
-        t.admit(1, np.arange(10, 12), now=1.0)
-    assert t.n_tracked == 4
-    assert t.lookup(1, np.array([10, 11]))[1].sum() == 0
-    t.admit(1, np.array([10]), now=1.0)  # still room for one
-    assert t.n_tracked == 5
+    t.admit(666, np.arange(4), now=0.0)  # a flood of made-up UEs, never seen again
+    t.admit(1, np.array([50]), now=1.0)  # a real cell: table full now
+    # the real cell's next request has its known UE and two new ones: admitted whole, the
+    # flood's two least recently seen UEs make room
+    rows, new_rows, _ = t.admit(1, np.array([50, 51, 52]), now=2.0)
+    assert t.n_tracked == 5 and new_rows.size == 2 and (rows >= 0).all()
+    assert t.lookup(1, np.array([50, 51, 52]))[1].all()
+    assert t.lookup(666, np.arange(4))[1].sum() == 2
+    assert t.take_forgotten() == {"expired": 0, "cell_quota": 0, "capacity": 2}
+    assert t.take_forgotten() == {"expired": 0, "cell_quota": 0, "capacity": 0}
+
+
+def test_cell_quota_evicts_that_cells_least_recently_seen() -> None:
+    t = _table(max_tracked=100, max_per_cell=3)
+    t.admit(1, np.array([0, 1, 2]), now=0.0)
+    t.admit(1, np.array([1]), now=1.0)
+    t.admit(2, np.array([0, 1, 2]), now=0.0)  # another cell, as old: not touched
+    t.admit(1, np.array([0, 5]), now=2.0)  # UE 0 is in the request: UE 2 goes
+    assert t.lookup(1, np.array([0, 1, 2, 5]))[1].tolist() == [True, True, False, True]
+    assert t.lookup(2, np.array([0, 1, 2]))[1].all()
+    assert t.take_forgotten()["cell_quota"] == 1
+
+
+def test_request_above_the_cell_quota_refused_without_side_effects() -> None:
+    t = _table(max_tracked=100, max_per_cell=3)
+    t.admit(1, np.arange(2), now=0.0)
+    with pytest.raises(CapacityError, match="max_ues_per_cell=3"):
+        t.admit(1, np.arange(10, 14), now=1.0)
+    assert t.n_tracked == 2 and t.lookup(1, np.arange(10, 14))[1].sum() == 0
+    assert t.take_forgotten() == {"expired": 0, "cell_quota": 0, "capacity": 0}
 
 
 def test_ttl_expiry_frees_rows_and_cap_triggers_sweep() -> None:
@@ -45,6 +68,8 @@ def test_ttl_expiry_frees_rows_and_cap_triggers_sweep() -> None:
     t.flushed(t.seq)
     rows, _, _ = t.admit(2, np.array([7, 8, 9]), now=6.0)  # cap reached → sweep expires 1,2,3
     assert t.n_tracked == 4
+    # counted, for the metrics (not evicted: they were idle)
+    assert t.take_forgotten() == {"expired": 3, "cell_quota": 0, "capacity": 0}
     assert t.lookup(1, np.array([0, 1]))[1].tolist() == [True, False]
     assert t.expire(now=100.0) == 4 and t.n_tracked == 0 and not t.cells
 
