@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from training.distill.report.budgets import BENCHMARKS, Budget
-from training.distill.report.runner import Context, Stage
+from training.distill.report.runner import Context, Stage, same_config
 
 CARTPOLE = "CartPole-v1"
 CARTPOLE_TARGET = 300.0
@@ -82,8 +82,7 @@ def _finished_row(out: Path, cfg: Any) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     saved = json.loads(path.read_text())
-    same = saved.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    return saved["row"] if same else None
+    return saved["row"] if same_config(saved.get("config"), dataclasses.asdict(cfg)) else None
 
 
 def _write_row(out: Path, cfg: Any, row: dict[str, Any]) -> dict[str, Any]:

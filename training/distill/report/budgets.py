@@ -11,6 +11,7 @@ of the full samples per student, smaller DQN teachers, the full CartPole reprodu
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 BENCHMARKS = ("mimo", "mmimo", "scsu", "high-mobility", "bursty")
@@ -132,28 +133,18 @@ FULL = Budget(
     curve_points=200,
 )
 
-MEDIUM = Budget(
+# the full study scaled to this 2-core machine: fewer samples and smaller evaluations per
+# student, smaller DQN teachers, a shorter size sweep; CartPole as in the full study
+MEDIUM = dataclasses.replace(
+    FULL,
     name="medium",
     samples=400_000,
-    batch_size=1024,
     rounds=3,
     epochs=4,
-    patience=2,
-    val_samples=10_000,
-    chunk_size=65_536,
-    num_envs=256,
-    episode_slots=200,
-    eval_seeds=5,
     eval_ues=100,
     eval_slots=500,
-    compare_scenarios=("mimo", "high-mobility"),
     teacher_transitions=500_000,
     teacher_arch="mlp-4x128",
-    dqn_overrides=(),
-    cartpole_teacher_transitions=100_000,
-    cartpole_student_transitions=100_000,
-    cartpole_seeds=3,
-    cartpole_overrides=(),
     size_sweep=("mlp-1x16", "mlp-2x16", "mlp-2x32", "mlp-3x32", "mlp-3x64", "mlp-2x128"),
     curve_points=100,
 )

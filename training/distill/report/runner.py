@@ -142,8 +142,12 @@ def finished_summary(out: Path, config: dict[str, Any]) -> dict[str, Any] | None
     if not path.is_file():
         return None
     summary: dict[str, Any] = json.loads(path.read_text())
-    same = summary.get("config") == json.loads(json.dumps(config, default=str))
-    return summary if same else None
+    return summary if same_config(summary.get("config"), config) else None
+
+
+def same_config(saved: Any, config: dict[str, Any]) -> bool:
+    """Whether a configuration read back from JSON is ``config`` (compared as JSON)."""
+    return bool(saved == json.loads(json.dumps(config, default=str)))
 
 
 def read_done(stage_dir: Path) -> dict[str, Any] | None:
