@@ -28,7 +28,13 @@ from ran_distill.xapp_process import free_port
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "deploy" / "haproxy" / "haproxy.cfg"
 GRPC_BACKEND = "xapp_grpc"
+GRPC_STREAM_BACKEND = "xapp_grpc_stream"
 HTTP_BACKEND = "xapp_http"
+# Router admission defaults (the chart's router.admission): unary calls in flight per
+# replica, calls waiting per replica before the proxy refuses, the longest wait.
+SERVER_MAXCONN = 32
+QUEUE_PER_SERVER = 32
+QUEUE_TIMEOUT_MS = 100
 
 
 @dataclass(frozen=True)
@@ -74,22 +80,31 @@ def render_config(
     stats_port: int,
     bind: str = "127.0.0.1",
     maxconn: int = 4096,
+    server_maxconn: int = SERVER_MAXCONN,
+    queue_per_server: int = QUEUE_PER_SERVER,
+    queue_timeout_ms: int = QUEUE_TIMEOUT_MS,
     log_level: str = "warning",
     template: Path = TEMPLATE,
 ) -> str:
     """The template filled in: gRPC servers speak h2c (their health check is HTTP/1.1 on
-    the HTTP port), REST servers track their gRPC twin's health, and every server has an
-    explicit id (its place on the hash ring) so both backends map a cell to the same
-    replica and move it at the same moment."""
+    the HTTP port), stream and REST servers track their unary gRPC twin's health, and every
+    server has an explicit id (its place on the hash ring) so all backends map a cell to
+    the same replica and move it at the same moment. ``server_maxconn`` unary calls in
+    flight per replica, ``queue_per_server`` waiting (on average) before the proxy refuses,
+    ``queue_timeout_ms`` the longest wait."""
     if not backends:
         raise ValueError("at least one backend is needed")
     if len({b.name for b in backends}) != len(backends):
         raise ValueError("backend names must be unique")
-    grpc_lines, http_lines = [], []
+    grpc_lines, stream_lines, http_lines = [], [], []
     for i, b in enumerate(backends, start=1):
         grpc_lines.append(
             f"    server {b.name} {b.host}:{b.grpc_port} id {i} proto h2 port {b.http_port} "
             "check-proto h1"
+        )
+        stream_lines.append(
+            f"    server {b.name} {b.host}:{b.grpc_port} id {i} proto h2 "
+            f"track {GRPC_BACKEND}/{b.name}"
         )
         http_lines.append(
             f"    server {b.name} {b.host}:{b.http_port} id {i} track {GRPC_BACKEND}/{b.name}"
@@ -101,7 +116,11 @@ def render_config(
         GRPC_PORT=grpc_port,
         HTTP_PORT=http_port,
         STATS_PORT=stats_port,
+        SERVER_MAXCONN=server_maxconn,
+        QUEUE_PER_SERVER=queue_per_server,
+        QUEUE_TIMEOUT=f"{queue_timeout_ms}ms",
         GRPC_SERVERS="\n".join(grpc_lines),
+        GRPC_STREAM_SERVERS="\n".join(stream_lines),
         HTTP_SERVERS="\n".join(http_lines),
     )
 
@@ -142,7 +161,7 @@ def wait_status(
     proxy: Proxy,
     want: dict[str, str],
     *,
-    backends: Sequence[str] = (GRPC_BACKEND, HTTP_BACKEND),
+    backends: Sequence[str] = (GRPC_BACKEND, GRPC_STREAM_BACKEND, HTTP_BACKEND),
     timeout: float = 20.0,
 ) -> None:
     """Wait until every server named in ``want`` has that status ("UP"/"DOWN") in every
@@ -176,6 +195,9 @@ def haproxy_process(
     host: str = "127.0.0.1",
     wait_up: bool = True,
     log_level: str = "warning",
+    server_maxconn: int = SERVER_MAXCONN,
+    queue_per_server: int = QUEUE_PER_SERVER,
+    queue_timeout_ms: int = QUEUE_TIMEOUT_MS,
 ) -> Iterator[Proxy]:
     """Start HAProxy in the foreground for ``backends``; yield a :class:`Proxy` once it
     answers (and, with ``wait_up``, every backend is UP); stop it on exit."""
@@ -192,6 +214,9 @@ def haproxy_process(
                 stats_port=stats_port,
                 bind=host,
                 log_level=log_level,
+                server_maxconn=server_maxconn,
+                queue_per_server=queue_per_server,
+                queue_timeout_ms=queue_timeout_ms,
             )
         )
         check_config(cfg)

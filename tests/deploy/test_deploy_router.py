@@ -127,13 +127,13 @@ def test_chart_config_matches_the_tested_template(hpa_render: dict[str, Any]) ->
     )
     assert set(chart) == set(local) | {"resolvers k8s"}
     assert [ln.split()[0] for ln in chart["global"]] == [ln.split()[0] for ln in local["global"]]
-    for name in ("defaults", "backend xapp_grpc", "backend xapp_http"):
+    for name in ("defaults", "backend xapp_grpc", "backend xapp_grpc_stream", "backend xapp_http"):
         want = [ln for ln in local[name] if not ln.startswith("server ")]
         assert [ln for ln in chart[name] if not ln.startswith("server ")] == want, name
     for name in ("frontend grpc", "frontend http", "frontend stats"):
         want = [ln for ln in local[name] if not ln.startswith("bind ")]
         assert [ln for ln in chart[name] if not ln.startswith("bind ")] == want, name
-    for be in ("backend xapp_grpc", "backend xapp_http"):
+    for be in ("backend xapp_grpc", "backend xapp_grpc_stream", "backend xapp_http"):
         (local_server,) = [ln.split() for ln in local[be] if ln.startswith("server ")]
         chart_servers = [ln.split() for ln in chart[be] if ln.startswith("server ")]
         assert len(chart_servers) == 4  # autoscaling.maxReplicas slots
@@ -157,6 +157,7 @@ def test_chart_config_matches_the_tested_template(hpa_render: dict[str, Any]) ->
 def test_server_slots(values: dict[str, Any], slots: int) -> None:
     cfg = _sections(_haproxy_cfg(render(values)))
     assert sum(1 for ln in cfg["backend xapp_grpc"] if ln.startswith("server ")) == slots
+    assert sum(1 for ln in cfg["backend xapp_grpc_stream"] if ln.startswith("server ")) == slots
     assert sum(1 for ln in cfg["backend xapp_http"] if ln.startswith("server ")) == slots
 
 

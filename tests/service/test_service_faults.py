@@ -53,6 +53,25 @@ def test_overload_is_shed_and_the_server_recovers(quick: dict[str, Any]) -> None
     assert ov["recovery_s"] is not None and ov["recovery_s"] < 5.0
 
 
+def test_behind_the_router_the_overload_is_shed_by_the_proxy(quick: dict[str, Any]) -> None:
+    """The excess is refused by HAProxy (RESOURCE_EXHAUSTED or, after a queue wait,
+    UNAVAILABLE) and the replica itself sheds (almost) nothing."""
+    ro = quick["overload_routed"]
+    codes, shed = ro["overload"]["codes"], ro["overload"]["shed_by_reason"]
+    assert codes.get("OK", 0) > 0
+    refused = codes.get("RESOURCE_EXHAUSTED", 0) + codes.get("UNAVAILABLE", 0)
+    assert refused > 0
+    assert sum(shed.values()) < 0.1 * refused, (codes, shed)
+    assert set(codes) <= {
+        "OK",
+        "RESOURCE_EXHAUSTED",
+        "UNAVAILABLE",
+        "DEADLINE_EXCEEDED",
+        "CANCELLED",
+    }
+    assert ro["recovery_s"] is not None and ro["recovery_s"] < 5.0
+
+
 def test_client_rides_out_kill_and_restart(quick: dict[str, Any]) -> None:
     kr = quick["kill_restart"]
     assert kr["calls_before_kill"] > 0
@@ -76,13 +95,15 @@ def test_report_renders_every_scenario(quick: dict[str, Any]) -> None:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     text = mod.render(quick, "python benchmarks/service_faults.py --quick")
-    assert text.count("\n| ") == 11  # header + 10 rows
+    assert text.count("\n| ") == 14  # header + 13 rows
     assert "Quick run" in text and quick["machine"]["cpu"] in text
     assert set(quick["verdicts"]) == {
         "slow_reader_rss",
         "slow_reader_other_cells_p99",
         "overload_goodput",
         "overload_recovery",
+        "routed_overload_goodput",
+        "routed_overload_recovery",
         "kill_restart_reconnect",
         "ue_churn_rss",
         "soak_rss",

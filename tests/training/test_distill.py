@@ -4,6 +4,7 @@ verified, teaches the next stage, resumes, and never sees a privileged column.""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -123,9 +124,14 @@ def test_a_student_directory_is_a_teacher(student_dir) -> None:
     ours, _ = teacher.q_values(x)
     onnx = ort.InferenceSession(str(out / "model.onnx")).run(None, {"obs": x})[0]
     np.testing.assert_allclose(ours, onnx, atol=1e-4)
-    # the shipped student of an older release (student.pt, no model.pt) loads too
-    legacy = load_teacher("models/default")
+    # a student of an older release (student.pt, no model.pt) loads too
+    legacy_dir = out.parent / "legacy-student"
+    legacy_dir.mkdir(exist_ok=True)
+    shutil.copy(out / "manifest.json", legacy_dir / "manifest.json")
+    shutil.copy(out / "model.pt", legacy_dir / "student.pt")
+    legacy = load_teacher(str(legacy_dir))
     assert legacy.net is not None and legacy.obs_dim == OBS_DIM
+    np.testing.assert_array_equal(legacy.q_values(x)[0], ours)
 
 
 def test_a_rerun_reuses_the_data_and_the_rounds(student_dir, tmp_path) -> None:

@@ -101,11 +101,19 @@ def test_resolve_policy_baselines_and_errors(tmp_path, batch):
 def test_a_directory_with_both_runs_onnx_without_torch(tmp_path, monkeypatch):
     """The serving image has no torch: a model directory with torch weights (model.pt, or a
     student's student.pt) and model.onnx must still evaluate, through its ONNX."""
+    import shutil
     from pathlib import Path
 
     from training.policies import OnnxQPolicy, TorchQPolicy, resolve_policy
 
-    shipped = str(Path(__file__).resolve().parents[2] / "models" / "default")  # student.pt + onnx
-    assert isinstance(resolve_policy(shipped)(4), TorchQPolicy)
+    shipped = Path(__file__).resolve().parents[2] / "models" / "default"  # model.pt + onnx
+    legacy = tmp_path / "legacy"  # a student of an older release: student.pt + onnx
+    legacy.mkdir()
+    for name in ("manifest.json", "model.onnx"):
+        shutil.copy(shipped / name, legacy / name)
+    shutil.copy(shipped / "model.pt", legacy / "student.pt")
+    for model_dir in (str(shipped), str(legacy)):
+        assert isinstance(resolve_policy(model_dir)(4), TorchQPolicy)
     monkeypatch.setattr("training.policies.torch_available", lambda: False)
-    assert isinstance(resolve_policy(shipped)(4), OnnxQPolicy)
+    for model_dir in (str(shipped), str(legacy)):
+        assert isinstance(resolve_policy(model_dir)(4), OnnxQPolicy)

@@ -63,6 +63,7 @@ replicaCount (at least 1).
 {{- $grpc := .Values.containerPorts.grpc | int }}
 {{- $http := .Values.containerPorts.http | int }}
 {{- $ports := .Values.router.containerPorts -}}
+{{- $adm := .Values.router.admission -}}
 # HAProxy 2.6: cell-affine routing to the xApp pods (see deploy/haproxy/haproxy.cfg).
 global
     maxconn {{ .Values.router.maxconn }}
@@ -93,15 +94,26 @@ defaults
     option redispatch 1
     retry-on conn-failure empty-response
 
+# Unary calls: at most admission.serverMaxconn in flight per pod, the rest queued here
+# (refused at once by the grpc frontend when admission.queuePerServer wait per pod).
 backend xapp_grpc
     balance hdr(x-ran-cell-id)
     hash-type consistent sdbm avalanche
+    timeout queue {{ $adm.queueTimeoutMs }}ms
     option httpchk
     http-check send meth GET uri /ric/v1/health/ready ver HTTP/1.1 hdr host xapp
     http-check expect status 200
-    default-server check inter 500ms fastinter 200ms downinter 500ms fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down
+    default-server check inter 500ms fastinter 200ms downinter 500ms fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down maxconn {{ $adm.serverMaxconn }}
 {{- range $i := until $n }}
     server xapp{{ add1 $i }} {{ $pod }}-{{ $i }}.{{ $fqdn }}:{{ $grpc }} id {{ add1 $i }} proto h2 port {{ $http }} check-proto h1 resolvers k8s init-addr none
+{{- end }}
+
+# DecideStream: one long-lived call per cell, no call limit (the xApp bounds each stream).
+backend xapp_grpc_stream
+    balance hdr(x-ran-cell-id)
+    hash-type consistent sdbm avalanche
+{{- range $i := until $n }}
+    server xapp{{ add1 $i }} {{ $pod }}-{{ $i }}.{{ $fqdn }}:{{ $grpc }} id {{ add1 $i }} proto h2 track xapp_grpc/xapp{{ add1 $i }} resolvers k8s init-addr none
 {{- end }}
 
 backend xapp_http
@@ -113,6 +125,8 @@ backend xapp_http
 
 frontend grpc
     bind :{{ $ports.grpc }} proto h2
+    use_backend xapp_grpc_stream if { path_end /DecideStream }
+    http-request return status 200 content-type application/grpc hdr grpc-status 8 hdr grpc-message "ran-distill router: replica queue full" if { avg_queue(xapp_grpc) ge {{ $adm.queuePerServer }} } !{ path_end /DecideStream }
     default_backend xapp_grpc
 
 frontend http
