@@ -32,8 +32,8 @@ GRPC_STREAM_BACKEND = "xapp_grpc_stream"
 HTTP_BACKEND = "xapp_http"
 # Router admission defaults (the chart's router.admission): unary calls in flight per
 # replica, calls waiting per replica before the proxy refuses, the longest wait.
-SERVER_MAXCONN = 32
-QUEUE_PER_SERVER = 32
+SERVER_MAXCONN = 16
+QUEUE_PER_SERVER = 16
 QUEUE_TIMEOUT_MS = 100
 
 
