@@ -261,7 +261,10 @@ def render(r: dict[str, Any], command: str) -> str:
         "path itself does nothing before refusing (no metadata, deadline or body looked "
         "at). Behind the router the excess never reaches the replica: HAProxy queues and "
         'refuses it in C (rows "behind the router"; docs/service.md, "Limits and '
-        'overload"), which is how the chart deploys more than one replica.'
+        'overload"), which is how the chart deploys more than one replica. Goodput '
+        "through the router can exceed the closed-loop capacity: the closed loop leaves the "
+        "replica idle between a cell's answer and its next call, the open loop keeps the "
+        "router's queue full."
     )
     return head + "\n\n" + "\n".join(rows) + note + "\n"
 
@@ -275,7 +278,11 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=None, help="also write raw results here")
     args = p.parse_args()
     res = run(args.model, quick=args.quick, minutes=args.minutes)
-    command = "python benchmarks/service_faults.py " + " ".join(sys.argv[1:])
+    # the command that reproduces the figures (no machine paths: --json is left out)
+    command = "python benchmarks/service_faults.py" + (
+        " --quick" if args.quick else f" --minutes {args.minutes:g}"
+    )
+    command += " --write" if args.write else ""
     print(json.dumps(res))
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))

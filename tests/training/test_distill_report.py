@@ -58,6 +58,9 @@ def test_the_tiny_report_runs_every_stage_and_resumes(tmp_path) -> None:
     # the five benchmarks x (3 single + 3 multi + from scratch) rows of the paper's table
     rows = [line for line in text.splitlines() if line.startswith(("| mimo |", "| bursty |"))]
     assert len(rows) == 2 * 7
+    # each multi-policy reference is shown with what it learned
+    teachers = [line for line in text.splitlines() if line.startswith("| `mimo` | mlp-")]
+    assert len(teachers) == 1 and "| training return |" in text
     started = time.perf_counter()
     again = _report(tmp_path)
     assert again.returncode == 0 and again.stdout.count("finished before, reused") == 11

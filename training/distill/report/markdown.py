@@ -170,6 +170,32 @@ class Report:
             "same number of samples; its reference is the generalist."
             + ("" if scratch else " (Stage `from-scratch` has not finished.)")
         )
+        self._scenario_teachers()
+
+    def _scenario_teachers(self) -> None:
+        """How good each multi-policy reference is: a collapsed scenario teacher makes its
+        students' changes against it meaningless, so the table shows what it learned."""
+        teachers = (self.res("scenario-teachers") or {}).get("teachers") or {}
+        if not teachers:
+            return
+        rows = [
+            [
+                f"`{sc}`",
+                t.get("arch", "?"),
+                f"{t.get('transitions', 0):,}",
+                _num(t.get("final_average"), 2),
+                _num(t.get("greedy_return"), 2),
+                _num(t.get("wall_s"), 0),
+            ]
+            for sc, t in teachers.items()
+        ]
+        self.parts.append(
+            "The multi-policy references (stage `scenario-teachers`, DQN on each benchmark "
+            "alone): episode return, averaged over the last training episodes and in a "
+            "greedy evaluation at the end:"
+        )
+        header = ["benchmark", "teacher", "transitions", "training return", "greedy", "wall (s)"]
+        self.parts.append(_table(header, rows))
 
     def _comparison(self, title: str, stage: str, label: str) -> None:
         result = self.section(title, stage)
