@@ -14,12 +14,6 @@ queued, or whose caller cancelled, is dropped before ``process`` sees it
 (:class:`~service.errors.DeadlineExceeded`). A micro-batch holds at most
 ``max_ues`` UEs (but always one request) and waits at most ``max_wait_s`` after its first
 request's arrival for more, and only while other requests are in flight.
-
-A small request (at most ``idle_inline_max_ues`` UEs) that arrives while nothing else is
-in flight runs at once on the event loop instead of going through the worker: with the
-worker idle there is nothing to batch it with, and the two thread handoffs (queue to
-worker, ``call_soon_threadsafe`` back) cost more than its processing (BENCHMARKS.md,
-DecideStream). Order is kept: nothing is in flight, so nothing can be overtaken.
 """
 
 from __future__ import annotations
@@ -82,9 +76,6 @@ class MicroBatcher:
         Admission bounds.
     inline : bool
         No worker thread: micro-batches run on the event loop.
-    idle_inline_max_ues : int
-        With the worker thread: a request of at most this many UEs arriving while nothing
-        is in flight runs on the event loop at once (0: never).
     count_shed : Callable[[str], None]
         Called with the reason ("queue_full", "deadline", "cancelled") of each shed request.
     """
@@ -98,7 +89,6 @@ class MicroBatcher:
         max_queued_requests: int,
         max_queued_ues: int,
         inline: bool = False,
-        idle_inline_max_ues: int = 0,
         count_shed: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self.process = process
@@ -107,8 +97,6 @@ class MicroBatcher:
         self.max_queued_requests = max_queued_requests
         self.max_queued_ues = max_queued_ues
         self.inline = inline
-        self.idle_inline_max_ues = idle_inline_max_ues
-        self.idle_inline_runs = 0  # requests that took the idle fast path
         self.count_shed = count_shed
         # admitted, not yet answered: requests and their (estimated) UEs
         self.in_flight = 0
@@ -174,19 +162,11 @@ class MicroBatcher:
         if bounded and self.full(ues):
             fut.set_exception(self.shed())
             return fut
-        idle = self.in_flight == 0
         # counted until answered (not until its future is done: a caller that gives up
         # cancels the future, but the request still sits in the queue)
         self.in_flight += 1
         self.queued_ues += ues
-        req = Request(kind, payload, fut, time.perf_counter(), deadline, ues, cell_hint)
-        if idle and not self.inline and ues <= self.idle_inline_max_ues:
-            # the worker is idle (in_flight counts until _deliver ran on this loop), so
-            # state is not touched by it while this runs
-            self.idle_inline_runs += 1
-            self._run([req], on_loop=True)
-            return fut
-        self._queue.put(req)
+        self._queue.put(Request(kind, payload, fut, time.perf_counter(), deadline, ues, cell_hint))
         if self.inline and not self._inline_scheduled:
             self._inline_scheduled = True
             loop.call_soon(self._drain_inline)
@@ -259,12 +239,11 @@ class MicroBatcher:
             if req is not None:
                 batch.append(req)
         if batch:
-            self._run(batch, on_loop=True)
+            self._run(batch)
 
-    def _run(self, batch: list[Request], *, on_loop: bool = False) -> None:
+    def _run(self, batch: list[Request]) -> None:
         """Drop the requests nobody waits for, process the rest, hand the results back
-        (``process`` raising fails its requests, never the worker). ``on_loop``: called on
-        the event loop thread (inline), so the results are delivered directly."""
+        (``process`` raising fails its requests, never the worker)."""
         now = time.perf_counter()
         live: list[Request] = []
         dropped: list[tuple[asyncio.Future[Any], Any]] = []
@@ -291,7 +270,7 @@ class MicroBatcher:
             done = Processed([(r.fut, err) for r in live])
         done.outcomes[:0] = dropped
         n_ues = sum(r.ues for r in batch)
-        if on_loop:
+        if self.inline:
             self._deliver(done, len(batch), n_ues)
         else:
             assert self._loop is not None

@@ -41,10 +41,6 @@ from service.wire import RequestKind, estimate_ues
 log = logging.getLogger("service.dataplane")
 
 INITIAL_UE_ROWS = 4096  # per-UE state rows allocated at start; grows to max_tracked_ues
-# A request of at most this many UEs arriving while the worker is idle is decided on the
-# event loop at once (service/batcher.py): below it, the two thread handoffs cost more than
-# the work, above it onnxruntime's GIL-free run lets the event loop do I/O meanwhile.
-IDLE_INLINE_MAX_UES = 256
 
 
 class DataPlane:
@@ -93,7 +89,6 @@ class DataPlane:
             max_queued_requests=s.max_queued_requests,
             max_queued_ues=s.max_queued_ues,
             inline=not s.inference_thread,
-            idle_inline_max_ues=IDLE_INLINE_MAX_UES,
             count_shed=self.count_shed,
         )
         self.kpis = KpiTracker(

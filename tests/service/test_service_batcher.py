@@ -296,33 +296,3 @@ def test_nothing_is_left_in_flight_after_a_mixed_run(inline: bool) -> None:
     assert isinstance(results[1], InvalidArgument)
     assert [r for i, r in enumerate(results) if i != 1] == [("done", f"r{i}") for i in (0, 2, 3, 4)]
     assert batcher.in_flight == 0 and batcher.queued_ues == 0
-
-
-def test_a_small_request_on_an_idle_worker_runs_on_the_event_loop() -> None:
-    """Idle fast path: with nothing in flight, a request of at most
-    ``idle_inline_max_ues`` UEs is decided on the loop at once (no thread handoff); a
-    larger one, or one arriving while another is in flight, goes to the worker, behind
-    what is already there."""
-    process = FakeProcess(hold_first=True)
-    process.open.set()
-    batcher, _ = _batcher(process, idle_inline_max_ues=4)
-
-    async def body() -> list[Any]:
-        small = batcher.submit("cols", "small", 4)
-        assert small.done()  # answered before submit returned
-        big = batcher.submit("cols", "big", 5)  # above the bound: the worker
-        await _settle([big])
-        process.open.clear()
-        process.entered.clear()
-        held = batcher.submit("cols", "held", 5)
-        await _held(process)
-        behind = batcher.submit("cols", "behind", 1)  # small, but the worker is busy
-        assert not behind.done()
-        process.open.set()
-        return await _settle([small, big, held, behind])
-
-    results = _run(batcher, body)
-    assert results == [("done", p) for p in ("small", "big", "held", "behind")]
-    assert process.batches == [["small"], ["big"], ["held"], ["behind"]]
-    assert process.threads == ["MainThread", "inference", "inference", "inference"]
-    assert batcher.idle_inline_runs == 1 and batcher.in_flight == 0
