@@ -74,3 +74,17 @@ def test_the_tiny_report_runs_every_stage_and_resumes(tmp_path) -> None:
     redo = _report(tmp_path, "--stage", "losses", "--redo")
     assert redo.returncode == 0 and "stage losses: running" in redo.stdout
     assert {p: p.stat().st_mtime_ns for p in summaries} == before
+    # BENCHMARKS.md's "Distillation targets" rows are the report's (read back, nothing run)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    targets = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "distill_targets.py"), "--budget", "tiny"]
+        + ["--artifacts", str(tmp_path / "artifacts")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert targets.returncode == 0, targets.stderr[-2000:]
+    report_targets = text.split("## Targets", 1)[1].split("\n\n")[1]
+    for row in report_targets.splitlines()[2:]:
+        assert row in targets.stdout, row
