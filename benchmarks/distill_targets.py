@@ -40,8 +40,8 @@ def render(budget: str, results: dict[str, Any], done: dict[str, Any]) -> str:
     lines = [
         f"Command: `ran-distill report --budget {budget}` (runs the stages; each number's "
         f"budget is in `reports/distillation.md`), then "
-        f"`python benchmarks/distill_targets.py --budget {budget} --write`. Stages and their "
-        f"wall time on the 2-core development box: {stages}.",
+        f"`python benchmarks/distill_targets.py --budget {budget} --write`. Stages and the "
+        f"wall time of their last run on the 2-core development box: {stages}.",
         "",
         "| target | measured | |",
         "|---|---|---|",

@@ -37,6 +37,13 @@ def test_the_cell_edge_and_bler_count() -> None:
     assert check({"parameters": 1, "scenarios": {}}, 1.0) is None
 
 
+def test_each_miss_is_named_with_its_benchmark() -> None:
+    c = check(_row(10, (+0.5, -1.5, 2.0), (-2.0, 0.0, -9.0), (0.0, 0.0, 0.0)), 1.0)
+    assert c is not None and not c.met
+    assert c.misses == ("s0 p5 -1.5 %", "s1 throughput -2.0 %", "s1 BLER -9.0 %")
+    assert check(_row(10, (0.0, 0.0, 0.0)), 1.0).misses == ()
+
+
 def test_the_smallest_meeting_student_and_the_weight_bound() -> None:
     rows = {
         "mlp-1x16": _row(500, (-5.0, 0.0, 0.0)),

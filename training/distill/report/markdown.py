@@ -46,7 +46,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def _stage_note(finished: dict[str, Any], name: str) -> str:
     done = finished[name]["done"]
-    return f"*Stage `{name}`, budget `{done['budget']}`, wall time {done['wall_s']} s.*"
+    return (
+        f"*Stage `{name}`, budget `{done['budget']}`, wall time of its last run "
+        f"{done['wall_s']} s (a rerun reuses the students it already has).*"
+    )
 
 
 def _missing(name: str) -> str:
@@ -121,7 +124,11 @@ class Report:
             [f"`{name}`", entry["done"]["budget"], _num(entry["done"]["wall_s"], 1)]
             for name, entry in self.finished.items()
         ]
-        return "Stages:\n\n" + _table(["stage", "budget", "wall time (s)"], rows)
+        header = ["stage", "budget", "wall time of the last run (s)"]
+        return (
+            "Stages (a rerun reuses the students and DQN runs it already has; each student's "
+            "own training time is in its table):\n\n" + _table(header, rows)
+        )
 
     def _row_cells(self, row: dict[str, Any], scenario: str) -> list[str]:
         vs = (row["scenarios"].get(scenario) or {}).get("vs_teacher") or {}

@@ -35,23 +35,33 @@ class Check:
     bler_dev: float
     bler_unit: str
     met: bool
+    misses: tuple[str, ...] = ()  # "benchmark: criterion value", each criterion missed
 
 
 def check(row: dict[str, Any], tol_pct: float) -> Check | None:
     """The criteria of the module doc over every benchmark ``row`` was evaluated on
     (``None`` when it has no comparison with a teacher)."""
     tput, p5, bler_rel, bler_pp = [], [], [], []
-    for sc in row.get("scenarios", {}).values():
+    misses: list[str] = []
+    for name, sc in row.get("scenarios", {}).items():
         vs = sc.get("vs_teacher")
         if not vs:
             continue
-        tput.append(vs["throughput_pct"][0])
+        tput.append(t := vs["throughput_pct"][0])
+        if t < -tol_pct:
+            misses.append(f"{name} throughput {t:+.1f} %")
         if vs.get("throughput_p5_pct"):
-            p5.append(vs["throughput_p5_pct"][0])
+            p5.append(q := vs["throughput_p5_pct"][0])
+            if q < -tol_pct:
+                misses.append(f"{name} p5 {q:+.1f} %")
         if vs.get("bler_pct"):
-            bler_rel.append(vs["bler_pct"][0])
+            bler_rel.append(b := vs["bler_pct"][0])
+            if abs(b) > BLER_TOL_PCT:
+                misses.append(f"{name} BLER {b:+.1f} %")
         else:
-            bler_pp.append(vs["bler_pp"][0])
+            bler_pp.append(b := vs["bler_pp"][0])
+            if abs(b) > BLER_TOL_PP:
+                misses.append(f"{name} BLER {b:+.2f} pp")
     if not tput:
         return None
     worst_p5 = min(p5) if p5 else math.nan
@@ -64,8 +74,8 @@ def check(row: dict[str, Any], tol_pct: float) -> Check | None:
         and abs(worst_pp) <= BLER_TOL_PP
     )
     if bler_rel or not bler_pp:
-        return Check(min(tput), worst_p5, worst_rel, "%", met)
-    return Check(min(tput), worst_p5, worst_pp, "pp", met)
+        return Check(min(tput), worst_p5, worst_rel, "%", met, tuple(misses))
+    return Check(min(tput), worst_p5, worst_pp, "pp", met, tuple(misses))
 
 
 def weight_bits(row: dict[str, Any]) -> int | None:
@@ -87,9 +97,10 @@ def _fmt(c: Check | None) -> str:
     if c is None:
         return "not evaluated"
     p5 = "–" if math.isnan(c.p5_pct) else f"{c.p5_pct:+.2f} %"
+    missed = f" (missed: {', '.join(c.misses)})" if c.misses else ""
     return (
         f"worst throughput {c.throughput_pct:+.2f} %, worst p5 {p5}, "
-        f"worst BLER {c.bler_dev:+.2f} {c.bler_unit}"
+        f"worst BLER {c.bler_dev:+.2f} {c.bler_unit}{missed}"
     )
 
 
