@@ -118,7 +118,7 @@ FULL = Budget(
     dqn_overrides=(),
     cartpole_teacher_transitions=100_000,
     cartpole_student_transitions=100_000,
-    cartpole_seeds=3,
+    cartpole_seeds=5,
     cartpole_overrides=(),
     size_sweep=(
         "mlp-1x16",
