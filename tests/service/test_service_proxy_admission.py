@@ -10,13 +10,14 @@ Needs Debian's ``haproxy`` (``make system-deps``); fails, not skips, without it.
 from __future__ import annotations
 
 import asyncio
-import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from service_testing import raw_decide
 
 from ran_distill.haproxy_process import Backend, Proxy, haproxy_process
 from ran_distill.xapp_process import xapp_process
@@ -26,30 +27,19 @@ from service.proto_gen import link_adaptation_pb2 as pb
 DECIDE = "/linkadapt.v1.LinkAdaptation/Decide"
 STREAM = "/linkadapt.v1.LinkAdaptation/DecideStream"
 ROUTER_REFUSAL = "ran-distill router: replica queue full"
-DECIDE_LABELS = ('protocol="grpc"', 'method="Decide"')
+DECIDE_LABELS = (("protocol", "grpc"), ("method", "Decide"))
 
 
-def _request(cell: int, slot: int, n: int = 64) -> bytes:
-    return pb.DecideRequest(
-        cell_id=cell,
-        slot=slot,
-        ue_id=list(range(n)),
-        cqi=[9] * n,
-        cqi_age_slots=[0] * n,
-        harq_ack=[-1] * n,
-        harq_mcs=[0] * n,
-        rank=[1] * n,
-        n_prb=[50] * n,
-        n_symbols=[12] * n,
-    ).SerializeToString()
-
-
-def _metric(http_port: int, name: str, labels: tuple[str, ...] = ()) -> float:
-    """Sum of the samples of ``name`` whose label set holds every one of ``labels``."""
+def _metric(http_port: int, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels`` (name, value)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as r:
         text = r.read().decode()
-    samples = re.finditer(rf"^{name}(?:{{([^}}]*)}})? (\S+)$", text, re.M)
-    return sum(float(m[2]) for m in samples if all(lb in (m[1] or "") for lb in labels))
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +64,9 @@ def test_a_burst_beyond_the_queue_is_refused_by_the_proxy(routed: tuple[Proxy, i
                 cell = 300 + k
                 try:
                     resp: pb.DecideResponse = await call(
-                        _request(cell, 1), metadata=((CELL_ID_HEADER, str(cell)),), timeout=10
+                        raw_decide(cell, 1, n=64),
+                        metadata=((CELL_ID_HEADER, str(cell)),),
+                        timeout=10,
                     )
                     return resp
                 except grpc.aio.AioRpcError as exc:
@@ -107,7 +99,7 @@ def test_streams_are_not_held_by_the_call_limit(routed: tuple[Proxy, int]) -> No
         )
         answered = 0
         for slot in range(1, 6):
-            await call.write(_request(cell, slot, n=8))
+            await call.write(raw_decide(cell, slot, n=8))
             resp = await call.read()
             assert isinstance(resp, pb.DecideResponse) and len(resp.mcs) == 8
             answered += 1
